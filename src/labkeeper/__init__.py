@@ -1,0 +1,1 @@
+"""labkeeper: a self-hosted data-science instance speaking the DSS public REST API."""

@@ -1,0 +1,28 @@
+"""GET /admin/audit (labkeeper addition) and POST /admin/audit/custom/{type}."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from labkeeper.audit.service import list_events, record_event
+from labkeeper.names import check_name
+from labkeeper.server.deps import Admin, AppStore, Caller, Page
+from labkeeper.server.params import parse_int
+from labkeeper.server.responses import empty_response, json_response, read_json
+
+router = APIRouter(tags=["audit"])
+
+
+@router.get("/admin/audit")
+async def get_audit(store: AppStore, _admin: Admin, paging: Page, request: Request) -> Response:
+    since = parse_int("since", request.query_params.get("since"))
+    return json_response(list_events(store, since=since, limit=paging.limit, offset=paging.offset))
+
+
+@router.post("/admin/audit/custom/{custom_type}")
+async def post_custom_event(custom_type: str, store: AppStore, caller: Caller, request: Request) -> Response:
+    check_name("custom audit event type", custom_type)
+    details = await read_json(request, required=False) or {}
+    record_event(store, user=caller.name, api_key_id=caller.key_id, action=f"custom:{custom_type}",
+                 details=details)
+    return empty_response()

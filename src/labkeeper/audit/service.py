@@ -1,0 +1,36 @@
+"""Appending to and reading the audit log. Callers never pass secrets here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from labkeeper.audit.models import AuditEvent
+from labkeeper.db import Store, now_ms
+
+
+def record_event(
+    store: Store, *, user: str, action: str, target: str = "", outcome: str = "success",
+    api_key_id: str = "", details: dict[str, Any] | None = None,
+) -> None:
+    with store.begin() as s:
+        s.add(AuditEvent(time=now_ms(), user=user, api_key_id=api_key_id, action=action[:200],
+                         target=target, outcome=outcome[:40], details=details or {}))
+
+
+def list_events(store: Store, *, since: int | None, limit: int | None, offset: int) -> list[dict[str, Any]]:
+    query = select(AuditEvent).order_by(AuditEvent.id.desc())
+    if since is not None:
+        query = query.where(AuditEvent.time >= since)
+    query = query.offset(offset)
+    if limit is not None:
+        query = query.limit(limit)
+    with store.read() as s:
+        return [_to_dict(e) for e in s.scalars(query)]
+
+
+def _to_dict(event: AuditEvent) -> dict[str, Any]:
+    return {"id": event.id, "time": event.time, "user": event.user, "apiKeyId": event.api_key_id,
+            "action": event.action, "target": event.target, "outcome": event.outcome,
+            "details": event.details}

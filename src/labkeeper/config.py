@@ -1,0 +1,45 @@
+"""Runtime configuration, built by the CLI or the tests and handed to `create_app`.
+
+Nothing here is read at import time: `Config.from_env()` is called explicitly.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: Path
+    database_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 11200
+    workers: int = 1
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    bootstrap_admin_key: str | None = field(default=None, repr=False)
+    # Background loops (task reaper, idle kernel reaper) can be turned off for unit tests.
+    background: bool = True
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'labkeeper.db'}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Config:
+        """Build a config from LABKEEPER_* variables, with explicit overrides winning."""
+        values: dict[str, object] = {
+            "data_dir": Path(os.environ.get("LABKEEPER_DATA_DIR", "labkeeper-data")),
+            "database_url": os.environ.get("LABKEEPER_DATABASE_URL") or None,
+            "bootstrap_admin_key": os.environ.get("LABKEEPER_BOOTSTRAP_ADMIN_KEY") or None,
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        values["data_dir"] = Path(str(values["data_dir"])).resolve()
+        return cls(**values)  # type: ignore[arg-type]

@@ -1,0 +1,103 @@
+"""The application factory: config in, ASGI app out. Nothing is built at import time.
+
+Each domain contributes a router (ROUTERS) and, when it owns long-lived machinery (a task
+runner, kernels), a component whose `start(app)` / `stop(app)` the lifespan calls in order
+(COMPONENTS); later components may use earlier ones through `app.state`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.routing import APIRouter
+
+from labkeeper.audit import routes as audit_routes
+from labkeeper.audit.service import record_event
+from labkeeper.auth import routes as auth_routes
+from labkeeper.config import Config
+from labkeeper.db import Store
+from labkeeper.db.migrate import upgrade
+from labkeeper.projects import routes as project_routes
+from labkeeper.server.bootstrap import ensure_admin
+from labkeeper.server.errors import install_error_handlers
+from labkeeper.server.middleware import API_PREFIX, AliasPrefix, AuditTrail, BodyLimit
+from labkeeper.settings import routes as settings_routes
+from labkeeper.usage import routes as usage_routes
+
+log = logging.getLogger("labkeeper")
+
+ROUTERS: list[APIRouter] = [
+    auth_routes.router,
+    settings_routes.router,
+    project_routes.router,
+    usage_routes.router,
+    audit_routes.router,
+]
+COMPONENTS: list = []
+
+
+def prepare(config: Config) -> str | None:
+    """Create the data directory, migrate the store and bootstrap the admin key.
+
+    Returns the bootstrap key when this call created it (to print once), else None.
+    Run once per start, before any worker serves.
+    """
+    config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    store = Store(config.effective_database_url)
+    try:
+        upgrade(store.engine)
+        return ensure_admin(store, config)
+    finally:
+        store.dispose()
+
+
+def create_app(config: Config) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        prepare(config)
+        app.state.store = Store(config.effective_database_url)
+        started = []
+        try:
+            for component in COMPONENTS:
+                await component.start(app)
+                started.append(component)
+            yield
+        finally:
+            for component in reversed(started):
+                await component.stop(app)
+            app.state.store.dispose()
+
+    app = FastAPI(
+        title="labkeeper",
+        summary="Administration API of a labkeeper instance, compatible with the DSS public REST API",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.config = config
+    install_error_handlers(app)
+    api = APIRouter(prefix=API_PREFIX)
+    for router in ROUTERS:
+        api.include_router(router)
+    app.include_router(api)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    def audit(**event: str) -> None:
+        record_event(app.state.store, **event)
+
+    app.add_middleware(AuditTrail, record=audit)
+    app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
+    app.add_middleware(AliasPrefix)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for `uvicorn --factory` workers: the CLI passes its settings by environment."""
+    return create_app(Config.from_env())

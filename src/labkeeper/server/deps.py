@@ -1,0 +1,55 @@
+"""FastAPI dependencies, as `Annotated` aliases the routes declare."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from labkeeper.auth.authenticate import authenticate
+from labkeeper.auth.keys import secret_from_header
+from labkeeper.auth.principal import Principal
+from labkeeper.config import Config
+from labkeeper.db import Store
+from labkeeper.server.params import parse_int
+
+
+def get_store(request: Request) -> Store:
+    return request.app.state.store
+
+
+def get_config(request: Request) -> Config:
+    return request.app.state.config
+
+
+async def current_principal(request: Request) -> Principal:
+    principal = authenticate(request.app.state.store, secret_from_header(request.headers.get("authorization")))
+    request.state.principal = principal
+    return principal
+
+
+async def admin_principal(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    principal.require_admin()
+    return principal
+
+
+@dataclass(frozen=True)
+class Paging:
+    limit: int | None
+    offset: int
+
+
+async def paging(request: Request) -> Paging:
+    q = request.query_params
+    return Paging(
+        limit=parse_int("limit", q.get("limit"), minimum=0, maximum=100_000),
+        offset=parse_int("offset", q.get("offset"), default=0) or 0,
+    )
+
+
+AppStore = Annotated[Store, Depends(get_store)]
+AppConfig = Annotated[Config, Depends(get_config)]
+Caller = Annotated[Principal, Depends(current_principal)]
+Admin = Annotated[Principal, Depends(admin_principal)]
+Page = Annotated[Paging, Depends(paging)]

@@ -1,0 +1,84 @@
+"""Which UNIX (and Hadoop) user a DSS user's code runs as, in a given project.
+
+Order: project-scoped user rules for that project, then global user rules, then group
+rules for each of the user's groups; within each, list order; the first match wins.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from labkeeper.errors import NotMatchedOntoSystemUser
+
+
+@dataclass(frozen=True)
+class Resolution:
+    unix_user: str
+    hadoop_user: str | None
+    rule_kind: str  # "user" or "group"
+    rule_index: int
+    rule: dict[str, Any]
+
+    def as_json(self, login: str, project_key: str | None) -> dict[str, Any]:
+        return {"user": login, "projectKey": project_key, "unixUser": self.unix_user,
+                "hadoopUser": self.hadoop_user,
+                "matchedRule": {"kind": self.rule_kind, "index": self.rule_index, "rule": self.rule}}
+
+
+def _apply(rule: dict[str, Any], subject_key: str, name: str) -> tuple[str, str | None] | None:
+    kind = rule.get("type")
+    if kind == "IDENTITY":
+        return (name, rule.get("targetHadoop") or name) if rule.get(subject_key) == name else None
+    if kind == "SINGLE_MAPPING":
+        if rule.get(subject_key) != name:
+            return None
+        return rule["targetUnix"], rule.get("targetHadoop")
+    if kind == "REGEXP_RULE":
+        match = re.fullmatch(rule["ruleFrom"], name)
+        if match is None:
+            return None
+        unix = match.expand(_to_python_template(rule["targetUnix"]))
+        hadoop = rule.get("targetHadoop")
+        return unix, match.expand(_to_python_template(hadoop)) if hadoop else None
+    return None
+
+
+def _to_python_template(target: str) -> str:
+    """`$1` (DSS) becomes `\\1` (Python) and a literal backslash stays literal."""
+    return re.sub(r"\$(\d+)", r"\\g<\1>", target.replace("\\", "\\\\"))
+
+
+def resolve(
+    impersonation: dict[str, Any], *, login: str, groups: list[str], project_key: str | None
+) -> Resolution:
+    deny = set(impersonation.get("denyTargets") or []) | {"root"}
+    user_rules = list(enumerate(impersonation.get("userRules") or []))
+    project_rules = [(i, r) for i, r in user_rules
+                     if r.get("scope") == "PROJECT" and project_key and r.get("projectKey") == project_key]
+    global_rules = [(i, r) for i, r in user_rules if r.get("scope", "GLOBAL") == "GLOBAL"]
+    for index, rule in [*project_rules, *global_rules]:
+        hit = _apply(rule, "dssUser", login)
+        if hit:
+            return _checked(Resolution(hit[0], hit[1], "user", index, rule), deny, login)
+    for index, rule in enumerate(impersonation.get("groupRules") or []):
+        for group in groups:
+            hit = _apply(rule, "dssGroup", group)
+            if hit:
+                return _checked(Resolution(hit[0], hit[1], "group", index, rule), deny, login)
+    where = f" in project {project_key}" if project_key else ""
+    raise NotMatchedOntoSystemUser(
+        f"User {login} is not matched onto a system user{where}",
+        detail=f"User {login} is not matched onto a system user{where}: an admin must add a user "
+        "impersonation rule for this user (or a group rule for one of their groups) in the "
+        "general settings (impersonation.userRules / impersonation.groupRules)",
+    )
+
+
+def _checked(resolution: Resolution, deny: set[str], login: str) -> Resolution:
+    if resolution.unix_user in deny or not resolution.unix_user:
+        raise NotMatchedOntoSystemUser(
+            f"User {login} maps onto {resolution.unix_user!r}, which is denied as an impersonation target",
+        )
+    return resolution

@@ -1,0 +1,163 @@
+"""Shared fixtures: a fresh labkeeper instance per test, on SQLite or on PostgreSQL.
+
+With LABKEEPER_TEST_DATABASE_URL set (a PostgreSQL URL), each pytest run creates its own
+database next to the one named there, migrates it once, empties it before every test and
+drops it at the end; without it every test gets its own SQLite file.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+import uvicorn
+from fastapi.testclient import TestClient
+
+from labkeeper.auth.keys import hash_secret, new_id, new_secret, shown_prefix
+from labkeeper.auth.models import ApiKey, Group, Membership, User
+from labkeeper.config import Config
+from labkeeper.db import Base, Store, now_ms
+from labkeeper.db.migrate import upgrade
+from labkeeper.server.app import create_app
+
+ADMIN_KEY = "lk_test_admin_key_0123456789abcdef"
+API = "/dip/publicapi"
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str | None]:
+    base = os.environ.get("LABKEEPER_TEST_DATABASE_URL")
+    if not base:
+        yield None
+        return
+    url = sa.engine.make_url(base)
+    name = f"lk_test_{os.getpid()}_{secrets.token_hex(3)}"
+    admin_engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin_engine.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    test_url = url.set(database=name).render_as_string(hide_password=False)
+    store = Store(test_url)
+    upgrade(store.engine)
+    store.dispose()
+    yield test_url
+    with admin_engine.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin_engine.dispose()
+
+
+def _empty_postgres(url: str) -> None:
+    engine = sa.create_engine(url)
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+    engine.dispose()
+
+
+@pytest.fixture
+def config(tmp_path: Path, database_url: str | None) -> Config:
+    if database_url:
+        _empty_postgres(database_url)
+    data_dir = tmp_path / "data"
+    return Config(data_dir=data_dir, database_url=database_url, bootstrap_admin_key=ADMIN_KEY)
+
+
+class Instance:
+    """A running in-process labkeeper with helpers to make users and keys."""
+
+    def __init__(self, app, config: Config) -> None:  # type: ignore[no-untyped-def]
+        self.app = app
+        self.config = config
+        self.http = TestClient(app, raise_server_exceptions=False)
+        self.admin = self.client(ADMIN_KEY)
+
+    @property
+    def store(self) -> Store:
+        return self.app.state.store
+
+    def client(self, key: str | None) -> TestClient:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        client = TestClient(self.app, headers=headers, base_url="http://testserver" + API,
+                            raise_server_exceptions=False)
+        return client
+
+    def make_user(self, login: str, groups: list[str] = (), *, group_permissions: dict | None = None,
+                  admin_group: bool = False) -> str:
+        """Create a user (and its groups) directly in the store; return a personal key secret."""
+        secret = new_secret()
+        with self.store.begin() as s:
+            s.add(User(login=login, display_name=login.title(), created_on=now_ms()))
+            s.flush()
+            for name in groups:
+                if s.get(Group, name) is None:
+                    s.add(Group(name=name, admin=admin_group, permissions=group_permissions or {}))
+                    s.flush()
+                s.add(Membership(login=login, group_name=name))
+            s.add(ApiKey(id=new_id(), kind="PERSONAL", prefix=shown_prefix(secret), secret_hash=hash_secret(secret),
+                         user_login=login, created_on=now_ms(), created_by="tests"))
+        return secret
+
+
+@pytest.fixture
+def instance(config: Config) -> Iterator[Instance]:
+    app = create_app(config)
+    with TestClient(app):  # runs the lifespan: migrations, bootstrap, components
+        yield Instance(app, config)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LiveServer:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.app = create_app(config)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port,
+                                                    log_level="warning", lifespan="on"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("labkeeper test server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+    @property
+    def store(self) -> Store:
+        return self.app.state.store
+
+
+@pytest.fixture
+def live(config: Config) -> Iterator[LiveServer]:
+    """labkeeper served over real HTTP on loopback, for the official client."""
+    with LiveServer(config) as server:
+        yield server
+
+
+@pytest.fixture
+def dss(live: LiveServer):  # type: ignore[no-untyped-def]
+    """The official dataikuapi client, as admin, against a live labkeeper."""
+    import dataikuapi
+
+    return dataikuapi.DSSClient(live.url, ADMIN_KEY)
+
+
