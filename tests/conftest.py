@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import socket
 import threading
 import time
@@ -84,12 +83,19 @@ class Instance:
 
     def client(self, key: str | None) -> TestClient:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
-        client = TestClient(self.app, headers=headers, base_url="http://testserver" + API,
-                            raise_server_exceptions=False)
+        client = TestClient(
+            self.app, headers=headers, base_url="http://testserver" + API, raise_server_exceptions=False
+        )
         return client
 
-    def make_user(self, login: str, groups: list[str] = (), *, group_permissions: dict | None = None,
-                  admin_group: bool = False) -> str:
+    def make_user(
+        self,
+        login: str,
+        groups: list[str] = (),
+        *,
+        group_permissions: dict | None = None,
+        admin_group: bool = False,
+    ) -> str:
         """Create a user (and its groups) directly in the store; return a personal key secret."""
         secret = new_secret()
         with self.store.begin() as s:
@@ -100,8 +106,17 @@ class Instance:
                     s.add(Group(name=name, admin=admin_group, permissions=group_permissions or {}))
                     s.flush()
                 s.add(Membership(login=login, group_name=name))
-            s.add(ApiKey(id=new_id(), kind="PERSONAL", prefix=shown_prefix(secret), secret_hash=hash_secret(secret),
-                         user_login=login, created_on=now_ms(), created_by="tests"))
+            s.add(
+                ApiKey(
+                    id=new_id(),
+                    kind="PERSONAL",
+                    prefix=shown_prefix(secret),
+                    secret_hash=hash_secret(secret),
+                    user_login=login,
+                    created_on=now_ms(),
+                    created_by="tests",
+                )
+            )
         return secret
 
 
@@ -124,8 +139,9 @@ class LiveServer:
         self.app = create_app(config)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port,
-                                                    log_level="warning", lifespan="on"))
+        self.server = uvicorn.Server(
+            uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
+        )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> LiveServer:
@@ -159,5 +175,3 @@ def dss(live: LiveServer):  # type: ignore[no-untyped-def]
     import dataikuapi
 
     return dataikuapi.DSSClient(live.url, ADMIN_KEY)
-
-

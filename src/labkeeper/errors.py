@@ -1,15 +1,15 @@
 """Domain exceptions. The server maps each to an HTTP status and the DSS error body.
 
-    LabkeeperError                 500  (never raised on purpose)
-    ├── BadRequest                 400  malformed or invalid input
-    ├── Unauthorized               401  no key, unknown/expired/revoked key
-    ├── Forbidden                  403  authenticated but not allowed
-    │   └── NotMatchedOntoSystemUser    impersonation found no rule for the user
-    ├── NotFound                   404
-    ├── Conflict                   409  name taken, object in use, build running
-    ├── PayloadTooLarge            413
-    ├── TooManyRequests            429  per-user quota reached
-    └── TaskFailed                 500-class answer of a failed or aborted future
+LabkeeperError                 500  (never raised on purpose)
+├── BadRequest                 400  malformed or invalid input
+├── Unauthorized               401  no key, unknown/expired/revoked key
+├── Forbidden                  403  authenticated but not allowed
+│   └── NotMatchedOntoSystemUser    impersonation found no rule for the user
+├── NotFound                   404
+├── Conflict                   409  name taken, object in use, build running
+├── PayloadTooLarge            413
+├── TooManyRequests            429  per-user quota reached
+└── TaskFailed                 500-class answer of a failed or aborted future
 """
 
 from __future__ import annotations

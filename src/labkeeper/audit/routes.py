@@ -23,6 +23,7 @@ async def get_audit(store: AppStore, _admin: Admin, paging: Page, request: Reque
 async def post_custom_event(custom_type: str, store: AppStore, caller: Caller, request: Request) -> Response:
     check_name("custom audit event type", custom_type)
     details = await read_json(request, required=False) or {}
-    record_event(store, user=caller.name, api_key_id=caller.key_id, action=f"custom:{custom_type}",
-                 details=details)
+    record_event(
+        store, user=caller.name, api_key_id=caller.key_id, action=f"custom:{custom_type}", details=details
+    )
     return empty_response()

@@ -11,12 +11,27 @@ from labkeeper.db import Store, now_ms
 
 
 def record_event(
-    store: Store, *, user: str, action: str, target: str = "", outcome: str = "success",
-    api_key_id: str = "", details: dict[str, Any] | None = None,
+    store: Store,
+    *,
+    user: str,
+    action: str,
+    target: str = "",
+    outcome: str = "success",
+    api_key_id: str = "",
+    details: dict[str, Any] | None = None,
 ) -> None:
     with store.begin() as s:
-        s.add(AuditEvent(time=now_ms(), user=user, api_key_id=api_key_id, action=action[:200],
-                         target=target, outcome=outcome[:40], details=details or {}))
+        s.add(
+            AuditEvent(
+                time=now_ms(),
+                user=user,
+                api_key_id=api_key_id,
+                action=action[:200],
+                target=target,
+                outcome=outcome[:40],
+                details=details or {},
+            )
+        )
 
 
 def list_events(store: Store, *, since: int | None, limit: int | None, offset: int) -> list[dict[str, Any]]:
@@ -31,6 +46,13 @@ def list_events(store: Store, *, since: int | None, limit: int | None, offset: i
 
 
 def _to_dict(event: AuditEvent) -> dict[str, Any]:
-    return {"id": event.id, "time": event.time, "user": event.user, "apiKeyId": event.api_key_id,
-            "action": event.action, "target": event.target, "outcome": event.outcome,
-            "details": event.details}
+    return {
+        "id": event.id,
+        "time": event.time,
+        "user": event.user,
+        "apiKeyId": event.api_key_id,
+        "action": event.action,
+        "target": event.target,
+        "outcome": event.outcome,
+        "details": event.details,
+    }

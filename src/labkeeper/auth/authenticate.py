@@ -16,6 +16,7 @@ from labkeeper.errors import Unauthorized
 
 LAST_USED_RESOLUTION_MS = 60_000
 
+
 def _group_rows(conn, names: list[str]):  # type: ignore[no-untyped-def]
     if not names:
         return []
@@ -26,12 +27,14 @@ def principal_from_groups(
     *, login: str | None, groups: list[str], group_rows: list, key_admin: bool, key_id: str, kind: str
 ) -> Principal:
     admin = key_admin or any(row.admin for row in group_rows)
-    permissions = {
-        p for row in group_rows for p in GLOBAL_PERMISSIONS if (row.permissions or {}).get(p)
-    }
+    permissions = {p for row in group_rows for p in GLOBAL_PERMISSIONS if (row.permissions or {}).get(p)}
     return Principal(
-        login=login, groups=frozenset(groups), admin=admin, permissions=frozenset(permissions),
-        key_id=key_id, key_kind=kind,
+        login=login,
+        groups=frozenset(groups),
+        admin=admin,
+        permissions=frozenset(permissions),
+        key_id=key_id,
+        key_kind=kind,
     )
 
 
@@ -42,8 +45,13 @@ def authenticate(store: Store, secret: str | None) -> Principal:
     with store.reader.connect() as conn:
         key = conn.execute(
             select(
-                ApiKey.id, ApiKey.kind, ApiKey.user_login, ApiKey.admin, ApiKey.groups,
-                ApiKey.expires_on, ApiKey.last_used_on,
+                ApiKey.id,
+                ApiKey.kind,
+                ApiKey.user_login,
+                ApiKey.admin,
+                ApiKey.groups,
+                ApiKey.expires_on,
+                ApiKey.last_used_on,
             ).where(ApiKey.secret_hash == digest)
         ).first()
         if key is None:
@@ -66,6 +74,10 @@ def authenticate(store: Store, secret: str | None) -> Principal:
         with store.engine.begin() as conn:
             conn.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_on=now))
     return principal_from_groups(
-        login=user_login, groups=groups, group_rows=group_rows, key_admin=bool(key.admin),
-        key_id=key.id, kind=key.kind,
+        login=user_login,
+        groups=groups,
+        group_rows=group_rows,
+        key_admin=bool(key.admin),
+        key_id=key.id,
+        kind=key.kind,
     )

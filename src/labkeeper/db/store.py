@@ -46,6 +46,7 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
         event.listen(engine, "connect", _sqlite_pragmas)
+
         # pysqlite's own BEGIN handling defers locking; take the write lock at BEGIN so two
         # writers never deadlock half-way through a transaction.
         @event.listens_for(engine, "connect")

@@ -20,6 +20,8 @@ from labkeeper.auth import routes as auth_routes
 from labkeeper.config import Config
 from labkeeper.db import Store
 from labkeeper.db.migrate import upgrade
+from labkeeper.futures import routes as futures_routes
+from labkeeper.futures.component import component as futures_component
 from labkeeper.projects import routes as project_routes
 from labkeeper.server.bootstrap import ensure_admin
 from labkeeper.server.errors import install_error_handlers
@@ -35,8 +37,9 @@ ROUTERS: list[APIRouter] = [
     project_routes.router,
     usage_routes.router,
     audit_routes.router,
+    futures_routes.router,
 ]
-COMPONENTS: list = []
+COMPONENTS: list = [futures_component]
 
 
 def prepare(config: Config) -> str | None:

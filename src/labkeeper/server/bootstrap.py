@@ -31,17 +31,37 @@ def ensure_admin(store: Store, config: Config) -> str | None:
         now = now_ms()
         s.add(Document(name="bootstrap", body={"admin": ADMIN_LOGIN}, updated_on=now))
         if s.get(Group, ADMIN_GROUP) is None:
-            s.add(Group(name=ADMIN_GROUP, description="Instance administrators", admin=True,
-                        permissions={"mayCreateProjects": True, "mayCreateCodeEnvs": True,
-                                     "mayManageCodeEnvs": True, "mayWriteUnsafeCode": True}))
+            s.add(
+                Group(
+                    name=ADMIN_GROUP,
+                    description="Instance administrators",
+                    admin=True,
+                    permissions={
+                        "mayCreateProjects": True,
+                        "mayCreateCodeEnvs": True,
+                        "mayManageCodeEnvs": True,
+                        "mayWriteUnsafeCode": True,
+                    },
+                )
+            )
         if s.get(User, ADMIN_LOGIN) is None:
             s.add(User(login=ADMIN_LOGIN, display_name="Administrator", created_on=now))
             s.flush()
             s.add(Membership(login=ADMIN_LOGIN, group_name=ADMIN_GROUP))
         secret = secret or new_secret()
-        s.add(ApiKey(id=new_id(), kind="PERSONAL", prefix=shown_prefix(secret), secret_hash=hash_secret(secret),
-                     label=BOOTSTRAP_LABEL, description="Created at first start", user_login=ADMIN_LOGIN,
-                     created_on=now, created_by="labkeeper"))
+        s.add(
+            ApiKey(
+                id=new_id(),
+                kind="PERSONAL",
+                prefix=shown_prefix(secret),
+                secret_hash=hash_secret(secret),
+                label=BOOTSTRAP_LABEL,
+                description="Created at first start",
+                user_login=ADMIN_LOGIN,
+                created_on=now,
+                created_by="labkeeper",
+            )
+        )
     _write_key_file(config.data_dir / KEY_FILE, secret)
     return secret
 

@@ -12,6 +12,7 @@ from labkeeper.auth.keys import secret_from_header
 from labkeeper.auth.principal import Principal
 from labkeeper.config import Config
 from labkeeper.db import Store
+from labkeeper.futures.runner import TaskRunner
 from labkeeper.server.params import parse_int
 
 
@@ -19,12 +20,18 @@ def get_store(request: Request) -> Store:
     return request.app.state.store
 
 
+def get_runner(request: Request) -> TaskRunner:
+    return request.app.state.runner
+
+
 def get_config(request: Request) -> Config:
     return request.app.state.config
 
 
 async def current_principal(request: Request) -> Principal:
-    principal = authenticate(request.app.state.store, secret_from_header(request.headers.get("authorization")))
+    principal = authenticate(
+        request.app.state.store, secret_from_header(request.headers.get("authorization"))
+    )
     request.state.principal = principal
     return principal
 
@@ -53,3 +60,4 @@ AppConfig = Annotated[Config, Depends(get_config)]
 Caller = Annotated[Principal, Depends(current_principal)]
 Admin = Annotated[Principal, Depends(admin_principal)]
 Page = Annotated[Paging, Depends(paging)]
+Runner = Annotated[TaskRunner, Depends(get_runner)]

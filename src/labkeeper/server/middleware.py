@@ -78,8 +78,13 @@ async def _too_large(send: Send, max_bytes: int) -> None:
     body = orjson.dumps(
         error_body("PayloadTooLargeException", f"Request body too large: the limit is {max_bytes} bytes")
     )
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 

@@ -20,8 +20,9 @@ def parse_bool(name: str, value: str | None, default: bool = False) -> bool:
     raise BadRequest(f"Query parameter '{name}' must be true or false, got {value!r}")
 
 
-def parse_int(name: str, value: str | None, *, default: int | None = None, minimum: int = 0,
-              maximum: int = 2**53) -> int | None:
+def parse_int(
+    name: str, value: str | None, *, default: int | None = None, minimum: int = 0, maximum: int = 2**53
+) -> int | None:
     if value is None or value == "":
         return default
     try:

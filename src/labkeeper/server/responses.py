@@ -18,7 +18,9 @@ def empty_response(status_code: int = 204) -> Response:
     return Response(status_code=status_code)
 
 
-async def read_json(request: Request, *, expect: type | tuple[type, ...] = dict, required: bool = True) -> Any:
+async def read_json(
+    request: Request, *, expect: type | tuple[type, ...] = dict, required: bool = True
+) -> Any:
     """Parse the request body; a malformed or wrongly typed body is a 400 saying so."""
     raw = await request.body()
     if not raw.strip():

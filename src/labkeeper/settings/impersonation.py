@@ -22,9 +22,13 @@ class Resolution:
     rule: dict[str, Any]
 
     def as_json(self, login: str, project_key: str | None) -> dict[str, Any]:
-        return {"user": login, "projectKey": project_key, "unixUser": self.unix_user,
-                "hadoopUser": self.hadoop_user,
-                "matchedRule": {"kind": self.rule_kind, "index": self.rule_index, "rule": self.rule}}
+        return {
+            "user": login,
+            "projectKey": project_key,
+            "unixUser": self.unix_user,
+            "hadoopUser": self.hadoop_user,
+            "matchedRule": {"kind": self.rule_kind, "index": self.rule_index, "rule": self.rule},
+        }
 
 
 def _apply(rule: dict[str, Any], subject_key: str, name: str) -> tuple[str, str | None] | None:
@@ -55,8 +59,11 @@ def resolve(
 ) -> Resolution:
     deny = set(impersonation.get("denyTargets") or []) | {"root"}
     user_rules = list(enumerate(impersonation.get("userRules") or []))
-    project_rules = [(i, r) for i, r in user_rules
-                     if r.get("scope") == "PROJECT" and project_key and r.get("projectKey") == project_key]
+    project_rules = [
+        (i, r)
+        for i, r in user_rules
+        if r.get("scope") == "PROJECT" and project_key and r.get("projectKey") == project_key
+    ]
     global_rules = [(i, r) for i, r in user_rules if r.get("scope", "GLOBAL") == "GLOBAL"]
     for index, rule in [*project_rules, *global_rules]:
         hit = _apply(rule, "dssUser", login)

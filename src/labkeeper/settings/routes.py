@@ -37,7 +37,9 @@ async def put_instance_variables(store: AppStore, _admin: Admin, request: Reques
 
 
 @router.get("/admin/impersonation/resolve")
-async def resolve_impersonation(store: AppStore, _admin: Admin, user: str, projectKey: str | None = None) -> Response:  # noqa: N803
+async def resolve_impersonation(
+    store: AppStore, _admin: Admin, user: str, projectKey: str | None = None
+) -> Response:  # noqa: N803
     groups = groups_of(store, user)
     if projectKey:
         ensure_project_exists(store, projectKey)

@@ -26,8 +26,12 @@ def validate_general_settings(doc: dict[str, Any]) -> None:
         if not isinstance(rules, list):
             raise BadRequest(f"general settings: 'impersonation.{field}' must be a list")
         for index, rule in enumerate(rules):
-            _validate_rule(rule, f"impersonation.{field}[{index}]", is_user=field == "userRules",
-                           deny=set(deny) | {"root"})
+            _validate_rule(
+                rule,
+                f"impersonation.{field}[{index}]",
+                is_user=field == "userRules",
+                deny=set(deny) | {"root"},
+            )
     for section in ("codeEnvs", "notebooks", "sqlNotebooks", "futures", "apiKeys"):
         if not isinstance(doc.get(section), dict):
             raise BadRequest(f"general settings: '{section}' must be an object")
@@ -39,7 +43,9 @@ def _validate_rule(rule: Any, where: str, *, is_user: bool, deny: set[str]) -> N
         raise BadRequest(f"general settings: rule {where} must be an object")
     kind = rule.get("type")
     if kind not in RULE_TYPES:
-        raise BadRequest(f"general settings: rule {where} has type {kind!r}; use one of {', '.join(RULE_TYPES)}")
+        raise BadRequest(
+            f"general settings: rule {where} has type {kind!r}; use one of {', '.join(RULE_TYPES)}"
+        )
     subject = "dssUser" if is_user else "dssGroup"
     if is_user:
         scope = rule.get("scope", "GLOBAL")
@@ -56,18 +62,25 @@ def _validate_rule(rule: Any, where: str, *, is_user: bool, deny: set[str]) -> N
         try:
             re.compile(pattern)
         except re.error as exc:
-            raise BadRequest(f"general settings: rule {where} field 'ruleFrom' is not a valid regular "
-                             f"expression: {exc}") from None
+            raise BadRequest(
+                f"general settings: rule {where} field 'ruleFrom' is not a valid regular expression: {exc}"
+            ) from None
     if kind in ("SINGLE_MAPPING", "REGEXP_RULE"):
         target = rule.get("targetUnix")
         if not _nonempty(target):
             raise BadRequest(f"general settings: rule {where} of type {kind} needs 'targetUnix'")
         if kind == "SINGLE_MAPPING" and not _UNIX_NAME.fullmatch(target):
-            raise BadRequest(f"general settings: rule {where} field 'targetUnix' {target!r} is not a valid UNIX user name")
+            raise BadRequest(
+                f"general settings: rule {where} field 'targetUnix' {target!r} is not a valid UNIX user name"
+            )
         if target in deny:
-            raise BadRequest(f"general settings: rule {where} field 'targetUnix' is {target!r}, which is denied as a target")
+            raise BadRequest(
+                f"general settings: rule {where} field 'targetUnix' is {target!r}, a denied target"
+            )
     if kind == "IDENTITY" and rule.get(subject) in deny:
-        raise BadRequest(f"general settings: rule {where} maps {rule.get(subject)!r} onto itself, which is denied as a target")
+        raise BadRequest(
+            f"general settings: rule {where} maps {rule.get(subject)!r} onto itself, a denied target"
+        )
     hadoop = rule.get("targetHadoop")
     if hadoop is not None and not isinstance(hadoop, str):
         raise BadRequest(f"general settings: rule {where} field 'targetHadoop' must be a string")

@@ -1,0 +1,1 @@
+"""Long-running tasks (futures): records, the runner interface and its in-process runner."""

@@ -1,0 +1,108 @@
+"""The task runner interface every long operation in labkeeper goes through.
+
+An operation is a function registered by name with `@operation("kind")`. It receives a
+`TaskContext` and JSON-able `args` (ids and names, never ORM objects), so that a runner can
+execute it anywhere: today in the server's process (`InProcessRunner`), later on worker
+machines, without the operation changing. Operations may be plain functions (run in a
+thread) or coroutine functions (run on the server's event loop).
+
+Inside an operation:
+- `ctx.progress([("Installing packages", 3, 15)])` reports named steps;
+- `ctx.popen(...)` / `ctx.run(...)` start processes in their own session, recorded so an
+  abort (or a restart) kills their whole tree;
+- `ctx.on_abort(callback)` registers extra abort work (cancel a SQL query, interrupt a
+  kernel); `ctx.should_abort()` / `ctx.check_abort()` poll for an abort.
+The return value (a dict, or None) becomes the future's result; an exception its error.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+Operation = Callable[..., Any]
+OPERATIONS: dict[str, Operation] = {}
+
+
+def operation(kind: str) -> Callable[[Operation], Operation]:
+    def register(fn: Operation) -> Operation:
+        if kind in OPERATIONS and OPERATIONS[kind] is not fn:
+            raise ValueError(f"operation {kind!r} registered twice")
+        OPERATIONS[kind] = fn
+        return fn
+
+    return register
+
+
+class TaskAborted(Exception):
+    """Raised inside an operation once its task has been aborted."""
+
+
+class OperationError(Exception):
+    """An operation's own failure, with a message meant for the user."""
+
+
+@dataclass
+class Submission:
+    kind: str
+    args: dict[str, Any]
+    owner: str
+    target: dict[str, Any] = field(default_factory=dict)
+    display_name: str = ""
+    is_scenario: bool = False
+
+
+class TaskContext(abc.ABC):
+    task_id: str
+    args: dict[str, Any]
+    owner: str
+
+    @abc.abstractmethod
+    def should_abort(self) -> bool: ...
+
+    def check_abort(self) -> None:
+        if self.should_abort():
+            raise TaskAborted(self.task_id)
+
+    @abc.abstractmethod
+    def progress(self, steps: Sequence[tuple[str, int | None, int | None]]) -> None:
+        """Steps as (name, current, total); None for an unknown amount."""
+
+    @abc.abstractmethod
+    def popen(self, args: Sequence[str], **kwargs: Any) -> Any:
+        """Start a process in its own session; it is killed (with its tree) on abort."""
+
+    @abc.abstractmethod
+    def run(
+        self, args: Sequence[str], *, on_line: Callable[[str], None] | None = None, **kwargs: Any
+    ) -> tuple[int, str]:
+        """Run a process to completion, streaming merged stdout/stderr lines to `on_line`;
+        returns (exit code, whole output). Raises TaskAborted if the task was aborted."""
+
+    @abc.abstractmethod
+    def on_abort(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call `callback` when the task is aborted; returns a function that unregisters it."""
+
+
+class TaskRunner(abc.ABC):
+    """Starts, aborts and waits for tasks. The store holds every task's state."""
+
+    @abc.abstractmethod
+    def submit(self, submission: Submission) -> str:
+        """Record the task as running and start it; return its id."""
+
+    @abc.abstractmethod
+    async def abort(self, task_id: str, *, by: str) -> None:
+        """Stop the task's work and record it as aborted by `by`, within a second."""
+
+    @abc.abstractmethod
+    async def wait(self, task_id: str, timeout: float | None = None) -> bool:
+        """Wait until the task has ended; False if `timeout` passed first."""
+
+    @abc.abstractmethod
+    async def start(self) -> None: ...
+
+    @abc.abstractmethod
+    async def stop(self) -> None: ...
