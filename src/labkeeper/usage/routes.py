@@ -1,3 +1,18 @@
-from fastapi import APIRouter
+"""The usage report of the instance (admin only)."""
 
-router = APIRouter()
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from labkeeper.server.deps import Admin, AppStore
+from labkeeper.server.params import parse_bool
+from labkeeper.server.responses import json_response
+from labkeeper.usage import service
+
+router = APIRouter(tags=["usage"])
+
+
+@router.get("/admin/monitoring/global-usage-summary")
+async def global_usage_summary(request: Request, store: AppStore, _admin: Admin) -> Response:
+    with_per_project = parse_bool("withPerProject", request.query_params.get("withPerProject"))
+    return json_response(service.global_usage_summary(store, with_per_project=with_per_project))

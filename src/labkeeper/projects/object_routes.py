@@ -1,0 +1,216 @@
+"""Routes of the stored project objects: datasets, recipes, scenarios."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from labkeeper.names import check_name
+from labkeeper.projects import objects, recipes, scenarios
+from labkeeper.server.deps import AppStore, Caller
+from labkeeper.server.params import parse_bool
+from labkeeper.server.responses import empty_response, json_response, read_json
+
+router = APIRouter(tags=["project objects"])
+
+
+def _dataset(name: str) -> str:
+    return check_name("dataset name", name)
+
+
+def _recipe(name: str) -> str:
+    return check_name("recipe name", name)
+
+
+def _scenario(scenario_id: str) -> str:
+    return check_name("scenario id", scenario_id)
+
+
+# ---- datasets -------------------------------------------------------------------------
+
+
+@router.get("/projects/{key}/datasets/")
+async def list_datasets(key: str, request: Request, store: AppStore, principal: Caller) -> Response:
+    parse_bool("foreign", request.query_params.get("foreign"))  # no shared datasets: nothing to add
+    tags = [t for t in request.query_params.getlist("tags") if t]
+    return json_response(objects.list_datasets(store, principal=principal, key=key, tags=tags))
+
+
+@router.post("/projects/{key}/datasets/")
+async def create_dataset(key: str, request: Request, store: AppStore, principal: Caller) -> Response:
+    body = await read_json(request)
+    return json_response(objects.create_dataset(store, principal=principal, key=key, body=body))
+
+
+@router.get("/projects/{key}/datasets/{name}")
+async def get_dataset(key: str, name: str, store: AppStore, principal: Caller) -> Response:
+    return json_response(objects.get_dataset(store, principal=principal, key=key, name=_dataset(name)))
+
+
+@router.put("/projects/{key}/datasets/{name}")
+async def put_dataset(key: str, name: str, request: Request, store: AppStore, principal: Caller) -> Response:
+    body = await read_json(request)
+    return json_response(
+        objects.put_dataset(store, principal=principal, key=key, name=_dataset(name), body=body)
+    )
+
+
+@router.delete("/projects/{key}/datasets/{name}")
+async def delete_dataset(
+    key: str, name: str, request: Request, store: AppStore, principal: Caller
+) -> Response:
+    parse_bool("dropData", request.query_params.get("dropData"))  # definitions only: there is no data to drop
+    objects.delete_object(store, principal=principal, key=key, kind="DATASET", name=_dataset(name))
+    return empty_response()
+
+
+@router.get("/projects/{key}/datasets/{name}/schema")
+async def get_dataset_schema(key: str, name: str, store: AppStore, principal: Caller) -> Response:
+    doc = objects.get_dataset(store, principal=principal, key=key, name=_dataset(name))
+    return json_response(doc.get("schema") or {"columns": []})
+
+
+@router.put("/projects/{key}/datasets/{name}/schema")
+async def put_dataset_schema(
+    key: str, name: str, request: Request, store: AppStore, principal: Caller
+) -> Response:
+    body = await read_json(request)
+    schema = objects.put_dataset_schema(store, principal=principal, key=key, name=_dataset(name), body=body)
+    return json_response(schema)
+
+
+@router.get("/projects/{key}/datasets/{name}/metadata")
+async def get_dataset_metadata(key: str, name: str, store: AppStore, principal: Caller) -> Response:
+    return json_response(
+        objects.get_metadata(store, principal=principal, key=key, kind="DATASET", name=_dataset(name))
+    )
+
+
+@router.put("/projects/{key}/datasets/{name}/metadata")
+async def put_dataset_metadata(
+    key: str, name: str, request: Request, store: AppStore, principal: Caller
+) -> Response:
+    body = await read_json(request)
+    return json_response(
+        objects.put_metadata(
+            store, principal=principal, key=key, kind="DATASET", name=_dataset(name), body=body
+        )
+    )
+
+
+# ---- recipes --------------------------------------------------------------------------
+
+
+@router.get("/projects/{key}/recipes/")
+async def list_recipes(key: str, store: AppStore, principal: Caller) -> Response:
+    return json_response(recipes.list_recipes(store, principal=principal, key=key))
+
+
+@router.post("/projects/{key}/recipes/")
+async def create_recipe(key: str, request: Request, store: AppStore, principal: Caller) -> Response:
+    body = await read_json(request)
+    return json_response(recipes.create_recipe(store, principal=principal, key=key, body=body))
+
+
+@router.get("/projects/{key}/recipes/{name}")
+async def get_recipe(key: str, name: str, store: AppStore, principal: Caller) -> Response:
+    return json_response(recipes.get_recipe(store, principal=principal, key=key, name=_recipe(name)))
+
+
+@router.put("/projects/{key}/recipes/{name}")
+async def put_recipe(key: str, name: str, request: Request, store: AppStore, principal: Caller) -> Response:
+    body = await read_json(request)
+    return json_response(
+        recipes.put_recipe(store, principal=principal, key=key, name=_recipe(name), body=body)
+    )
+
+
+@router.delete("/projects/{key}/recipes/{name}")
+async def delete_recipe(key: str, name: str, store: AppStore, principal: Caller) -> Response:
+    objects.delete_object(store, principal=principal, key=key, kind="RECIPE", name=_recipe(name))
+    return empty_response()
+
+
+@router.get("/projects/{key}/recipes/{name}/metadata")
+async def get_recipe_metadata(key: str, name: str, store: AppStore, principal: Caller) -> Response:
+    return json_response(
+        objects.get_metadata(store, principal=principal, key=key, kind="RECIPE", name=_recipe(name))
+    )
+
+
+@router.put("/projects/{key}/recipes/{name}/metadata")
+async def put_recipe_metadata(
+    key: str, name: str, request: Request, store: AppStore, principal: Caller
+) -> Response:
+    body = await read_json(request)
+    return json_response(
+        objects.put_metadata(
+            store, principal=principal, key=key, kind="RECIPE", name=_recipe(name), body=body
+        )
+    )
+
+
+# ---- scenarios ------------------------------------------------------------------------
+
+
+@router.get("/projects/{key}/scenarios/")
+async def list_scenarios(key: str, store: AppStore, principal: Caller) -> Response:
+    return json_response(scenarios.list_scenarios(store, principal=principal, key=key))
+
+
+@router.post("/projects/{key}/scenarios/")
+async def create_scenario(key: str, request: Request, store: AppStore, principal: Caller) -> Response:
+    body = await read_json(request)
+    return json_response(scenarios.create_scenario(store, principal=principal, key=key, body=body))
+
+
+@router.get("/projects/{key}/scenarios/{scenario_id}")
+async def get_scenario(key: str, scenario_id: str, store: AppStore, principal: Caller) -> Response:
+    return json_response(
+        scenarios.get_scenario(store, principal=principal, key=key, scenario_id=_scenario(scenario_id))
+    )
+
+
+@router.put("/projects/{key}/scenarios/{scenario_id}")
+async def put_scenario(
+    key: str, scenario_id: str, request: Request, store: AppStore, principal: Caller
+) -> Response:
+    body = await read_json(request)
+    return json_response(
+        scenarios.put_scenario(
+            store, principal=principal, key=key, scenario_id=_scenario(scenario_id), body=body
+        )
+    )
+
+
+@router.delete("/projects/{key}/scenarios/{scenario_id}")
+async def delete_scenario(key: str, scenario_id: str, store: AppStore, principal: Caller) -> Response:
+    scenario_id = _scenario(scenario_id)
+    objects.delete_object(store, principal=principal, key=key, kind="SCENARIO", name=scenario_id)
+    # The official client reads a JSON body from this call.
+    return json_response({"projectKey": key, "id": scenario_id, "deleted": True})
+
+
+@router.get("/projects/{key}/scenarios/{scenario_id}/light")
+async def get_scenario_status(key: str, scenario_id: str, store: AppStore, principal: Caller) -> Response:
+    return json_response(
+        scenarios.get_status(store, principal=principal, key=key, scenario_id=_scenario(scenario_id))
+    )
+
+
+@router.get("/projects/{key}/scenarios/{scenario_id}/payload")
+async def get_scenario_payload(key: str, scenario_id: str, store: AppStore, principal: Caller) -> Response:
+    return json_response(
+        scenarios.get_payload(store, principal=principal, key=key, scenario_id=_scenario(scenario_id))
+    )
+
+
+@router.put("/projects/{key}/scenarios/{scenario_id}/payload")
+async def put_scenario_payload(
+    key: str, scenario_id: str, request: Request, store: AppStore, principal: Caller
+) -> Response:
+    body = await read_json(request)
+    return json_response(
+        scenarios.put_payload(
+            store, principal=principal, key=key, scenario_id=_scenario(scenario_id), body=body
+        )
+    )
