@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response
 
 from labkeeper.audit.service import list_events, record_event
 from labkeeper.names import check_name
-from labkeeper.server.deps import Admin, AppStore, Caller, Page
+from labkeeper.server.deps import Admin, AppStore, Page
 from labkeeper.server.params import parse_int
 from labkeeper.server.responses import empty_response, json_response, read_json
 
@@ -20,7 +20,7 @@ async def get_audit(store: AppStore, _admin: Admin, paging: Page, request: Reque
 
 
 @router.post("/admin/audit/custom/{custom_type}")
-async def post_custom_event(custom_type: str, store: AppStore, caller: Caller, request: Request) -> Response:
+async def post_custom_event(custom_type: str, store: AppStore, caller: Admin, request: Request) -> Response:
     check_name("custom audit event type", custom_type)
     details = await read_json(request, required=False) or {}
     record_event(

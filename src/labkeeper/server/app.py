@@ -23,6 +23,7 @@ from labkeeper.db.migrate import upgrade
 from labkeeper.futures import routes as futures_routes
 from labkeeper.futures.component import component as futures_component
 from labkeeper.projects import routes as project_routes
+from labkeeper.server import logfilter
 from labkeeper.server.bootstrap import ensure_admin
 from labkeeper.server.errors import install_error_handlers
 from labkeeper.server.middleware import API_PREFIX, AliasPrefix, AuditTrail, BodyLimit
@@ -58,6 +59,8 @@ def prepare(config: Config) -> str | None:
 
 
 def create_app(config: Config) -> FastAPI:
+    logfilter.install()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         prepare(config)

@@ -1,0 +1,67 @@
+"""`labkeeper serve`: prepare the store, print the bootstrap key once, run uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+import uvicorn
+
+from labkeeper.config import Config
+from labkeeper.server.app import create_app, prepare
+from labkeeper.server.bootstrap import KEY_FILE
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("serve", help="run a labkeeper instance")
+    parser.add_argument("--data-dir", help="data directory (default: ./labkeeper-data)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=11200, help="port to listen on (default 11200)")
+    parser.add_argument(
+        "--database-url",
+        help="SQLAlchemy URL of the store, e.g. postgresql+psycopg://user@host/db "
+        "(default: SQLite in the data directory)",
+    )
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.workers < 1:
+        print("labkeeper: --workers must be at least 1", file=sys.stderr)
+        return 2
+    config = Config.from_env(
+        data_dir=args.data_dir,
+        database_url=args.database_url,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+    )
+    created = prepare(config)  # the key, when this start created it
+    if created is not None and config.bootstrap_admin_key is not None:
+        print("labkeeper: created user 'admin' with the key from LABKEEPER_BOOTSTRAP_ADMIN_KEY", flush=True)
+    if created is not None and config.bootstrap_admin_key is None:
+        print(
+            f"labkeeper: created user 'admin' and its API key (shown once; also in "
+            f"{config.data_dir / KEY_FILE}, mode 0600):\n\n    {created}\n",
+            flush=True,
+        )
+    print(f"labkeeper: serving on http://{config.host}:{config.port} (data in {config.data_dir})", flush=True)
+    common = {
+        "host": config.host,
+        "port": config.port,
+        "log_level": "info",
+        "proxy_headers": False,
+        "server_header": False,
+    }
+    if config.workers == 1:
+        uvicorn.run(create_app(config), **common)
+        return 0
+    # Worker processes build their app from the environment.
+    os.environ["LABKEEPER_DATA_DIR"] = str(config.data_dir)
+    if config.database_url:
+        os.environ["LABKEEPER_DATABASE_URL"] = config.database_url
+    uvicorn.run("labkeeper.server.app:app_from_env", factory=True, workers=config.workers, **common)
+    return 0
