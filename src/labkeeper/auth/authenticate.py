@@ -24,10 +24,19 @@ def _group_rows(conn, names: list[str]):  # type: ignore[no-untyped-def]
 
 
 def principal_from_groups(
-    *, login: str | None, groups: list[str], group_rows: list, key_admin: bool, key_id: str, kind: str
+    *,
+    login: str | None,
+    groups: list[str],
+    group_rows: list,
+    key_admin: bool,
+    key_id: str,
+    kind: str,
+    key_permissions: dict | None = None,
 ) -> Principal:
     admin = key_admin or any(row.admin for row in group_rows)
     permissions = {p for row in group_rows for p in GLOBAL_PERMISSIONS if (row.permissions or {}).get(p)}
+    # A global key may also hold global permissions of its own (its `globalPermissions`).
+    permissions.update(p for p in GLOBAL_PERMISSIONS if (key_permissions or {}).get(p) is True)
     return Principal(
         login=login,
         groups=frozenset(groups),
@@ -52,6 +61,7 @@ def authenticate(store: Store, secret: str | None) -> Principal:
                 ApiKey.groups,
                 ApiKey.expires_on,
                 ApiKey.last_used_on,
+                ApiKey.extra,
             ).where(ApiKey.secret_hash == digest)
         ).first()
         if key is None:
@@ -80,4 +90,5 @@ def authenticate(store: Store, secret: str | None) -> Principal:
         key_admin=bool(key.admin),
         key_id=key.id,
         kind=key.kind,
+        key_permissions=(key.extra or {}).get("globalPermissions") if key.kind == "GLOBAL" else None,
     )

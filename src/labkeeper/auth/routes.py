@@ -1,3 +1,91 @@
-from fastapi import APIRouter
+"""Users, groups and the caller's own identity (API keys: `key_routes.py`)."""
 
-router = APIRouter()
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from labkeeper.auth import key_routes, service
+from labkeeper.names import check_name
+from labkeeper.server.deps import Admin, AppStore, Caller, Page
+from labkeeper.server.params import parse_bool
+from labkeeper.server.responses import empty_response, json_response, read_json
+
+router = APIRouter(tags=["users and groups"])
+
+
+# Password hashing costs tens of milliseconds: the calls that may hash run off the event loop.
+
+
+@router.get("/admin/users/")
+async def list_users(store: AppStore, _admin: Admin, paging: Page, request: Request) -> Response:
+    include = parse_bool("includeSettings", request.query_params.get("includeSettings"))
+    return json_response(
+        service.list_users(store, include_settings=include, limit=paging.limit, offset=paging.offset)
+    )
+
+
+@router.post("/admin/users/")
+async def create_user(store: AppStore, _admin: Admin, request: Request) -> Response:
+    body = await read_json(request)
+    return json_response(await run_in_threadpool(service.create_user, store, body))
+
+
+@router.get("/admin/users/{login}")
+async def get_user(login: str, store: AppStore, _admin: Admin) -> Response:
+    return json_response(service.get_user(store, check_name("user login", login)))
+
+
+@router.put("/admin/users/{login}")
+async def update_user(login: str, store: AppStore, _admin: Admin, request: Request) -> Response:
+    check_name("user login", login)
+    body = await read_json(request)
+    return json_response(await run_in_threadpool(service.update_user, store, login, body))
+
+
+@router.delete("/admin/users/{login}")
+async def delete_user(login: str, store: AppStore, admin: Admin, request: Request) -> Response:
+    allow = parse_bool("allowSelfDeletion", request.query_params.get("allowSelfDeletion"))
+    service.delete_user(store, check_name("user login", login), caller=admin, allow_self_deletion=allow)
+    return empty_response()
+
+
+@router.get("/current-user")
+async def get_current_user(store: AppStore, caller: Caller) -> Response:
+    return json_response(service.current_user(store, caller))
+
+
+@router.put("/current-user")
+async def update_current_user(store: AppStore, caller: Caller, request: Request) -> Response:
+    body = await read_json(request)
+    return json_response(await run_in_threadpool(service.update_current_user, store, caller, body))
+
+
+@router.get("/admin/groups/")
+async def list_groups(store: AppStore, _admin: Admin, paging: Page) -> Response:
+    return json_response(service.list_groups(store, limit=paging.limit, offset=paging.offset))
+
+
+@router.post("/admin/groups/")
+async def create_group(store: AppStore, _admin: Admin, request: Request) -> Response:
+    return json_response(service.create_group(store, await read_json(request)))
+
+
+@router.get("/admin/groups/{name}")
+async def get_group(name: str, store: AppStore, _admin: Admin) -> Response:
+    return json_response(service.get_group(store, check_name("group name", name)))
+
+
+@router.put("/admin/groups/{name}")
+async def update_group(name: str, store: AppStore, _admin: Admin, request: Request) -> Response:
+    check_name("group name", name)
+    return json_response(service.update_group(store, name, await read_json(request)))
+
+
+@router.delete("/admin/groups/{name}")
+async def delete_group(name: str, store: AppStore, _admin: Admin) -> Response:
+    service.delete_group(store, check_name("group name", name))
+    return empty_response()
+
+
+router.include_router(key_routes.router)

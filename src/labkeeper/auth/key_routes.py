@@ -1,0 +1,116 @@
+"""Global and personal API keys."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from starlette.exceptions import HTTPException
+
+from labkeeper.auth import key_service
+from labkeeper.names import check_name
+from labkeeper.server.deps import Admin, AppStore, Caller, Page
+from labkeeper.server.responses import empty_response, json_response, read_json
+
+router = APIRouter(tags=["api keys"])
+
+
+def _key_id(value: str) -> str:
+    return check_name("API key id", value)
+
+
+# ---------------------------------------------------------------- global keys
+
+
+@router.get("/admin/global-api-keys/")
+async def list_global_keys(store: AppStore, _admin: Admin, paging: Page) -> Response:
+    return json_response(key_service.list_global_keys(store, limit=paging.limit, offset=paging.offset))
+
+
+@router.post("/admin/global-api-keys/")
+async def create_global_key(store: AppStore, admin: Admin, request: Request) -> Response:
+    return json_response(key_service.create_global_key(store, await read_json(request), creator=admin))
+
+
+@router.get("/admin/global-api-keys/{key_id}")
+async def get_global_key(key_id: str, store: AppStore, _admin: Admin) -> Response:
+    return json_response(key_service.get_global_key(store, _key_id(key_id)))
+
+
+@router.put("/admin/global-api-keys/{key_id}")
+async def update_global_key(key_id: str, store: AppStore, _admin: Admin, request: Request) -> Response:
+    _key_id(key_id)
+    return json_response(key_service.update_global_key(store, key_id, await read_json(request)))
+
+
+@router.delete("/admin/global-api-keys/{key_id}")
+async def delete_global_key(key_id: str, store: AppStore, _admin: Admin) -> Response:
+    key_service.delete_global_key(store, _key_id(key_id))
+    return empty_response()
+
+
+def _forget_secret(request: Request) -> None:
+    # The audit trail records path parameters as the target: a secret must never get there.
+    request.scope["path_params"] = {}
+
+
+@router.get("/admin/globalAPIKeys/{secret}", deprecated=True)
+async def get_global_key_by_secret(secret: str, request: Request, store: AppStore, _admin: Admin) -> Response:
+    _forget_secret(request)
+    return json_response(key_service.get_global_key_by_secret(store, secret))
+
+
+@router.api_route(
+    "/admin/globalAPIKeys/{secret}", methods=["POST", "PUT", "DELETE", "PATCH"], include_in_schema=False
+)
+async def refuse_global_key_by_secret(request: Request) -> Response:
+    _forget_secret(request)
+    raise HTTPException(
+        405,
+        "Only GET is served on /admin/globalAPIKeys/{secret}; change or delete a "
+        "global API key through /admin/global-api-keys/{id}",
+    )
+
+
+# ---------------------------------------------------------------- personal keys
+
+
+@router.get("/personal-api-keys/")
+async def list_own_personal_keys(store: AppStore, caller: Caller, paging: Page) -> Response:
+    return json_response(
+        key_service.list_personal_keys(store, caller=caller, limit=paging.limit, offset=paging.offset)
+    )
+
+
+@router.post("/personal-api-keys/")
+async def create_own_personal_key(store: AppStore, caller: Caller, request: Request) -> Response:
+    return json_response(key_service.create_personal_key(store, await read_json(request), caller=caller))
+
+
+@router.get("/personal-api-keys/{key_id}")
+async def get_personal_key(key_id: str, store: AppStore, caller: Caller) -> Response:
+    return json_response(key_service.get_personal_key(store, _key_id(key_id), caller=caller))
+
+
+@router.put("/personal-api-keys/{key_id}")
+async def update_personal_key(key_id: str, store: AppStore, caller: Caller, request: Request) -> Response:
+    _key_id(key_id)
+    body = await read_json(request)
+    return json_response(key_service.update_personal_key(store, key_id, body, caller=caller))
+
+
+@router.delete("/personal-api-keys/{key_id}")
+async def delete_personal_key(key_id: str, store: AppStore, caller: Caller) -> Response:
+    key_service.delete_personal_key(store, _key_id(key_id), caller=caller)
+    return empty_response()
+
+
+@router.get("/admin/personal-api-keys/")
+async def list_all_personal_keys(store: AppStore, _admin: Admin, paging: Page) -> Response:
+    return json_response(
+        key_service.list_personal_keys(store, caller=None, limit=paging.limit, offset=paging.offset)
+    )
+
+
+@router.post("/admin/personal-api-keys/")
+async def create_personal_key_for_user(store: AppStore, admin: Admin, request: Request) -> Response:
+    body = await read_json(request)
+    return json_response(key_service.create_personal_key(store, body, caller=admin, for_user=True))
