@@ -45,6 +45,7 @@ class _Context(TaskContext):
         self.task_id = task_id
         self.args = args
         self.owner = owner
+        self.store = runner.store
         self._runner = runner
         self._aborted = threading.Event()
         self._lock = threading.Lock()

@@ -58,6 +58,7 @@ class TaskContext(abc.ABC):
     task_id: str
     args: dict[str, Any]
     owner: str
+    store: Any  # the runner's Store, for operations that read or write records
 
     @abc.abstractmethod
     def should_abort(self) -> bool: ...

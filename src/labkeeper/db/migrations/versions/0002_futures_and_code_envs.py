@@ -39,8 +39,37 @@ def upgrade() -> None:
     op.create_index(op.f("ix_tasks_runner_id"), "tasks", ["runner_id"], unique=False)
     op.create_index(op.f("ix_tasks_state"), "tasks", ["state"], unique=False)
     # -- code env tables below --
+    op.create_table(
+        "code_envs",
+        sa.Column("lang", sa.String(length=8), nullable=False),
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("deployment_mode", sa.String(length=40), nullable=False),
+        sa.Column("owner", sa.String(length=100), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("path", sa.Text(), nullable=False),
+        sa.Column("python_version", sa.String(length=20), nullable=False),
+        sa.Column("desc", sa.JSON(), nullable=False),
+        sa.Column("extra", sa.JSON(), nullable=False),
+        sa.Column("spec_package_list", sa.Text(), nullable=False),
+        sa.Column("spec_conda_environment", sa.Text(), nullable=False),
+        sa.Column("actual_package_list", sa.Text(), nullable=False),
+        sa.Column("permissions", sa.JSON(), nullable=False),
+        sa.Column("usable_by_all", sa.Boolean(), nullable=False),
+        sa.Column("jupyter_kernel", sa.Boolean(), nullable=False),
+        sa.Column("last_error", sa.Text(), nullable=False),
+        sa.Column("build_token", sa.String(length=40), nullable=False),
+        sa.Column("build_task_id", sa.String(length=40), nullable=False),
+        sa.Column("build_claimed_on", sa.BigInteger(), nullable=False),
+        sa.Column("created_on", sa.BigInteger(), nullable=False),
+        sa.Column("updated_on", sa.BigInteger(), nullable=False),
+        sa.Column("last_built_on", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("lang", "name", name=op.f("pk_code_envs")),
+    )
+    op.create_index(op.f("ix_code_envs_owner"), "code_envs", ["owner"], unique=False)
 
 
 def downgrade() -> None:
     # -- code env tables above --
+    op.drop_index(op.f("ix_code_envs_owner"), table_name="code_envs")
+    op.drop_table("code_envs")
     op.drop_table("tasks")

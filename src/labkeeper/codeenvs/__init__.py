@@ -1,0 +1,1 @@
+"""Code environments: records, builds with uv, Jupyter kernelspecs, usages."""

@@ -1,0 +1,46 @@
+"""The code env table: one row per env, the whole truth about its settings and state."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Boolean, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from labkeeper.db import Base
+
+# BUILDING: a build holds the env (or was interrupted: see service.effective_state);
+# READY: the last build finished and the env matches its spec; BROKEN: the last build
+# failed or was aborted, a later update repairs it.
+BUILDING, READY, BROKEN = "BUILDING", "READY", "BROKEN"
+
+DESIGN_MANAGED, DESIGN_NON_MANAGED = "DESIGN_MANAGED", "DESIGN_NON_MANAGED"
+
+
+class CodeEnv(Base):
+    __tablename__ = "code_envs"
+
+    lang: Mapped[str] = mapped_column(String(8), primary_key=True)  # PYTHON | R
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    deployment_mode: Mapped[str] = mapped_column(String(40))
+    owner: Mapped[str] = mapped_column(String(100), index=True)
+    state: Mapped[str] = mapped_column(String(16))
+    path: Mapped[str] = mapped_column(Text)
+    python_version: Mapped[str] = mapped_column(String(20), default="")
+    # `desc` as the DSS definition shows it (owner excepted: the column above), with any
+    # field labkeeper does not interpret kept as sent; `extra` likewise for top-level fields.
+    desc: Mapped[dict] = mapped_column(default=dict)
+    extra: Mapped[dict] = mapped_column(default=dict)
+    spec_package_list: Mapped[str] = mapped_column(Text, default="")
+    spec_conda_environment: Mapped[str] = mapped_column(Text, default="")
+    actual_package_list: Mapped[str] = mapped_column(Text, default="")
+    permissions: Mapped[list] = mapped_column(default=list)
+    usable_by_all: Mapped[bool] = mapped_column(Boolean, default=True)
+    jupyter_kernel: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    # The build lock: a token claimed atomically before a build or deletion is submitted,
+    # the id of the task that holds it, and when it was claimed.
+    build_token: Mapped[str] = mapped_column(String(40), default="")
+    build_task_id: Mapped[str] = mapped_column(String(40), default="")
+    build_claimed_on: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_on: Mapped[int] = mapped_column(BigInteger)
+    updated_on: Mapped[int] = mapped_column(BigInteger)
+    last_built_on: Mapped[int] = mapped_column(BigInteger, default=0)
