@@ -57,6 +57,8 @@ def test_other_users_keys_are_out_of_reach(instance: Instance) -> None:
     ann = instance.client(instance.make_user("ann"))
     bob = instance.client(instance.make_user("bob"))
     key = ann.post("/personal-api-keys/", json={"label": "ann's"}).json()
+    # The own-key route makes keys for the caller, whatever `user` the body names.
+    assert bob.post("/personal-api-keys/", json={"user": "ann"}).json()["user"] == "bob"
     assert key["id"] not in [k["id"] for k in bob.get("/personal-api-keys/").json()]
     assert_error(bob.get(f"/personal-api-keys/{key['id']}"), 404)
     assert_error(bob.put(f"/personal-api-keys/{key['id']}", json={"label": "mine now"}), 404)
