@@ -169,9 +169,9 @@ def list_datasets(store: Store, *, principal: Principal, key: str, tags: list[st
 
 
 def create_dataset(store: Store, *, principal: Principal, key: str, body: object) -> dict[str, Any]:
-    name = check_name("dataset name", require_dict("dataset", body).get("name"))
-    doc = _dataset_doc(body, key=key, name=name, principal=principal, previous=None)
     with project_session(store, principal, key, "WRITE") as s:
+        name = check_name("dataset name", require_dict("dataset", body).get("name"))
+        doc = _dataset_doc(body, key=key, name=name, principal=principal, previous=None)
         ensure_absent(s, key, "DATASET", name)
         now = now_ms()
         s.add(
@@ -201,9 +201,7 @@ def put_dataset(store: Store, *, principal: Principal, key: str, name: str, body
     return doc
 
 
-def put_dataset_schema(
-    store: Store, *, principal: Principal, key: str, name: str, body: object
-) -> dict[str, Any]:
+def _check_schema(body: object) -> dict[str, Any]:
     schema = copy.deepcopy(require_dict("dataset schema", body))
     if not isinstance(schema.get("columns"), list):
         raise BadRequest("Invalid dataset schema: a 'columns' list is required")
@@ -211,7 +209,14 @@ def put_dataset_schema(
         column = require_dict(f"schema column {index}", column)
         check_text(f"schema column {index} name", column.get("name"), max_length=1000, allow_empty=False)
         check_text(f"schema column {index} type", column.get("type"), max_length=60, allow_empty=False)
+    return schema
+
+
+def put_dataset_schema(
+    store: Store, *, principal: Principal, key: str, name: str, body: object
+) -> dict[str, Any]:
     with project_session(store, principal, key, "WRITE") as s:
+        schema = _check_schema(body)
         obj = get_object(s, key, "DATASET", name)
         doc = copy.deepcopy(obj.definition)
         doc["schema"] = schema

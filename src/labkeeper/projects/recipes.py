@@ -131,15 +131,14 @@ def list_recipes(store: Store, *, principal: Principal, key: str) -> list[dict[s
 def create_recipe(store: Store, *, principal: Principal, key: str, body: object) -> dict[str, Any]:
     """Create from `{recipePrototype, creationSettings}`; the code comes from
     creationSettings.script (or rawPayload). Outputs are referenced, not created."""
-    body = require_dict("recipe creation", body)
-    proto = require_dict("recipePrototype", body.get("recipePrototype"))
-    settings = require_dict("creationSettings", body.get("creationSettings") or {})
-    payload = _check_payload(
-        settings.get("script") if settings.get("script") is not None else settings.get("rawPayload")
-    )
-    if payload is None:
-        payload = "" if proto.get("type") in CODE_TYPES else "{}"
     with project_session(store, principal, key, "WRITE") as s:
+        body = require_dict("recipe creation", body)
+        proto = require_dict("recipePrototype", body.get("recipePrototype"))
+        settings = require_dict("creationSettings", body.get("creationSettings") or {})
+        script = settings.get("script")
+        payload = _check_payload(script if script is not None else settings.get("rawPayload"))
+        if payload is None:
+            payload = "" if proto.get("type") in CODE_TYPES else "{}"
         name = proto.get("name")
         if name in (None, ""):
             name = _default_name(proto, {o.name for o in list_objects(s, key, "RECIPE")})
@@ -159,11 +158,11 @@ def get_recipe(store: Store, *, principal: Principal, key: str, name: str) -> di
 
 
 def put_recipe(store: Store, *, principal: Principal, key: str, name: str, body: object) -> dict[str, Any]:
-    body = require_dict("recipe", body)
-    if "recipe" not in body:
-        raise BadRequest("Invalid recipe: send the document read from GET, with its 'recipe' object")
-    payload = _check_payload(body.get("payload"))
     with project_session(store, principal, key, "WRITE") as s:
+        body = require_dict("recipe", body)
+        if "recipe" not in body:
+            raise BadRequest("Invalid recipe: send the document read from GET, with its 'recipe' object")
+        payload = _check_payload(body.get("payload"))
         obj = get_object(s, key, "RECIPE", name)
         doc = _recipe_doc(body["recipe"], key=key, name=name, principal=principal, previous=obj.definition)
         _apply(obj, doc)

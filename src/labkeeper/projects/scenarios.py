@@ -111,8 +111,8 @@ def list_scenarios(store: Store, *, principal: Principal, key: str) -> list[dict
 
 
 def create_scenario(store: Store, *, principal: Principal, key: str, body: object) -> dict[str, Any]:
-    body = require_dict("scenario", body)
     with project_session(store, principal, key, "WRITE") as s:
+        body = require_dict("scenario", body)
         given = body.get("id")
         if given is None:
             name = check_text("scenario name", body.get("name"), max_length=200, allow_empty=False)
@@ -166,12 +166,12 @@ def get_payload(store: Store, *, principal: Principal, key: str, scenario_id: st
 def put_payload(
     store: Store, *, principal: Principal, key: str, scenario_id: str, body: object
 ) -> dict[str, Any]:
-    script = require_dict("scenario payload", body).get("script")
-    if not isinstance(script, str) or len(script) > MAX_SCRIPT:
-        raise BadRequest(
-            f"Invalid scenario payload: 'script' must be a string of at most {MAX_SCRIPT} characters"
-        )
     with project_session(store, principal, key, "WRITE") as s:
+        script = require_dict("scenario payload", body).get("script")
+        if not isinstance(script, str) or len(script) > MAX_SCRIPT:
+            raise BadRequest(
+                f"Invalid scenario payload: 'script' must be a string of at most {MAX_SCRIPT} characters"
+            )
         obj = get_object(s, key, "SCENARIO", scenario_id)
         if obj.type != "custom_python":
             raise BadRequest(

@@ -191,9 +191,9 @@ def get_metadata(store: Store, *, principal: Principal, key: str) -> dict[str, A
 
 
 def put_metadata(store: Store, *, principal: Principal, key: str, body: object) -> dict[str, Any]:
-    doc = docs.check_metadata(body)
     with store.begin() as s:
         project = _load(s, principal, key, "WRITE")
+        doc = docs.check_metadata(body)
         project.metadata_doc = doc
         project.name = doc["label"]
         _touch(s, project, principal)
@@ -206,9 +206,9 @@ def get_settings(store: Store, *, principal: Principal, key: str) -> dict[str, A
 
 
 def put_settings(store: Store, *, principal: Principal, key: str, body: object) -> dict[str, Any]:
-    doc = docs.check_settings(body)
     with store.begin() as s:
         project = _load(s, principal, key, "WRITE")
+        doc = docs.check_settings(body)
         project.settings = doc
         project.python_env = docs.explicit_env(doc, "python")
         project.r_env = docs.explicit_env(doc, "r")
@@ -227,9 +227,9 @@ def get_permissions(store: Store, *, principal: Principal, key: str) -> dict[str
 
 
 def put_permissions(store: Store, *, principal: Principal, key: str, body: object) -> dict[str, Any]:
-    doc = docs.check_permissions(body)
     with store.begin() as s:
         project = _load(s, principal, key, "ADMIN")
+        doc = docs.check_permissions(body)
         owner_changed = doc["owner"] != project.owner
         _check_principals_exist(s, owner=doc["owner"] if owner_changed else None, grants=doc["permissions"])
         project.permissions = doc
@@ -245,9 +245,9 @@ def get_variables(store: Store, *, principal: Principal, key: str) -> dict[str, 
 
 
 def put_variables(store: Store, *, principal: Principal, key: str, body: object) -> None:
-    standard, local = docs.check_variables(body)
     with store.begin() as s:
         project = _load(s, principal, key, "WRITE")
+        standard, local = docs.check_variables(body)
         project.variables_standard = standard
         project.variables_local = local
         _touch(s, project, principal)
