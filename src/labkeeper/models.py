@@ -3,7 +3,10 @@
 from labkeeper.audit import models as audit_models
 from labkeeper.auth import models as auth_models
 from labkeeper.codeenvs import models as codeenv_models
+from labkeeper.connections import models as connection_models
 from labkeeper.futures import models as futures_models
+from labkeeper.notebooks.jupyter import models as jupyter_models
+from labkeeper.notebooks.sql import models as sql_notebook_models
 from labkeeper.projects import models as project_models
 from labkeeper.settings import models as settings_models
 
@@ -11,7 +14,10 @@ __all__ = [
     "audit_models",
     "auth_models",
     "codeenv_models",
+    "connection_models",
     "futures_models",
+    "jupyter_models",
     "project_models",
     "settings_models",
+    "sql_notebook_models",
 ]

@@ -18,10 +18,13 @@ from labkeeper.audit import routes as audit_routes
 from labkeeper.audit.service import record_event
 from labkeeper.auth import routes as auth_routes
 from labkeeper.config import Config
+from labkeeper.connections import routes as connection_routes
+from labkeeper.connections.component import component as connections_component
 from labkeeper.db import Store
 from labkeeper.db.migrate import upgrade
 from labkeeper.futures import routes as futures_routes
 from labkeeper.futures.component import component as futures_component
+from labkeeper.notebooks.sql import routes as sql_notebook_routes
 from labkeeper.projects import routes as project_routes
 from labkeeper.server import logfilter
 from labkeeper.server.bootstrap import ensure_admin
@@ -39,8 +42,10 @@ ROUTERS: list[APIRouter] = [
     usage_routes.router,
     audit_routes.router,
     futures_routes.router,
+    connection_routes.router,
+    sql_notebook_routes.router,
 ]
-COMPONENTS: list = [futures_component]
+COMPONENTS: list = [connections_component, futures_component]
 
 
 def prepare(config: Config) -> str | None:

@@ -1,0 +1,1 @@
+"""Database connections: an admin-managed registry, executed through SQLAlchemy."""

@@ -1,0 +1,102 @@
+"""SQLAlchemy engines of the registered connections, one per connection and version.
+
+`Databases` belongs to one app (`app.state.databases`) and is found again by operations
+running in the task runner through `lookup(databases_id)`, since operations receive
+JSON-able arguments only.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.pool import NullPool
+
+from labkeeper.connections.documents import POSTGRESQL, SQLITE, database_of, properties_of, sqlite_path
+from labkeeper.connections.service import ConnectionSpec, spec_for_use
+from labkeeper.db import Store
+
+_REGISTRY: dict[str, Databases] = {}
+_REGISTRY_LOCK = threading.Lock()
+
+
+def lookup(databases_id: str) -> Databases:
+    with _REGISTRY_LOCK:
+        databases = _REGISTRY.get(databases_id)
+    if databases is None:
+        raise RuntimeError("the server that queued this query has stopped")
+    return databases
+
+
+class Databases:
+    def __init__(self, store: Store, data_dir: Path) -> None:
+        self.store = store
+        self.data_dir = data_dir
+        self.id = secrets.token_hex(8)
+        self._engines: dict[str, tuple[int, Engine]] = {}
+        self._lock = threading.Lock()
+
+    def register(self) -> None:
+        with _REGISTRY_LOCK:
+            _REGISTRY[self.id] = self
+
+    def close(self) -> None:
+        with _REGISTRY_LOCK:
+            _REGISTRY.pop(self.id, None)
+        with self._lock:
+            engines, self._engines = list(self._engines.values()), {}
+        for _, engine in engines:
+            engine.dispose()
+
+    def spec(self, name: str) -> ConnectionSpec:
+        return spec_for_use(self.store, self.data_dir, name)
+
+    def engine_for(self, spec: ConnectionSpec) -> Engine:
+        with self._lock:
+            cached = self._engines.get(spec.name)
+            if cached is not None and cached[0] == spec.version:
+                return cached[1]
+            engine = _make_engine(self.data_dir, spec)
+            self._engines[spec.name] = (spec.version, engine)
+        if cached is not None:
+            cached[1].dispose()
+        return engine
+
+
+def _make_engine(data_dir: Path, spec: ConnectionSpec) -> Engine:
+    if spec.type == SQLITE:
+        path = sqlite_path(data_dir, spec.params.get("path"))
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # One connection per run (opening a SQLite file costs microseconds), so the
+        # progress handler and interrupt of one run never touch another.
+        return sa.create_engine(
+            sa.URL.create("sqlite", database=str(path)),
+            poolclass=NullPool,
+            connect_args={"check_same_thread": False, "timeout": 10},
+        )
+    if spec.type == POSTGRESQL:
+        params = spec.params
+        url = sa.URL.create(
+            "postgresql+psycopg",
+            username=params.get("user") or None,
+            host=params.get("host"),
+            port=int(params.get("port") or 5432),
+            database=database_of(params),
+        )
+        connect_args: dict[str, Any] = {"connect_timeout": 10, "application_name": "labkeeper"}
+        connect_args.update(properties_of(params))
+        if spec.password:
+            connect_args["password"] = spec.password  # never in the URL, so never in a repr
+        return sa.create_engine(
+            url,
+            connect_args=connect_args,
+            pool_size=5,
+            max_overflow=10,
+            pool_pre_ping=True,
+            pool_recycle=1800,
+        )
+    raise ValueError(f"unsupported connection type {spec.type!r}")

@@ -1,0 +1,324 @@
+"""Running one cell's SQL on a connection: keep the first rows, count them all, and stop
+the database's own work when asked.
+
+Cancelling goes to the database, not just to the thread: PostgreSQL gets a cancel
+request for the backend (libpq's cancel, from another thread), SQLite an interrupt plus a
+progress handler that stops the virtual machine. The request is repeated until the
+statement has returned, so a cancel that lands just before the statement starts is not
+lost.
+
+PostgreSQL SELECTs run through a server-side cursor: the first rows are fetched, the rest
+are counted on the server with MOVE, and never cross the network. Statements a cursor
+cannot hold (DDL, DML, several statements, EXPLAIN ...) run as they are.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import math
+import secrets
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+from psycopg import sql as pgsql
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Engine
+
+from labkeeper.connections.documents import MASK, POSTGRESQL, SQLITE
+
+FETCH_CHUNK = 10_000
+CANCEL_RETRY_SECONDS = 0.1
+CANCEL_RETRY_FOR = 5.0
+
+
+class QueryFailed(Exception):
+    """The database refused or failed the statement; the message is the database's own."""
+
+
+class QueryCancelled(Exception):
+    """The statement was stopped by a cancel request."""
+
+
+@dataclass
+class QueryResult:
+    columns: list[dict[str, str]]
+    rows: list[list[Any]]
+    row_count: int
+    has_result_set: bool
+    statements: int
+
+    @property
+    def truncated(self) -> bool:
+        return self.has_result_set and self.row_count > len(self.rows)
+
+
+@dataclass
+class Canceller:
+    """Links a cancel request (from any thread) to the statement running now."""
+
+    requested: threading.Event = field(default_factory=threading.Event)
+    _cancel: Callable[[], None] | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def attach(self, cancel: Callable[[], None]) -> None:
+        with self._lock:
+            self._cancel = cancel
+        if self.requested.is_set():
+            raise QueryCancelled()
+
+    def detach(self) -> None:
+        with self._lock:
+            self._cancel = None
+
+    def request(self) -> None:
+        self.requested.set()
+        if self._fire():
+            threading.Thread(target=self._repeat, name="sql-cancel", daemon=True).start()
+
+    def _fire(self) -> bool:
+        with self._lock:
+            cancel = self._cancel
+            if cancel is None:
+                return False
+            try:
+                cancel()
+            except Exception:  # noqa: BLE001 - the connection may be closing: nothing to stop
+                return False
+        return True
+
+    def _repeat(self) -> None:
+        deadline = time.monotonic() + CANCEL_RETRY_FOR
+        while time.monotonic() < deadline:
+            time.sleep(CANCEL_RETRY_SECONDS)
+            if not self._fire():
+                return
+
+
+def run_query(
+    engine: Engine, kind: str, sql: str, *, max_rows: int, canceller: Canceller, password: str = ""
+) -> QueryResult:
+    try:
+        if kind == SQLITE:
+            return _run_sqlite(engine, sql, max_rows, canceller)
+        if kind == POSTGRESQL:
+            return _run_postgresql(engine, sql, max_rows, canceller)
+    except QueryFailed as exc:
+        message = str(exc)
+        if password and password in message:
+            raise QueryFailed(message.replace(password, MASK)) from None
+        raise
+    raise ValueError(f"unsupported connection type {kind!r}")
+
+
+# ---- values ---------------------------------------------------------------------------
+
+
+def jsonable(value: Any) -> Any:
+    """A JSON value for one database value, without losing digits."""
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int):
+        return value if -(2**63) <= value < 2**63 else str(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, uuid.UUID | dt.timedelta):
+        return str(value)
+    return str(value)
+
+
+def _rows(raw: Sequence[Sequence[Any]]) -> list[list[Any]]:
+    return [[jsonable(v) for v in row] for row in raw]
+
+
+# ---- SQLite -----------------------------------------------------------------------------
+
+
+def split_sqlite(sql: str) -> list[str]:
+    """Statements of a script, split where SQLite itself sees a complete statement."""
+    statements: list[str] = []
+    pieces = sql.split(";")
+    current = ""
+    for index, piece in enumerate(pieces):
+        current += piece
+        if index == len(pieces) - 1:
+            break
+        current += ";"
+        if sqlite3.complete_statement(current):
+            if current.strip(" \t\r\n;"):
+                statements.append(current)
+            current = ""
+    if current.strip():
+        statements.append(current)
+    return statements
+
+
+_SQLITE_TYPES = {int: "INTEGER", float: "REAL", str: "TEXT", bytes: "BLOB"}
+
+
+def _sqlite_columns(description: Sequence[Sequence[Any]], rows: list[tuple]) -> list[dict[str, str]]:
+    columns = []
+    for index, column in enumerate(description):
+        sample = next((row[index] for row in rows if row[index] is not None), None)
+        kind = _SQLITE_TYPES.get(type(sample), "") if sample is not None else ""
+        columns.append({"name": column[0], "type": kind})
+    return columns
+
+
+def _run_sqlite(engine: Engine, sql: str, max_rows: int, canceller: Canceller) -> QueryResult:
+    statements = split_sqlite(sql)
+    raw = _connect(engine)
+    db: sqlite3.Connection = raw.driver_connection  # type: ignore[assignment]
+    try:
+        db.isolation_level = None  # each statement commits on its own, as typed
+        db.set_progress_handler(lambda: 1 if canceller.requested.is_set() else 0, 10_000)
+        canceller.attach(db.interrupt)
+        result = QueryResult([], [], 0, False, len(statements))
+        for statement in statements:
+            cursor = db.execute(statement)
+            if cursor.description is None:
+                if not result.has_result_set:
+                    result.row_count = max(cursor.rowcount, 0)
+                continue
+            kept = cursor.fetchmany(max_rows) if max_rows > 0 else []
+            count = len(kept)
+            while chunk := cursor.fetchmany(FETCH_CHUNK):
+                count += len(chunk)
+            result = QueryResult(
+                _sqlite_columns(cursor.description, kept), _rows(kept), count, True, len(statements)
+            )
+        return result
+    except sqlite3.Error as exc:
+        if canceller.requested.is_set():
+            raise QueryCancelled() from None
+        raise QueryFailed(str(exc)) from None
+    finally:
+        canceller.detach()
+        try:
+            db.set_progress_handler(None, 0)
+        finally:
+            raw.close()
+
+
+# ---- PostgreSQL -----------------------------------------------------------------------
+
+
+def _pg_columns(description: Sequence[Any]) -> list[dict[str, str]]:
+    return [{"name": column.name, "type": column.type_display} for column in description]
+
+
+def _pg_message(exc: psycopg.Error) -> str:
+    diag = exc.diag
+    message = diag.message_primary or str(exc).strip()
+    if diag.message_detail:
+        message += f"\nDETAIL: {diag.message_detail}"
+    if diag.message_hint:
+        message += f"\nHINT: {diag.message_hint}"
+    if diag.sqlstate:
+        message = f"{message} (SQLSTATE {diag.sqlstate})"
+    return message
+
+
+def _with_cursor(pg: psycopg.Connection, sql: str, max_rows: int) -> QueryResult | None:
+    """Run `sql` through a server-side cursor; None when it is not a cursor query."""
+    name = f"labkeeper_{secrets.token_hex(6)}"
+    pg.autocommit = False
+    cursor = pg.cursor(name=name)
+    try:
+        cursor.execute(sql)  # BEGIN; DECLARE: parsed and planned, nothing run yet
+    except psycopg.Error:
+        pg.rollback()
+        return None  # DDL, DML, several statements, or a real error: the plain run says which
+    kept = cursor.fetchmany(max_rows) if max_rows > 0 else []
+    columns = _pg_columns(cursor.description or [])
+    with pg.cursor() as mover:
+        mover.execute(pgsql.SQL("MOVE FORWARD ALL IN {}").format(pgsql.Identifier(name)))
+        moved = int((mover.statusmessage or "MOVE 0").split()[-1])
+    cursor.close()
+    pg.commit()
+    return QueryResult(columns, _rows(kept), len(kept) + moved, True, 1)
+
+
+def _plain(pg: psycopg.Connection, sql: str, max_rows: int) -> QueryResult:
+    pg.autocommit = True
+    try:
+        cursor = pg.cursor()
+        cursor.execute(sql)
+        result = QueryResult([], [], 0, False, 0)
+        while True:
+            result.statements += 1
+            if cursor.description is not None:
+                kept = cursor.fetchmany(max_rows) if max_rows > 0 else []
+                result = QueryResult(
+                    _pg_columns(cursor.description),
+                    _rows(kept),
+                    max(cursor.rowcount, len(kept)),
+                    True,
+                    result.statements,
+                )
+            elif not result.has_result_set:
+                result.row_count = max(cursor.rowcount, 0)
+            if not cursor.nextset():
+                break
+        cursor.close()
+        return result
+    finally:
+        pg.autocommit = False
+
+
+def _connect(engine: Engine) -> Any:
+    try:
+        return engine.raw_connection()
+    except sa_exc.DBAPIError as exc:
+        raise QueryFailed(f"Cannot connect to the database: {str(exc.orig).strip()}") from None
+
+
+def _run_postgresql(engine: Engine, sql: str, max_rows: int, canceller: Canceller) -> QueryResult:
+    raw = _connect(engine)
+    pg: psycopg.Connection = raw.driver_connection  # type: ignore[assignment]
+    try:
+        canceller.attach(lambda: pg.cancel_safe(timeout=2.0))
+        result = _with_cursor(pg, sql, max_rows)
+        if result is None:
+            if canceller.requested.is_set():
+                raise QueryCancelled()
+            result = _plain(pg, sql, max_rows)
+        return result
+    except psycopg.Error as exc:
+        if canceller.requested.is_set():
+            raise QueryCancelled() from None
+        raise QueryFailed(_pg_message(exc)) from None
+    finally:
+        canceller.detach()
+        if canceller.requested.is_set():
+            # A late cancel could still reach this backend: never hand it to another run.
+            raw.invalidate()
+        else:
+            _settle(pg)
+            raw.close()
+
+
+def _settle(pg: psycopg.Connection) -> None:
+    try:
+        if not pg.closed:
+            pg.rollback()
+            pg.autocommit = False
+    except psycopg.Error:
+        pass

@@ -1,0 +1,1 @@
+"""Notebooks of a project: Jupyter notebooks (jupyter/) and SQL notebooks (sql/)."""

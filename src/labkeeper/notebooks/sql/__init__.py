@@ -1,0 +1,1 @@
+"""SQL notebooks: cells of SQL run on a connection, each run kept in the cell's history."""

@@ -1,0 +1,91 @@
+"""SQL notebooks: the DSS routes, plus labkeeper's `cells/{cellId}/actions/run` and
+`runs/{runId}` (a run with its kept rows)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from labkeeper.futures.service import finished_answer, future_state, get_task
+from labkeeper.notebooks.sql import runs, service
+from labkeeper.server.deps import AppStore, Caller, Runner
+from labkeeper.server.params import parse_bool
+from labkeeper.server.responses import empty_response, json_response, read_json
+
+router = APIRouter(tags=["sql-notebooks"])
+BASE = "/projects/{key}/sql-notebooks"
+
+
+@router.get(BASE + "/")
+async def list_sql_notebooks(key: str, store: AppStore, caller: Caller) -> Response:
+    return json_response(service.list_notebooks(store, caller, key))
+
+
+@router.post(BASE + "/")
+async def create_sql_notebook(key: str, store: AppStore, caller: Caller, request: Request) -> Response:
+    return json_response(service.create_notebook(store, caller, key, await read_json(request)))
+
+
+@router.get(BASE + "/{notebook_id}")
+async def get_sql_notebook(key: str, notebook_id: str, store: AppStore, caller: Caller) -> Response:
+    return json_response(service.get_notebook(store, caller, key, notebook_id))
+
+
+@router.put(BASE + "/{notebook_id}")
+async def save_sql_notebook(
+    key: str, notebook_id: str, store: AppStore, caller: Caller, request: Request
+) -> Response:
+    return json_response(service.save_notebook(store, caller, key, notebook_id, await read_json(request)))
+
+
+@router.delete(BASE + "/{notebook_id}")
+async def delete_sql_notebook(
+    key: str, notebook_id: str, store: AppStore, caller: Caller, runner: Runner
+) -> Response:
+    for job_id in service.delete_notebook(store, caller, key, notebook_id):
+        await runner.abort(job_id, by=caller.name)
+    return json_response({"projectKey": key, "id": notebook_id, "deleted": True})
+
+
+@router.get(BASE + "/{notebook_id}/history")
+async def get_history(key: str, notebook_id: str, store: AppStore, caller: Caller) -> Response:
+    return json_response(service.get_history(store, caller, key, notebook_id))
+
+
+@router.put(BASE + "/{notebook_id}/history")
+async def save_history(
+    key: str, notebook_id: str, store: AppStore, caller: Caller, request: Request
+) -> Response:
+    service.save_history(store, caller, key, notebook_id, await read_json(request))
+    return empty_response()
+
+
+@router.post(BASE + "/{notebook_id}/history/clear")
+async def clear_history(
+    key: str, notebook_id: str, store: AppStore, caller: Caller, request: Request
+) -> Response:
+    service.clear_history(store, caller, key, notebook_id, await read_json(request, required=False))
+    return empty_response()
+
+
+@router.get(BASE + "/{notebook_id}/runs/{run_id}")
+async def get_run(key: str, notebook_id: str, run_id: str, store: AppStore, caller: Caller) -> Response:
+    return json_response(service.get_run(store, caller, key, notebook_id, run_id))
+
+
+@router.post(BASE + "/{notebook_id}/cells/{cell_id}/actions/run")
+async def run_cell(
+    key: str,
+    notebook_id: str,
+    cell_id: str,
+    store: AppStore,
+    caller: Caller,
+    runner: Runner,
+    request: Request,
+) -> Response:
+    wait = parse_bool("wait", request.query_params.get("wait"))
+    databases = request.app.state.databases
+    job_id = runs.start_run(store, runner, databases, caller, key, notebook_id, cell_id)
+    if wait:
+        await runner.wait(job_id)
+    task = get_task(store, caller, job_id)
+    return json_response(finished_answer(task) if wait else future_state(task))

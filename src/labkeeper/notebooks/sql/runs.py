@@ -1,0 +1,166 @@
+"""Running one cell: checks and variable expansion at once, the query itself as a future.
+
+`start_run` records the run as RUNNING and submits the `sql-notebooks.run-cell`
+operation, which opens the notebook's connection, runs the expanded SQL, keeps the first
+`sqlNotebooks.maxRowsKept` rows, and writes the outcome (DONE, FAILED with the database's
+message, or ABORTED) to the run. An abort of the future cancels the query on the database.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from typing import Any
+
+from sqlalchemy import update
+
+from labkeeper.auth.principal import Principal
+from labkeeper.connections.engines import Databases, lookup
+from labkeeper.connections.query import Canceller, QueryCancelled, QueryFailed, run_query
+from labkeeper.db import Store, now_ms
+from labkeeper.errors import BadRequest, LabkeeperError, NotFound
+from labkeeper.futures.runner import OperationError, Submission, TaskAborted, TaskRunner, operation
+from labkeeper.names import check_name
+from labkeeper.notebooks.sql.documents import QUERY, code_text
+from labkeeper.notebooks.sql.models import ABORTED, DONE, FAILED, RUNNING, SqlQueryRun
+from labkeeper.notebooks.sql.service import _require_connection, load_notebook, run_item
+from labkeeper.projects.service import resolved_variables
+from labkeeper.settings.service import get_general_settings
+
+KIND = "sql-notebooks.run-cell"
+_VARIABLE = re.compile(r"\$\{([^${}]+)\}")
+
+
+def expand_variables(sql: str, variables: dict[str, str]) -> str:
+    missing = sorted({name for name in _VARIABLE.findall(sql) if name not in variables})
+    if missing:
+        raise BadRequest(
+            "Undefined variables in the cell: "
+            + ", ".join(f"${{{name}}}" for name in missing)
+            + "; define them in the project variables or the instance variables"
+        )
+    return _VARIABLE.sub(lambda m: variables[m.group(1)], sql)
+
+
+def start_run(
+    store: Store,
+    runner: TaskRunner,
+    databases: Databases,
+    principal: Principal,
+    key: str,
+    notebook_id: str,
+    cell_id: str,
+) -> str:
+    """Check, expand, record and submit; returns the future's id."""
+    cell_id = check_name("cell id", cell_id)
+    with store.read() as s:
+        notebook = load_notebook(s, principal, key, notebook_id, "WRITE")
+        key, notebook_id, connection = notebook.project_key, notebook.id, notebook.connection
+        cell = next((c for c in notebook.content.get("cells", []) if c.get("id") == cell_id), None)
+    if cell is None:
+        raise NotFound(f"No cell {cell_id!r} in SQL notebook {notebook_id} of project {key}")
+    if cell.get("type", QUERY) != QUERY:
+        raise BadRequest(f"Cell {cell_id!r} is a {cell.get('type')} cell: only QUERY cells run")
+    sql = code_text(cell.get("code") or "")
+    if not sql.strip():
+        raise BadRequest(f"Cell {cell_id!r} has no SQL to run")
+    _require_connection(store, principal, connection)
+    expanded = expand_variables(sql, resolved_variables(store, key, typed=False))
+    max_rows = int(get_general_settings(store)["sqlNotebooks"].get("maxRowsKept", 1000))
+    run_id = secrets.token_hex(8)
+    with store.begin() as s:
+        s.add(
+            SqlQueryRun(
+                id=run_id,
+                project_key=key,
+                notebook_id=notebook_id,
+                cell_id=cell_id,
+                connection=connection,
+                run_on=now_ms(),
+                run_by=principal.name,
+                state=RUNNING,
+                sql=sql,
+                expanded_sql=expanded,
+                columns=[],
+                rows=[],
+            )
+        )
+    job_id = runner.submit(
+        Submission(
+            kind=KIND,
+            args={
+                "databases": databases.id,
+                "runId": run_id,
+                "connection": connection,
+                "sql": expanded,
+                "maxRows": max_rows,
+            },
+            owner=principal.name,
+            target={
+                "projectKey": key,
+                "objectType": "SQL_NOTEBOOK",
+                "objectId": notebook_id,
+                "cellId": cell_id,
+            },
+            display_name=f"Run of cell {cell_id} of SQL notebook {key}.{notebook_id}",
+        )
+    )
+    with store.begin() as s:
+        s.execute(update(SqlQueryRun).where(SqlQueryRun.id == run_id).values(job_id=job_id))
+    return job_id
+
+
+def _record(store: Store, run_id: str, values: dict[str, Any]) -> SqlQueryRun | None:
+    with store.begin() as s:
+        s.execute(update(SqlQueryRun).where(SqlQueryRun.id == run_id).values(**values))
+        return s.get(SqlQueryRun, run_id)
+
+
+@operation(KIND)
+def run_cell_operation(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+    databases = lookup(args["databases"])
+    canceller = Canceller()
+    unregister = ctx.on_abort(canceller.request)
+    if ctx.should_abort():
+        canceller.request()
+    started = time.monotonic()
+    values: dict[str, Any] = {}
+    try:
+        spec = databases.spec(args["connection"])
+        engine = databases.engine_for(spec)
+        result = run_query(
+            engine,
+            spec.type,
+            args["sql"],
+            max_rows=int(args["maxRows"]),
+            canceller=canceller,
+            password=spec.password,
+        )
+        values = {
+            "state": DONE,
+            "row_count": result.row_count,
+            "has_result_set": result.has_result_set,
+            "columns": result.columns,
+            "rows": result.rows,
+        }
+    except QueryCancelled:
+        values = {"state": ABORTED}
+    except QueryFailed as exc:
+        values = {"state": FAILED, "error": str(exc)}
+    except LabkeeperError as exc:  # the connection was deleted or cannot be opened
+        values = {"state": FAILED, "error": exc.message}
+    finally:
+        unregister()
+    if ctx.should_abort():
+        values["state"] = ABORTED
+    values["duration_ms"] = int((time.monotonic() - started) * 1000)
+    values["ended_on"] = now_ms()
+    run = _record(ctx.store, args["runId"], values)
+    if values["state"] == ABORTED:
+        raise TaskAborted(ctx.task_id)
+    if values["state"] == FAILED:
+        raise OperationError(values["error"])
+    if run is None:  # the notebook was deleted while its cell ran
+        raise OperationError("The SQL notebook was deleted while the cell ran")
+    return {**run_item(run), "rows": values["rows"]}
