@@ -22,6 +22,13 @@ from labkeeper.client._apikeys import (
     DSSPersonalApiKeyListItem,
 )
 from labkeeper.client._client import DSSClient
+from labkeeper.client._connections import (
+    DSSConnection,
+    DSSConnectionDetailsReadability,
+    DSSConnectionInfo,
+    DSSConnectionListItem,
+    DSSConnectionSettings,
+)
 from labkeeper.client._exceptions import (
     BadRequestError,
     ConflictError,
@@ -37,6 +44,14 @@ from labkeeper.client._settings import (
     DSSGroupImpersonationRule,
     DSSInstanceVariables,
     DSSUserImpersonationRule,
+)
+from labkeeper.client._sqlnotebooks import (
+    DSSNotebookContent,
+    DSSNotebookHistory,
+    DSSNotebookQueryRunListItem,
+    DSSSQLNotebook,
+    DSSSQLNotebookContent,
+    DSSSQLNotebookListItem,
 )
 from labkeeper.client._usage import DSSGlobalUsageSummary
 from labkeeper.client._users import (
@@ -55,6 +70,11 @@ __all__ = [
     "BadRequestError",
     "ConflictError",
     "DSSClient",
+    "DSSConnection",
+    "DSSConnectionDetailsReadability",
+    "DSSConnectionInfo",
+    "DSSConnectionListItem",
+    "DSSConnectionSettings",
     "DSSGeneralSettings",
     "DSSGlobalApiKey",
     "DSSGlobalApiKeyDefinition",
@@ -63,12 +83,18 @@ __all__ = [
     "DSSGroup",
     "DSSGroupImpersonationRule",
     "DSSInstanceVariables",
+    "DSSNotebookContent",
+    "DSSNotebookHistory",
+    "DSSNotebookQueryRunListItem",
     "DSSOwnUser",
     "DSSOwnUserSettings",
     "DSSPersonalApiKey",
     "DSSPersonalApiKeyListItem",
     "DSSProject",
     "DSSProjectSettings",
+    "DSSSQLNotebook",
+    "DSSSQLNotebookContent",
+    "DSSSQLNotebookListItem",
     "DSSUser",
     "DSSUserImpersonationRule",
     "DSSUserSettings",

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from labkeeper.client._apikeys import ApiKeyMethods
+from labkeeper.client._connections import ConnectionMethods
 from labkeeper.client._http import API_BASE_PATH, DEFAULT_TIMEOUT
 from labkeeper.client._projects import ProjectMethods
 from labkeeper.client._settings import SettingsMethods
@@ -37,7 +38,9 @@ def _tls_verify(
     return context
 
 
-class DSSClient(UserMethods, SettingsMethods, ApiKeyMethods, ProjectMethods, ReportMethods):
+class DSSClient(
+    UserMethods, SettingsMethods, ApiKeyMethods, ProjectMethods, ReportMethods, ConnectionMethods
+):
     """A client of a labkeeper instance, speaking the DSS public API.
 
     `host` is the instance's URL (`http://localhost:11200`). Authenticate with an

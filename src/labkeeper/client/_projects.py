@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from labkeeper.client._http import Requester, path_segment
+from labkeeper.client._sqlnotebooks import SQLNotebookProjectMethods
 
 if TYPE_CHECKING:
     from labkeeper.client import DSSFuture
@@ -56,7 +57,7 @@ class DSSProjectSettings:
         )
 
 
-class DSSProject:
+class DSSProject(SQLNotebookProjectMethods):
     """A project, by key. Getting the handle sends nothing; each method is one call."""
 
     def __init__(self, client: Requester, project_key: str) -> None:
