@@ -12,7 +12,10 @@ from labkeeper.db import now_ms
 from tests.conftest import Instance
 
 PROJECT = "WALK"
-SAMPLE = {"projectKey": PROJECT, "project_key": PROJECT, "key": PROJECT}
+SAMPLE = {"projectKey": PROJECT, "project_key": PROJECT, "key": PROJECT, "env_lang": "python"}
+# Code envs live under /admin/ but follow their own global permissions (mayCreateCodeEnvs,
+# mayManageCodeEnvs): a user without them may read, never change.
+CODE_ENVS = "/admin/code-envs"
 
 
 def routes(instance: Instance) -> list[tuple[str, str]]:
@@ -56,8 +59,10 @@ def test_every_route_checks_the_caller(instance: Instance, callers: dict[str, st
             if status != 401:
                 problems.append(f"{name}: {method} {url} -> {status}, expected 401")
         status = instance.client(callers["plain"]).request(method, url, json=body).status_code
-        if url.startswith("/admin/") and status != 403:
+        if url.startswith("/admin/") and not url.startswith(CODE_ENVS) and status != 403:
             problems.append(f"non-admin: {method} {url} -> {status}, expected 403")
+        if url.startswith(CODE_ENVS) and method != "GET" and status not in (403, 404):
+            problems.append(f"non-admin: {method} {url} -> {status}, expected 403 (no code env right)")
         if url.startswith(f"/projects/{PROJECT}") and status not in (403, 404):
             problems.append(f"non-admin: {method} {url} -> {status}, expected 403 (no grant)")
         if status >= 500:
@@ -68,4 +73,4 @@ def test_every_route_checks_the_caller(instance: Instance, callers: dict[str, st
         answer = instance.admin.request(method, url, json=body)
         if answer.status_code in (401, 403) or answer.status_code >= 500:
             problems.append(f"admin: {method} {url} -> {answer.status_code} {answer.text[:200]}")
-    assert problems == []
+    assert problems == [], "\n".join(problems)
