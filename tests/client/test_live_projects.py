@@ -84,11 +84,18 @@ def test_project_objects_are_listed(lk: DSSClient, dss) -> None:  # type: ignore
     theirs.create_dataset(
         "orders", "Filesystem", params={"connection": "filesystem_managed", "path": "orders"}
     )
+    theirs.create_dataset("totals", "Filesystem", params={"connection": "filesystem_managed", "path": "t"})
+    theirs.new_recipe("python", "compute_totals").with_script("pass").with_input("orders").with_output(
+        "totals"
+    ).create()
     theirs.create_scenario("nightly", "step_based")
     project = lk.get_project("FLOW")
-    assert [d["name"] for d in project.list_datasets()] == ["orders"]
-    assert len(project.list_scenarios()) == 1
-    assert project.list_recipes() == [dict(r) for r in theirs.list_recipes()]
+    assert sorted(d["name"] for d in project.list_datasets()) == ["orders", "totals"]
+    assert [s["name"] for s in project.list_scenarios()] == ["nightly"]
+    [recipe] = project.list_recipes()
+    assert (recipe["name"], recipe["type"]) == ("compute_totals", "python")
+    assert recipe["params"]["envSelection"] == {"envMode": "INHERIT"}
+    assert project.list_recipes() == [r._data for r in theirs.list_recipes()]
 
 
 def test_get_project_is_lazy_and_a_missing_project_fails_on_use(lk: DSSClient) -> None:
