@@ -24,6 +24,8 @@ from labkeeper.db import Store
 from labkeeper.db.migrate import upgrade
 from labkeeper.futures import routes as futures_routes
 from labkeeper.futures.component import component as futures_component
+from labkeeper.notebooks.jupyter import routes as jupyter_routes
+from labkeeper.notebooks.jupyter.component import component as jupyter_component
 from labkeeper.notebooks.sql import routes as sql_notebook_routes
 from labkeeper.projects import routes as project_routes
 from labkeeper.server import logfilter
@@ -44,8 +46,9 @@ ROUTERS: list[APIRouter] = [
     futures_routes.router,
     connection_routes.router,
     sql_notebook_routes.router,
+    jupyter_routes.router,
 ]
-COMPONENTS: list = [connections_component, futures_component]
+COMPONENTS: list = [connections_component, futures_component, jupyter_component]
 
 
 def prepare(config: Config) -> str | None:

@@ -1,0 +1,40 @@
+"""Wires the Jupyter session manager into the app: `app.state.jupyter`."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from sqlalchemy import select
+
+from labkeeper.notebooks.jupyter import files
+from labkeeper.notebooks.jupyter import run as _run  # noqa: F401  (registers the run operation)
+from labkeeper.notebooks.jupyter.sessions import MANAGERS, SessionManager
+from labkeeper.projects.models import Project
+from labkeeper.projects.service import on_project_deleted
+from labkeeper.usage.service import register_notebook_counter
+
+
+def _project_deleted(project_key: str) -> None:
+    for manager in list(MANAGERS.values()):
+        manager.project_deleted(project_key)
+
+
+on_project_deleted(_project_deleted)
+
+
+class JupyterComponent:
+    async def start(self, app: FastAPI) -> None:
+        manager = SessionManager(app.state.store, app.state.config)
+        await manager.start(background=app.state.config.background)
+        app.state.jupyter = manager
+        data_dir = app.state.config.data_dir
+
+        def count(session):  # type: ignore[no-untyped-def]
+            return files.count_by_project(data_dir, list(session.scalars(select(Project.key))))
+
+        register_notebook_counter("nbJupyterNotebooks", count)
+
+    async def stop(self, app: FastAPI) -> None:
+        await app.state.jupyter.stop()
+
+
+component = JupyterComponent()

@@ -1,0 +1,127 @@
+"""Notebook files: `data_dir/projects/<KEY>/jupyter/<name>.ipynb`, valid nbformat 4.
+
+Names pass the shared name rule, so a notebook can never be written outside its project's
+folder. Writes are atomic (temporary file + rename): a reader sees the old or the new
+notebook, never half of one.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import orjson
+
+from labkeeper.errors import BadRequest, NotFound
+from labkeeper.names import check_name, check_project_key
+
+SUFFIX = ".ipynb"
+MAX_NOTEBOOK_BYTES = 64 * 1024 * 1024
+
+
+def notebooks_dir(data_dir: Path, project_key: str) -> Path:
+    return Path(data_dir) / "projects" / check_project_key(project_key) / "jupyter"
+
+
+def notebook_path(data_dir: Path, project_key: str, name: str) -> Path:
+    return notebooks_dir(data_dir, project_key) / (check_name("notebook name", name) + SUFFIX)
+
+
+def validate(content: Any) -> dict[str, Any]:
+    """Return `content` if it is a valid nbformat 4 notebook, else a 400 saying why."""
+    if not isinstance(content, dict):
+        raise BadRequest(f"Invalid notebook: a JSON object is required, got {type(content).__name__}")
+    if content.get("nbformat") != 4:
+        raise BadRequest(
+            f"Invalid notebook: nbformat must be 4, got {content.get('nbformat')!r}",
+            detail="Notebooks are stored in nbformat 4: the body needs 'nbformat': 4, 'nbformat_minor', "
+            "'metadata' and 'cells'",
+        )
+    try:
+        nbformat.validate(content, version=4)
+    except nbformat.ValidationError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "the notebook"
+        raise BadRequest(
+            f"Invalid notebook: at {where}: {exc.message}",
+            detail=f"The notebook is not valid nbformat 4: at {where}: {exc.message}",
+        ) from None
+    return content
+
+
+def read(path: Path) -> dict[str, Any]:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise NotFound(f"Jupyter notebook {path.stem!r} does not exist") from None
+    return orjson.loads(raw)
+
+
+def write(path: Path, content: dict[str, Any]) -> None:
+    data = orjson.dumps(content, option=orjson.OPT_INDENT_2)
+    if len(data) > MAX_NOTEBOOK_BYTES:
+        raise BadRequest(f"Invalid notebook: at most {MAX_NOTEBOOK_BYTES // (1024 * 1024)} MiB")
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, partial = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".partial")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(partial, path)
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
+
+
+def names(data_dir: Path, project_key: str) -> list[str]:
+    folder = notebooks_dir(data_dir, project_key)
+    try:
+        entries = os.listdir(folder)
+    except FileNotFoundError:
+        return []
+    return sorted(e[: -len(SUFFIX)] for e in entries if e.endswith(SUFFIX) and not e.startswith("."))
+
+
+def kernel_spec_of(content: dict[str, Any]) -> dict[str, Any]:
+    metadata = content.get("metadata") or {}
+    spec = metadata.get("kernelspec") or {}
+    info = metadata.get("language_info") or {}
+    language = spec.get("language") or info.get("name") or "python"
+    return {
+        "name": spec.get("name") or "python3",
+        "display_name": spec.get("display_name") or spec.get("name") or "Python 3",
+        "language": language,
+    }
+
+
+def list_item(project_key: str, name: str, content: dict[str, Any]) -> dict[str, Any]:
+    spec = kernel_spec_of(content)
+    tags = (content.get("metadata") or {}).get("tags") or []
+    return {
+        "projectKey": project_key,
+        "name": name,
+        "language": spec["language"],
+        "kernelSpec": spec,
+        "tags": tags if isinstance(tags, list) else [],
+    }
+
+
+def clear_outputs(content: dict[str, Any]) -> int:
+    """Empty every code cell's outputs and execution count; return how many cells changed."""
+    changed = 0
+    for cell in content.get("cells") or []:
+        if cell.get("cell_type") == "code" and (cell.get("outputs") or cell.get("execution_count")):
+            cell["outputs"] = []
+            cell["execution_count"] = None
+            changed += 1
+    return changed
+
+
+def count_by_project(data_dir: Path, project_keys: list[str]) -> dict[str, int]:
+    counts = {}
+    for key in project_keys:
+        n = len(names(data_dir, key))
+        if n:
+            counts[key] = n
+    return counts

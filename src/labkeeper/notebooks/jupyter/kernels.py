@@ -1,0 +1,213 @@
+"""Kernelspecs, the kernel manager classes, and what a kernel process is given.
+
+Kernelspecs come from two folders, read by jupyter_client's KernelSpecManager (first wins):
+`data_dir/jupyter/builtin-kernels/python3` (labkeeper's built-in kernel: the server's own
+interpreter, which has ipykernel) and `data_dir/jupyter/kernels/` (one per code env with
+Jupyter support, written by the code-env domain). No other folder is searched, so kernels
+installed elsewhere on the machine never appear.
+
+`LabkeeperKernelManager` is jupyter_client's AsyncKernelManager, launching the kernel as a
+given UNIX identity (Popen user/group/extra_groups), handing it its connection file, and
+talking to it over IPC sockets in a folder only that identity (and root) can open.
+`LabkeeperMultiKernelManager` is the AsyncMultiKernelManager holding them; a Jupyter
+server's kernel manager is a subclass of the same class, which is how JupyterLab can be
+served over these very kernels later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from jupyter_client.kernelspec import KernelSpec, KernelSpecManager, NoSuchKernel
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_client.multikernelmanager import AsyncMultiKernelManager
+from traitlets import DottedObjectName
+
+from labkeeper.errors import BadRequest
+from labkeeper.isolation.identity import UnixIdentity
+
+BUILTIN_KERNEL = "python3"
+# Unix socket paths are limited to 108 bytes; beyond this the kernel falls back to TCP.
+MAX_IPC_PREFIX = 96
+PASSED_THROUGH = ("LANG", "LC_ALL", "LC_CTYPE", "TZ", "PYTHONDONTWRITEBYTECODE")
+PASSED_THROUGH_PREFIXES = ("OPENBLAS_", "OMP_", "MKL_")
+
+
+class KernelSpecs:
+    def __init__(self, data_dir: Path) -> None:
+        self.builtin_dir = Path(data_dir) / "jupyter" / "builtin-kernels"
+        self.codeenv_dir = Path(data_dir) / "jupyter" / "kernels"
+        self.manager = KernelSpecManager(
+            kernel_dirs=[str(self.builtin_dir), str(self.codeenv_dir)], ensure_native_kernel=False
+        )
+
+    def install_builtin(self) -> None:
+        folder = self.builtin_dir / BUILTIN_KERNEL
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        spec = {
+            "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "display_name": "Python 3 (labkeeper)",
+            "language": "python",
+            "interrupt_mode": "signal",
+            "metadata": {"labkeeper": {"builtin": True}, "debugger": True},
+        }
+        target = folder / "kernel.json"
+        partial = folder / ".kernel.json.partial"
+        partial.write_text(json.dumps(spec, indent=1))
+        os.replace(partial, target)
+
+    def get(self, name: str) -> KernelSpec:
+        try:
+            return self.manager.get_kernel_spec(name)
+        except NoSuchKernel:
+            available = ", ".join(sorted(self.manager.find_kernel_specs())) or "none"
+            raise BadRequest(
+                f"No kernel named {name!r} is installed (metadata.kernelspec.name of the notebook)",
+                detail=f"The notebook asks for kernel {name!r}, which is not installed. Available kernels: "
+                f"{available}. Change the notebook's metadata.kernelspec.name, or create a code env with "
+                "Jupyter support",
+            ) from None
+
+    def all(self) -> dict[str, dict[str, Any]]:
+        return {name: {"name": name, **spec["spec"]} for name, spec in self.manager.get_all_specs().items()}
+
+    def interpreters(self) -> list[str]:
+        found = []
+        for name in self.manager.find_kernel_specs():
+            try:
+                argv = self.manager.get_kernel_spec(name).argv
+            except Exception:  # noqa: BLE001 - a broken spec is reported when used
+                continue
+            if argv:
+                found.append(argv[0])
+        return found
+
+
+class LabkeeperKernelManager(AsyncKernelManager):
+    """A kernel launched as a chosen UNIX identity, reached over IPC sockets when possible.
+
+    `start_kernel(run_as=UnixIdentity, ipc_prefix=str|None, **popen_kwargs)`. The attributes
+    `execution_state` and `last_activity` follow the names a Jupyter server's kernel
+    managers use, kept current by labkeeper's IOPub watcher.
+    """
+
+    run_as: UnixIdentity | None = None
+    execution_state: str = "starting"
+    last_activity: Any = None
+
+    async def _async_pre_start_kernel(self, **kw: Any):  # type: ignore[no-untyped-def]
+        run_as: UnixIdentity | None = kw.pop("run_as", None)
+        ipc_prefix: str | None = kw.pop("ipc_prefix", None)
+        if run_as is not None:
+            self.run_as = run_as
+            kw.update(run_as.popen_kwargs())
+        if ipc_prefix:
+            self.transport = "ipc"
+            self.ip = ipc_prefix
+        self.shutdown_wait_time = 1.0
+        return await super()._async_pre_start_kernel(**kw)
+
+    def write_connection_file(self, **kwargs: Any) -> None:
+        super().write_connection_file(**kwargs)
+        if self.run_as is not None and self.run_as.impersonated:
+            # Written 0600 by us; the kernel's own account must read it, no other account may.
+            os.chown(self.connection_file, self.run_as.uid, self.run_as.gid)
+
+
+class LabkeeperMultiKernelManager(AsyncMultiKernelManager):
+    kernel_manager_class = DottedObjectName(
+        "labkeeper.notebooks.jupyter.kernels.LabkeeperKernelManager",
+        config=True,
+        help="The kernel manager class: labkeeper's, which launches kernels as UNIX users.",
+    )
+
+
+def kernel_env(
+    *,
+    ident: UnixIdentity,
+    interpreter: str,
+    home: Path,
+    kernel_lib: Path,
+    server_url: str,
+    api_key: str,
+    project_key: str,
+    notebook_name: str,
+    session_id: str,
+    spec_env: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """The whole environment of a kernel: built from scratch, never the server's own, which
+    may hold the database URL or the bootstrap key."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name in PASSED_THROUGH or name.startswith(PASSED_THROUGH_PREFIXES)
+    }
+    path = [os.path.dirname(interpreter), "/usr/local/bin", "/usr/bin", "/bin"]
+    env.update(
+        {
+            "PATH": os.pathsep.join(dict.fromkeys(p for p in path if p)),
+            "HOME": str(home),
+            "USER": ident.name,
+            "LOGNAME": ident.name,
+            "SHELL": "/bin/sh",
+            "PYTHONPATH": str(kernel_lib),
+            "LABKEEPER_URL": server_url,
+            "LABKEEPER_API_KEY": api_key,
+            "LABKEEPER_PROJECT_KEY": project_key,
+            "LABKEEPER_NOTEBOOK_NAME": notebook_name,
+            "LABKEEPER_SESSION_ID": session_id,
+            "DKU_CURRENT_PROJECT_KEY": project_key,
+            "JPY_SESSION_NAME": f"{project_key}/{notebook_name}",
+        }
+    )
+    for name, value in (spec_env or {}).items():
+        env[name] = f"{value}{os.pathsep}{kernel_lib}" if name == "PYTHONPATH" else value
+    return env
+
+
+# ---------------------------------------------------------------- the kernel library
+
+
+def _sources() -> list[tuple[Path, str]]:
+    """(source file, path inside kernel-lib) of everything a kernel gets on its path."""
+    import labkeeper.client as client_package
+
+    here = Path(__file__).parent / "kernel_path"
+    client_dir = Path(client_package.__file__).parent
+    found = [(here / "dataiku" / "__init__.py", "dataiku/__init__.py")]
+    found += [(here / "labkeeper" / n, f"labkeeper/{n}") for n in ("__init__.py", "_jsoncompat.py")]
+    found += [(p, f"labkeeper/client/{p.name}") for p in sorted(client_dir.glob("*.py"))]
+    return found
+
+
+def build_kernel_lib(target: Path) -> None:
+    """Copy the client and the `dataiku` module into `target` (world-readable code, no secrets);
+    skipped when the copy is already current."""
+    sources = _sources()
+    digest = hashlib.sha256()
+    for source, name in sources:
+        digest.update(name.encode() + b"\0" + source.read_bytes() + b"\0")
+    stamp = target / ".stamp"
+    if stamp.is_file() and stamp.read_text() == digest.hexdigest():
+        return
+    partial = target.with_name(target.name + f".partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    for source, name in sources:
+        destination = partial / name
+        destination.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+        shutil.copyfile(source, destination)
+        os.chmod(destination, 0o644)
+    (partial / ".stamp").write_text(digest.hexdigest())
+    for folder in [partial, *(p for p in partial.rglob("*") if p.is_dir())]:
+        os.chmod(folder, 0o755)
+    old = target.with_name(target.name + f".old-{os.getpid()}")
+    if target.exists():
+        os.replace(target, old)
+    os.replace(partial, target)
+    shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,43 @@
+"""One row per live notebook session (a running kernel), the truth every worker reads.
+
+The worker that started a kernel (`worker_id`, host:pid:nonce) owns its process and keeps
+its execution state here; the pid and its create time let a restart, or another worker,
+stop exactly that process tree.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Float, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from labkeeper.db import Base
+
+STARTING, RUNNING = "STARTING", "RUNNING"
+
+
+class JupyterSession(Base):
+    __tablename__ = "jupyter_sessions"
+    __table_args__ = (Index("ix_jupyter_sessions_notebook", "project_key", "notebook_name"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    kernel_id: Mapped[str] = mapped_column(String(40), unique=True)
+    project_key: Mapped[str] = mapped_column(String(100))
+    notebook_name: Mapped[str] = mapped_column(String(100))
+    kernel_name: Mapped[str] = mapped_column(String(200))
+    creator: Mapped[str] = mapped_column(String(100), index=True)
+    creator_display_name: Mapped[str] = mapped_column(String(200), default="")
+    unix_owner: Mapped[str] = mapped_column(String(100))
+    unix_uid: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16), default=STARTING)
+    pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    pid_create_time: Mapped[float] = mapped_column(Float, default=0.0)
+    worker_id: Mapped[str] = mapped_column(String(200), index=True)
+    api_key_id: Mapped[str] = mapped_column(String(40), default="")
+    connection_file: Mapped[str] = mapped_column(Text, default="")
+    socket_dir: Mapped[str] = mapped_column(Text, default="")
+    work_dir: Mapped[str] = mapped_column(Text, default="")
+    server_url: Mapped[str] = mapped_column(String(300), default="")
+    execution_state: Mapped[str] = mapped_column(String(20), default="starting")
+    connections: Mapped[int] = mapped_column(Integer, default=0)
+    started_on: Mapped[int] = mapped_column(BigInteger)
+    last_activity_on: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -1,0 +1,163 @@
+"""Jupyter notebooks, their sessions, the legacy notebook routes and the running-notebooks list."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from labkeeper.errors import BadRequest
+from labkeeper.futures.runner import Submission
+from labkeeper.futures.service import future_state, get_task
+from labkeeper.names import check_name
+from labkeeper.notebooks.jupyter import service
+from labkeeper.notebooks.jupyter.run import KIND as RUN_KIND
+from labkeeper.notebooks.jupyter.sessions import SessionManager
+from labkeeper.projects.access import require_project
+from labkeeper.server.deps import Admin, Caller, Runner
+from labkeeper.server.params import parse_bool
+from labkeeper.server.responses import json_response, read_json
+
+router = APIRouter(tags=["jupyter notebooks"])
+NB = "/projects/{project_key}/jupyter-notebooks/{name}"
+
+
+def get_manager(request: Request) -> SessionManager:
+    return request.app.state.jupyter
+
+
+Jupyter = Annotated[SessionManager, Depends(get_manager)]
+
+
+def server_url(request: Request) -> str:
+    """The address kernels use to reach this server: the very socket the caller reached."""
+    host, port = request.scope.get("server") or (request.app.state.config.host, request.app.state.config.port)
+    if host in ("0.0.0.0", "::", "", None):
+        host = "127.0.0.1"
+    if ":" in str(host):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+@router.get("/projects/{project_key}/jupyter-notebooks/")
+async def list_notebooks(project_key: str, caller: Caller, jupyter: Jupyter, request: Request) -> Response:
+    active = parse_bool("active", request.query_params.get("active"))
+    return json_response(service.list_notebooks(jupyter, caller, project_key, active=active))
+
+
+@router.get(NB)
+async def get_notebook(project_key: str, name: str, caller: Caller, jupyter: Jupyter) -> Response:
+    return json_response(service.get_notebook(jupyter, caller, project_key, name))
+
+
+@router.post(NB)
+async def create_notebook(
+    project_key: str, name: str, caller: Caller, jupyter: Jupyter, request: Request
+) -> Response:
+    content = await read_json(request, expect=dict)
+    return json_response(service.create_notebook(jupyter, caller, project_key, name, content))
+
+
+@router.put(NB)
+async def save_notebook(
+    project_key: str, name: str, caller: Caller, jupyter: Jupyter, request: Request
+) -> Response:
+    content = await read_json(request, expect=dict)
+    return json_response(service.save_notebook(jupyter, caller, project_key, name, content))
+
+
+@router.delete(NB)
+async def delete_notebook(project_key: str, name: str, caller: Caller, jupyter: Jupyter) -> Response:
+    return json_response(await service.delete_notebook(jupyter, caller, project_key, name))
+
+
+@router.delete(NB + "/outputs")
+async def clear_outputs(project_key: str, name: str, caller: Caller, jupyter: Jupyter) -> Response:
+    return json_response(service.clear_outputs(jupyter, caller, project_key, name))
+
+
+@router.get(NB + "/sessions")
+async def list_sessions(project_key: str, name: str, caller: Caller, jupyter: Jupyter) -> Response:
+    service.get_notebook(jupyter, caller, project_key, name)  # READ, and 404 for an unknown notebook
+    return json_response(jupyter.sessions_of(project_key, name))
+
+
+@router.post(NB + "/sessions")
+async def start_session(
+    project_key: str, name: str, caller: Caller, jupyter: Jupyter, request: Request
+) -> Response:
+    """labkeeper addition: start a kernel for the caller."""
+    session = await jupyter.start_session(caller, project_key, name, server_url=server_url(request))
+    return json_response(session)
+
+
+@router.delete(NB + "/sessions/{session_id}")
+async def unload_session(
+    project_key: str, name: str, session_id: str, caller: Caller, jupyter: Jupyter
+) -> Response:
+    jupyter.check_may_unload(caller, project_key, name, session_id)
+    return json_response(
+        await jupyter.unload(session_id, reason=f"unloaded by {caller.name}", by=caller.name)
+    )
+
+
+@router.post(NB + "/actions/run")
+async def run_notebook(
+    project_key: str, name: str, caller: Caller, jupyter: Jupyter, runner: Runner, request: Request
+) -> Response:
+    """labkeeper addition: run every code cell in a session, as a future."""
+    body = await read_json(request, expect=dict, required=False) or {}
+    session_id = body.get("sessionId")
+    if session_id is not None and not isinstance(session_id, str):
+        raise BadRequest("Invalid sessionId: a string is required")
+    session_id = jupyter.session_for_run(caller, project_key, name, session_id)
+    if session_id is None:
+        started = await jupyter.start_session(caller, project_key, name, server_url=server_url(request))
+        session_id = started["sessionId"]
+    job_id = runner.submit(
+        Submission(
+            kind=RUN_KIND,
+            args={"projectKey": project_key, "notebookName": name, "sessionId": session_id},
+            owner=caller.name,
+            target={"projectKey": project_key, "notebookName": name, "sessionId": session_id},
+            display_name=f"Run Jupyter notebook {project_key}.{name}",
+        )
+    )
+    state = future_state(get_task(jupyter.store, caller, job_id), with_result=False)
+    return json_response({**state, "sessionId": session_id})
+
+
+@router.get("/admin/notebooks/")
+async def running_notebooks(caller: Admin, jupyter: Jupyter) -> Response:
+    return json_response(service.running_notebooks(jupyter))
+
+
+def _legacy_name(request: Request) -> str:
+    return check_name("notebookName", request.query_params.get("notebookName"))
+
+
+@router.get("/projects/{project_key}/notebooks/")
+async def legacy_notebook_state(
+    project_key: str, caller: Caller, jupyter: Jupyter, request: Request
+) -> Response:
+    name = _legacy_name(request)
+    require_project(jupyter.store, caller, project_key, "READ")
+    return json_response(service.notebook_state(jupyter, project_key, name))
+
+
+@router.delete("/projects/{project_key}/notebooks/")
+async def legacy_unload(project_key: str, caller: Caller, jupyter: Jupyter, request: Request) -> Response:
+    name = _legacy_name(request)
+    session_id = request.query_params.get("sessionId")
+    if not session_id:
+        raise BadRequest("Query parameter 'sessionId' is required: the session to unload")
+    jupyter.check_may_unload(caller, project_key, name, session_id)
+    return json_response(
+        await jupyter.unload(session_id, reason=f"unloaded by {caller.name}", by=caller.name)
+    )
+
+
+@router.get("/jupyter/kernelspecs/")
+async def kernelspecs(caller: Caller, jupyter: Jupyter) -> Response:
+    """labkeeper addition: the kernels notebooks can ask for (metadata.kernelspec.name)."""
+    return json_response(jupyter.specs.all())

@@ -1,0 +1,137 @@
+"""Jupyter notebooks of a project: list, read, create, save, delete, clear outputs.
+
+Reading needs READ on the project, every change WRITE (through `projects.access`).
+Deleting a notebook stops its sessions first.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from labkeeper.auth.principal import Principal
+from labkeeper.db import now_ms
+from labkeeper.errors import Conflict, NotFound
+from labkeeper.notebooks.jupyter import files
+from labkeeper.notebooks.jupyter.sessions import SessionManager
+from labkeeper.projects.access import require_project
+
+
+def list_notebooks(
+    manager: SessionManager, principal: Principal, project_key: str, *, active: bool
+) -> list[dict[str, Any]]:
+    require_project(manager.store, principal, project_key, "READ")
+    data_dir = manager.config.data_dir
+    names = files.names(data_dir, project_key)
+    if active:
+        running = manager.active_counts(project_key)
+        names = [n for n in names if running.get(n)]
+    items = []
+    for name in names:
+        try:
+            content = files.read(files.notebook_path(data_dir, project_key, name))
+        except (NotFound, ValueError):
+            continue  # removed meanwhile, or a file that is not JSON: not a notebook
+        items.append(files.list_item(project_key, name, content))
+    return items
+
+
+def get_notebook(
+    manager: SessionManager, principal: Principal, project_key: str, name: str
+) -> dict[str, Any]:
+    require_project(manager.store, principal, project_key, "READ")
+    return files.read(files.notebook_path(manager.config.data_dir, project_key, name))
+
+
+def _stamp(content: dict[str, Any], principal: Principal, *, created: bool) -> None:
+    metadata = content.setdefault("metadata", {})
+    if created:
+        metadata["creator"] = principal.name
+        metadata["createdOn"] = now_ms()
+    metadata["modifiedBy"] = principal.name
+    metadata["modifiedOn"] = now_ms()
+
+
+def create_notebook(
+    manager: SessionManager, principal: Principal, project_key: str, name: str, content: Any
+) -> dict[str, Any]:
+    require_project(manager.store, principal, project_key, "WRITE")
+    path = files.notebook_path(manager.config.data_dir, project_key, name)
+    files.validate(content)
+    if path.exists():
+        raise Conflict(f"Jupyter notebook {name!r} already exists in project {project_key}")
+    _stamp(content, principal, created=True)
+    files.write(path, content)
+    return files.list_item(project_key, name, content)
+
+
+def save_notebook(
+    manager: SessionManager, principal: Principal, project_key: str, name: str, content: Any
+) -> dict[str, Any]:
+    require_project(manager.store, principal, project_key, "WRITE")
+    path = files.notebook_path(manager.config.data_dir, project_key, name)
+    files.validate(content)
+    previous = files.read(path)  # 404 when absent: saving never creates
+    metadata = content.setdefault("metadata", {})
+    for field in ("creator", "createdOn"):
+        if field in (previous.get("metadata") or {}):
+            metadata.setdefault(field, previous["metadata"][field])
+    _stamp(content, principal, created=False)
+    files.write(path, content)
+    return files.list_item(project_key, name, content)
+
+
+async def delete_notebook(
+    manager: SessionManager, principal: Principal, project_key: str, name: str
+) -> dict[str, Any]:
+    require_project(manager.store, principal, project_key, "WRITE")
+    path = files.notebook_path(manager.config.data_dir, project_key, name)
+    if not path.exists():
+        raise NotFound(f"Jupyter notebook {name!r} does not exist in project {project_key}")
+    stopped = []
+    for session in manager.sessions_of(project_key, name):
+        await manager.unload(session["sessionId"], reason="its notebook was deleted", by=principal.name)
+        stopped.append(session["sessionId"])
+    path.unlink(missing_ok=True)
+    return {"projectKey": project_key, "name": name, "deleted": True, "stoppedSessions": stopped}
+
+
+def clear_outputs(
+    manager: SessionManager, principal: Principal, project_key: str, name: str
+) -> dict[str, Any]:
+    require_project(manager.store, principal, project_key, "WRITE")
+    path = files.notebook_path(manager.config.data_dir, project_key, name)
+    content = files.read(path)
+    cleared = files.clear_outputs(content)
+    _stamp(content, principal, created=False)
+    files.write(path, content)
+    return {"projectKey": project_key, "name": name, "clearedCells": cleared}
+
+
+def notebook_state(manager: SessionManager, project_key: str, name: str) -> dict[str, Any]:
+    """The legacy notebook state: the list item plus `activeSessions`."""
+    content = files.read(files.notebook_path(manager.config.data_dir, project_key, name))
+    return {
+        **files.list_item(project_key, name, content),
+        "activeSessions": manager.sessions_of(project_key, name),
+    }
+
+
+def running_notebooks(manager: SessionManager) -> list[dict[str, Any]]:
+    by_notebook: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for session in manager.all_sessions():
+        by_notebook.setdefault((session["projectKey"], session["notebookName"]), []).append(session)
+    answer = []
+    for (project_key, name), sessions in sorted(by_notebook.items()):
+        try:
+            content = files.read(files.notebook_path(manager.config.data_dir, project_key, name))
+            item = files.list_item(project_key, name, content)
+        except NotFound:
+            item = {
+                "projectKey": project_key,
+                "name": name,
+                "language": "python",
+                "kernelSpec": {},
+                "tags": [],
+            }
+        answer.append({**item, "activeSessions": sessions})
+    return answer

@@ -1,0 +1,646 @@
+"""Notebook sessions: real kernels, started for a user, watched, listed and stopped.
+
+The worker process that starts a kernel owns it (its `LiveKernel`: the kernel manager and
+an IOPub watcher that follows the kernel's status messages). Every session also has a row
+in `jupyter_sessions`, so any worker can list it and stop it (by its pid and create time);
+the owner notices a vanished row, or a dead kernel, at its next housekeeping round.
+
+A session carries a SESSION API key acting as its creator, handed to the kernel in
+`LABKEEPER_API_KEY` and deleted with the session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+from jupyter_client.asynchronous import AsyncKernelClient
+from sqlalchemy import delete, func, select, update
+
+from labkeeper.audit.service import record_event
+from labkeeper.auth.key_service import create_session_key, delete_key
+from labkeeper.auth.models import User
+from labkeeper.auth.principal import Principal
+from labkeeper.auth.service import groups_of
+from labkeeper.config import Config
+from labkeeper.db import Store, now_ms
+from labkeeper.errors import Conflict, Forbidden, NotFound, TooManyRequests
+from labkeeper.isolation.identity import UnixIdentity, first_denied, kernel_identity
+from labkeeper.isolation.layout import RunTree
+from labkeeper.isolation.processes import kill_session, usage
+from labkeeper.notebooks.jupyter import files
+from labkeeper.notebooks.jupyter.kernels import (
+    MAX_IPC_PREFIX,
+    KernelSpecs,
+    LabkeeperKernelManager,
+    LabkeeperMultiKernelManager,
+    build_kernel_lib,
+    kernel_env,
+)
+from labkeeper.notebooks.jupyter.models import RUNNING, STARTING, JupyterSession
+from labkeeper.projects.access import require_project
+from labkeeper.settings.service import get_general_settings
+
+log = logging.getLogger("labkeeper.jupyter")
+START_TIMEOUT = 60.0
+HOUSEKEEPING_SECONDS = 0.5
+KEY_LABEL = "jupyter session "
+_R, _W, _X = 4, 2, 1
+# One manager per store: operations (which get only the store) find theirs here.
+MANAGERS: dict[int, SessionManager] = {}
+
+
+@dataclass
+class LiveKernel:
+    session_id: str
+    kernel_id: str
+    km: LabkeeperKernelManager
+    pid: int
+    create_time: float
+    client: AsyncKernelClient | None = None
+    watcher: asyncio.Task | None = None
+    execution_state: str = "starting"
+    last_activity_ms: int = 0
+    connections: int = 0
+    dirty: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def manager_for(store: Store) -> SessionManager:
+    manager = MANAGERS.get(id(store))
+    if manager is None:
+        raise RuntimeError("the Jupyter component is not started")
+    return manager
+
+
+def _header_ms(msg: dict[str, Any]) -> int:
+    date = (msg.get("header") or {}).get("date")
+    return int(date.timestamp() * 1000) if hasattr(date, "timestamp") else now_ms()
+
+
+class SessionManager:
+    def __init__(self, store: Store, config: Config) -> None:
+        self.store = store
+        self.config = config
+        self.tree = RunTree(config.data_dir)
+        self.specs = KernelSpecs(config.data_dir)
+        self.logs = Path(config.data_dir) / "jupyter" / "kernel-logs"
+        self.kernels = LabkeeperMultiKernelManager(
+            kernel_spec_manager=self.specs.manager, connection_dir=str(self.tree.connections)
+        )
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.live: dict[str, LiveKernel] = {}
+        self._housekeeper: asyncio.Task | None = None
+        self._stopping: set[str] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start(self, *, background: bool) -> None:
+        from labkeeper.notebooks.jupyter import recovery
+
+        self._loop = asyncio.get_running_loop()
+        self.tree.prepare()
+        self.specs.install_builtin()
+        self.logs.mkdir(parents=True, exist_ok=True, mode=0o700)
+        await asyncio.to_thread(build_kernel_lib, self.tree.kernel_lib)
+        await asyncio.to_thread(recovery.stop_leftovers, self)
+        MANAGERS[id(self.store)] = self
+        if background:
+            self._housekeeper = asyncio.create_task(self._housekeeping())
+
+    async def stop(self) -> None:
+        if self._housekeeper is not None:
+            self._housekeeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._housekeeper
+        for session_id in list(self.live):
+            with contextlib.suppress(Exception):
+                await self.unload(session_id, reason="server shutdown", by="labkeeper")
+        MANAGERS.pop(id(self.store), None)
+
+    # -- starting --------------------------------------------------------------------------
+    async def start_session(
+        self, principal: Principal, project_key: str, notebook_name: str, *, server_url: str
+    ) -> dict[str, Any]:
+        if principal.login is None:
+            raise Forbidden(
+                "A notebook session acts as a user: this global API key names no user",
+                detail=f"{principal.name} acts as no user. Start sessions with a personal API key, or a "
+                "global key with dssUserForImpersonation",
+            )
+        login = principal.login
+        require_project(self.store, principal, project_key, "WRITE")
+        content = files.read(files.notebook_path(self.config.data_dir, project_key, notebook_name))
+        kernel_name = files.kernel_spec_of(content)["name"]
+        spec = self.specs.get(kernel_name)
+        settings = get_general_settings(self.store)
+        ident = kernel_identity(
+            settings["impersonation"],
+            login=login,
+            groups=groups_of(self.store, login),
+            project_key=project_key,
+        )
+        session_id, kernel_id = secrets.token_hex(8), str(uuid.uuid4())
+        key_id, secret = create_session_key(
+            self.store, login=login, label=f"{KEY_LABEL}{session_id}", lifetime_ms=0
+        )
+        try:
+            self._reserve(
+                session_id=session_id,
+                kernel_id=kernel_id,
+                login=login,
+                ident=ident,
+                key_id=key_id,
+                project_key=project_key,
+                notebook_name=notebook_name,
+                kernel_name=kernel_name,
+                server_url=server_url,
+                limit=int(settings["notebooks"].get("maxSessionsPerUser") or 0),
+            )
+        except BaseException:
+            delete_key(self.store, key_id)
+            raise
+        try:
+            live = await self._launch(
+                session_id,
+                kernel_id,
+                kernel_name,
+                spec,
+                ident,
+                secret=secret,
+                server_url=server_url,
+                project_key=project_key,
+                notebook_name=notebook_name,
+            )
+        except BaseException:
+            await asyncio.to_thread(self._forget, session_id)
+            raise
+        return self.session_json(self._row(session_id), live)
+
+    def _reserve(
+        self,
+        *,
+        session_id: str,
+        kernel_id: str,
+        login: str,
+        ident: UnixIdentity,
+        key_id: str,
+        project_key: str,
+        notebook_name: str,
+        kernel_name: str,
+        server_url: str,
+        limit: int,
+    ) -> None:
+        with self.store.begin() as s:
+            user = s.get(User, login, with_for_update=True)  # serialises one user's starts
+            running = s.scalar(select(func.count()).where(JupyterSession.creator == login)) or 0
+            if limit > 0 and running >= limit:
+                raise TooManyRequests(
+                    f"User {login} already has {running} running notebook sessions, the most allowed "
+                    f"(notebooks.maxSessionsPerUser = {limit})",
+                    detail=f"User {login} already has {running} running notebook sessions and "
+                    f"notebooks.maxSessionsPerUser is {limit}: unload one (DELETE "
+                    ".../jupyter-notebooks/{name}/sessions/{sessionId}) or ask an admin to raise the limit",
+                )
+            s.add(
+                JupyterSession(
+                    id=session_id,
+                    kernel_id=kernel_id,
+                    project_key=project_key,
+                    notebook_name=notebook_name,
+                    kernel_name=kernel_name,
+                    creator=login,
+                    creator_display_name=(user.display_name if user else "") or login,
+                    unix_owner=ident.name,
+                    unix_uid=ident.uid,
+                    state=STARTING,
+                    pid=None,
+                    pid_create_time=0.0,
+                    worker_id=self.worker_id,
+                    api_key_id=key_id,
+                    connection_file=str(self.tree.connection_file(kernel_id)),
+                    server_url=server_url,
+                    execution_state="starting",
+                    connections=0,
+                    started_on=now_ms(),
+                    last_activity_on=0,
+                )
+            )
+
+    def _prepare_dirs(
+        self, session_id: str, interpreter: str, ident: UnixIdentity, project_key: str
+    ) -> tuple[Path, Path, Path]:
+        if ident.impersonated:
+            self.tree.seal(shared=self.tree.shared_roots(self.specs.interpreters()))
+        home = self.tree.home(ident)
+        work = self.tree.work_dir(project_key, ident)
+        sockets = self.tree.socket_dir(session_id, ident)
+        for path, want, what in (
+            (work, _R | _W | _X, "its working directory"),
+            (interpreter, _R | _X, "the kernel's interpreter"),
+            (self.tree.kernel_lib / "dataiku" / "__init__.py", _R, "labkeeper's kernel library"),
+        ):
+            denied = first_denied(path, ident, want)
+            if denied:
+                raise Conflict(
+                    f"UNIX user {ident.name} cannot reach {what} ({path}): {denied} is closed to it",
+                    detail=f"The kernel would run as UNIX user {ident.name}, which cannot use {path} because "
+                    f"{denied} is not open to it. Install labkeeper, its data directory's parent folders and "
+                    "code envs where every impersonated account can traverse and read them",
+                )
+        with self.store.begin() as s:
+            s.execute(
+                update(JupyterSession)
+                .where(JupyterSession.id == session_id)
+                .values(work_dir=str(work), socket_dir=str(sockets))
+            )
+        return home, work, sockets
+
+    async def _launch(
+        self,
+        session_id: str,
+        kernel_id: str,
+        kernel_name: str,
+        spec: Any,
+        ident: UnixIdentity,
+        *,
+        secret: str,
+        server_url: str,
+        project_key: str,
+        notebook_name: str,
+    ) -> LiveKernel:
+        interpreter = spec.argv[0]
+        home, work, sockets = await asyncio.to_thread(
+            self._prepare_dirs, session_id, interpreter, ident, project_key
+        )
+        env = kernel_env(
+            ident=ident,
+            interpreter=interpreter,
+            home=home,
+            kernel_lib=self.tree.kernel_lib,
+            server_url=server_url,
+            api_key=secret,
+            project_key=project_key,
+            notebook_name=notebook_name,
+            session_id=session_id,
+            spec_env=spec.env,
+        )
+        prefix = str(sockets / "k")
+        log_path = self.logs / f"{kernel_id}.log"
+        log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(log_fd, "wb") as log_file:
+            await self.kernels.start_kernel(
+                kernel_name=kernel_name,
+                kernel_id=kernel_id,
+                env=env,
+                cwd=str(work),
+                run_as=ident,
+                ipc_prefix=prefix if len(prefix) <= MAX_IPC_PREFIX else None,
+                stdout=log_file,
+                stderr=log_file,
+            )
+        km: LabkeeperKernelManager = self.kernels.get_kernel(kernel_id)
+        pid = km.provisioner.pid  # type: ignore[union-attr]
+        try:
+            create_time = psutil.Process(pid).create_time()
+        except psutil.NoSuchProcess:
+            create_time = 0.0
+        live = LiveKernel(session_id=session_id, kernel_id=kernel_id, km=km, pid=pid, create_time=create_time)
+        self.live[session_id] = live
+        with self.store.begin() as s:
+            s.execute(
+                update(JupyterSession)
+                .where(JupyterSession.id == session_id)
+                .values(pid=pid, pid_create_time=create_time)
+            )
+        client = km.client()
+        client.start_channels()
+        live.client = client
+        try:
+            await client.wait_for_ready(timeout=START_TIMEOUT)
+        except (RuntimeError, TimeoutError) as exc:
+            output = log_path.read_text(errors="replace")[-2000:].strip()
+            raise Conflict(
+                f"The kernel {spec.display_name!r} did not start: {exc}",
+                detail=f"The kernel {spec.display_name!r} ({' '.join(spec.argv[:3])}) did not start: {exc}. "
+                f"Its output:\n{output or '(none)'}",
+            ) from None
+        live.execution_state, live.last_activity_ms = "idle", now_ms()
+        km.execution_state = "idle"
+        live.watcher = asyncio.create_task(self._watch(live))
+        with self.store.begin() as s:
+            s.execute(
+                update(JupyterSession)
+                .where(JupyterSession.id == session_id)
+                .values(state=RUNNING, execution_state="idle", last_activity_on=live.last_activity_ms)
+            )
+        live.dirty = False
+        return live
+
+    async def _watch(self, live: LiveKernel) -> None:
+        """Follow the kernel's IOPub status messages: its execution state and last activity."""
+        assert live.client is not None
+        while True:
+            try:
+                msg = await live.client.get_iopub_msg()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - channel closed: the kernel is going away
+                return
+            if msg.get("msg_type") == "status":
+                live.execution_state = msg["content"].get("execution_state", live.execution_state)
+                live.last_activity_ms = _header_ms(msg)
+                live.km.execution_state = live.execution_state
+                live.km.last_activity = msg["header"].get("date")
+                live.dirty = True
+
+    # -- reading ---------------------------------------------------------------------------
+    def _row(self, session_id: str) -> JupyterSession:
+        with self.store.read() as s:
+            row = s.get(JupyterSession, session_id)
+        if row is None:
+            raise NotFound(f"No running notebook session {session_id!r}")
+        return row
+
+    def session_json(self, row: JupyterSession, live: LiveKernel | None = None) -> dict[str, Any]:
+        live = live or self.live.get(row.id)
+        used = usage(row.pid, create_time=row.pid_create_time or None) if row.pid else None
+        return {
+            "projectKey": row.project_key,
+            "notebookName": row.notebook_name,
+            "sessionCreator": row.creator,
+            "sessionCreatorDisplayName": row.creator_display_name,
+            "sessionUnixOwner": row.unix_owner,
+            "sessionId": row.id,
+            "kernelId": row.kernel_id,
+            "kernelName": row.kernel_name,
+            "kernelPid": row.pid,
+            "kernelConnections": live.connections if live else row.connections,
+            "kernelLastActivityTime": live.last_activity_ms if live else row.last_activity_on,
+            "kernelExecutionState": live.execution_state if live else row.execution_state,
+            "sessionStartTime": row.started_on,
+            "kernelMemoryRss": used[0] if used else 0,
+            "kernelCpuTime": round(used[1], 3) if used else 0.0,
+        }
+
+    def sessions_of(self, project_key: str, notebook_name: str | None = None) -> list[dict[str, Any]]:
+        query = select(JupyterSession).where(JupyterSession.project_key == project_key)
+        if notebook_name is not None:
+            query = query.where(JupyterSession.notebook_name == notebook_name)
+        with self.store.read() as s:
+            rows = list(s.scalars(query.order_by(JupyterSession.started_on)))
+        return [self.session_json(r) for r in rows if self._is_live(r)]
+
+    def all_sessions(self) -> list[dict[str, Any]]:
+        with self.store.read() as s:
+            rows = list(s.scalars(select(JupyterSession).order_by(JupyterSession.started_on)))
+        return [self.session_json(r) for r in rows if self._is_live(r)]
+
+    def active_counts(self, project_key: str) -> dict[str, int]:
+        with self.store.read() as s:
+            rows = s.execute(
+                select(JupyterSession.notebook_name, func.count())
+                .where(JupyterSession.project_key == project_key)
+                .group_by(JupyterSession.notebook_name)
+            ).all()
+        return {name: n for name, n in rows}
+
+    def _is_live(self, row: JupyterSession) -> bool:
+        if row.state == STARTING or row.id in self.live:
+            return True
+        if not row.pid:
+            return False
+        try:
+            proc = psutil.Process(row.pid)
+            return (
+                abs(proc.create_time() - row.pid_create_time) < 0.01 and proc.status() != psutil.STATUS_ZOMBIE
+            )
+        except psutil.NoSuchProcess:
+            return False
+
+    # -- stopping --------------------------------------------------------------------------
+    async def unload(
+        self, session_id: str, *, reason: str, by: str, idle_ms: int | None = None
+    ) -> dict[str, Any]:
+        row = self._row(session_id)
+        if session_id in self._stopping:
+            return self.session_json(row)
+        self._stopping.add(session_id)
+        try:
+            answer = self.session_json(row)
+            live = self.live.pop(session_id, None)
+            if live is not None:
+                await self._shutdown(live)
+            elif row.pid:
+                await asyncio.to_thread(kill_session, row.pid, not_before=row.pid_create_time)
+            await asyncio.to_thread(self._forget, session_id)
+        finally:
+            self._stopping.discard(session_id)
+        details: dict[str, Any] = {
+            "sessionId": row.id,
+            "kernelId": row.kernel_id,
+            "kernelPid": row.pid,
+            "reason": reason,
+            "creator": row.creator,
+            "unixOwner": row.unix_owner,
+            "idleSeconds": round(
+                (idle_ms if idle_ms is not None else now_ms() - answer["kernelLastActivityTime"]) / 1000, 1
+            )
+            if answer["kernelLastActivityTime"]
+            else None,
+        }
+        await asyncio.to_thread(
+            record_event,
+            self.store,
+            user=by,
+            action="jupyter-kernel-unloaded",
+            target=f"{row.project_key}/{row.notebook_name}",
+            details=details,
+        )
+        answer["unloaded"] = True
+        return answer
+
+    async def _shutdown(self, live: LiveKernel) -> None:
+        if live.watcher is not None:
+            live.watcher.cancel()
+        if live.client is not None:
+            live.client.stop_channels()
+        try:
+            await asyncio.wait_for(self.kernels.shutdown_kernel(live.kernel_id), 1.5)
+        except Exception:  # noqa: BLE001 - the kill below stops it whatever happened here
+            log.warning("kernel %s did not shut down cleanly", live.kernel_id, exc_info=True)
+        await asyncio.to_thread(kill_session, live.pid, not_before=live.create_time)
+        with contextlib.suppress(KeyError):
+            self.kernels.remove_kernel(live.kernel_id)
+
+    def _forget(self, session_id: str) -> None:
+        """Delete the row, revoke the key, remove the kernel's files (after its process is gone)."""
+        live = self.live.pop(session_id, None)
+        if live is not None and live.pid:
+            kill_session(live.pid, not_before=live.create_time)
+        with self.store.begin() as s:
+            row = s.get(JupyterSession, session_id)
+            if row is None:
+                return
+            s.execute(delete(JupyterSession).where(JupyterSession.id == session_id))
+            key_id, kernel_id = row.api_key_id, row.kernel_id
+            paths = [row.connection_file, row.socket_dir]
+        if key_id:
+            delete_key(self.store, key_id)
+        remove_files(paths + [str(self.logs / f"{kernel_id}.log")])
+
+    # -- permissions and lookups -------------------------------------------------------------
+    def _row_of(self, project_key: str, notebook_name: str, session_id: str) -> JupyterSession:
+        row = self._row(session_id)
+        if row.project_key != project_key or row.notebook_name != notebook_name:
+            raise NotFound(
+                f"No running session {session_id!r} of notebook {notebook_name!r} in {project_key}"
+            )
+        return row
+
+    def check_may_unload(
+        self, principal: Principal, project_key: str, notebook_name: str, session_id: str
+    ) -> None:
+        """Its creator (with WRITE on the project) or a project admin may stop a session."""
+        row = self._row_of(project_key, notebook_name, session_id)
+        own = principal.login is not None and principal.login == row.creator
+        require_project(self.store, principal, project_key, "WRITE" if own else "ADMIN")
+
+    def session_for_run(
+        self, principal: Principal, project_key: str, notebook_name: str, session_id: str | None
+    ) -> str | None:
+        """The session a run uses: the one named (it must be the caller's own: code in it runs
+        as its creator), else the caller's newest on this notebook, else None (start one)."""
+        require_project(self.store, principal, project_key, "WRITE")
+        files.read(files.notebook_path(self.config.data_dir, project_key, notebook_name))
+        if session_id is not None:
+            row = self._row_of(project_key, notebook_name, session_id)
+            if principal.login is None or row.creator != principal.login:
+                raise Forbidden(
+                    f"Session {session_id} belongs to {row.creator}: code runs in a session as its creator, "
+                    "so only they may run cells in it",
+                )
+            return session_id
+        mine = [
+            s
+            for s in self.sessions_of(project_key, notebook_name)
+            if principal.login is not None and s["sessionCreator"] == principal.login
+        ]
+        return mine[-1]["sessionId"] if mine else None
+
+    def project_deleted(self, project_key: str) -> None:
+        """Stop the project's kernels (from any thread) and remove its working directories."""
+        with self.store.read() as s:
+            rows = list(s.scalars(select(JupyterSession).where(JupyterSession.project_key == project_key)))
+        for row in rows:
+            live = self.live.get(row.id)
+            if row.pid:
+                kill_session(row.pid, not_before=row.pid_create_time)
+            self._forget(row.id)
+            if live is not None and self._loop is not None and not self._loop.is_closed():
+                self._loop.call_soon_threadsafe(lambda live=live: asyncio.ensure_future(self._shutdown(live)))
+            record_event(
+                self.store,
+                user="labkeeper",
+                action="jupyter-kernel-unloaded",
+                target=f"{row.project_key}/{row.notebook_name}",
+                details={
+                    "sessionId": row.id,
+                    "kernelId": row.kernel_id,
+                    "kernelPid": row.pid,
+                    "reason": "its project was deleted",
+                    "creator": row.creator,
+                    "unixOwner": row.unix_owner,
+                    "idleSeconds": None,
+                },
+            )
+        self.tree.remove_project(project_key)
+
+    # -- housekeeping ----------------------------------------------------------------------
+    async def _housekeeping(self) -> None:
+        rounds = 0
+        while True:
+            await asyncio.sleep(HOUSEKEEPING_SECONDS)
+            rounds += 1
+            if not self.live:
+                continue
+            try:
+                await self._housekeeping_round(check_rows=rounds % 4 == 0)
+            except Exception:
+                log.exception("jupyter housekeeping round failed")
+
+    async def _housekeeping_round(self, *, check_rows: bool) -> None:
+        for live in list(self.live.values()):
+            if live.session_id in self._stopping:
+                continue
+            if not await live.km.is_alive():
+                await self.unload(live.session_id, reason="the kernel process exited", by="labkeeper")
+        if check_rows:
+            with self.store.read() as s:
+                known = set(
+                    s.scalars(select(JupyterSession.id).where(JupyterSession.worker_id == self.worker_id))
+                )
+            for session_id in [sid for sid in self.live if sid not in known and sid not in self._stopping]:
+                live = self.live.pop(session_id)  # stopped by another worker: finish the job here
+                await self._shutdown(live)
+        self._flush()
+        timeout = get_general_settings(self.store)["notebooks"].get("idleKernelTimeoutSeconds") or 0
+        if isinstance(timeout, (int, float)) and timeout > 0:
+            now = now_ms()
+            for live in list(self.live.values()):
+                idle_ms = now - live.last_activity_ms
+                if live.execution_state == "idle" and live.connections == 0 and idle_ms > timeout * 1000:
+                    await self.unload(
+                        live.session_id,
+                        reason=f"idle for more than {timeout} s",
+                        by="labkeeper",
+                        idle_ms=idle_ms,
+                    )
+
+    def _flush(self) -> None:
+        dirty = [live for live in self.live.values() if live.dirty]
+        if not dirty:
+            return
+        with self.store.begin() as s:
+            for live in dirty:
+                live.dirty = False
+                s.execute(
+                    update(JupyterSession)
+                    .where(JupyterSession.id == live.session_id)
+                    .values(
+                        execution_state=live.execution_state,
+                        last_activity_on=live.last_activity_ms,
+                        connections=live.connections,
+                    )
+                )
+
+    def attach(self, session_id: str, delta: int) -> None:
+        """Count a frontend (a run, later a browser) attached to a session's kernel."""
+        live = self.live.get(session_id)
+        if live is not None:
+            live.connections = max(0, live.connections + delta)
+            live.dirty = True
+            if delta > 0:
+                live.last_activity_ms = now_ms()
+
+
+def remove_files(paths: list[str]) -> None:
+    import shutil
+
+    for path in paths:
+        if not path:
+            continue
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)

@@ -1,0 +1,54 @@
+"""Shared helpers of the Jupyter tests: notebooks, waiting, process checks."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import psutil
+
+
+def notebook(*sources: str, kernel: str = "python3", minor: int = 5) -> dict[str, Any]:
+    """A valid nbformat 4 notebook whose code cells hold `sources`."""
+    cells = []
+    for i, source in enumerate(sources):
+        cell: dict[str, Any] = {
+            "cell_type": "code",
+            "metadata": {},
+            "source": source,
+            "outputs": [],
+            "execution_count": None,
+        }
+        if minor >= 5:
+            cell["id"] = f"cell-{i}"
+        cells.append(cell)
+    return {
+        "nbformat": 4,
+        "nbformat_minor": minor,
+        "metadata": {
+            "kernelspec": {"name": kernel, "display_name": "Python 3", "language": "python"},
+            "language_info": {"name": "python"},
+        },
+        "cells": cells,
+    }
+
+
+def alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def wait_for(predicate, timeout: float = 20.0, interval: float = 0.05):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)
+
+
+def make_project(client, key: str) -> None:  # type: ignore[no-untyped-def]
+    response = client.post("/projects/", json={"projectKey": key, "name": key})
+    assert response.status_code == 200, response.text
