@@ -34,6 +34,15 @@ EXPORTED = {
 }
 # Names other engineers add to the package (the futures handle, the env-built client).
 LATER = {"DSSFuture", "api_client"}
+# Jupyter notebooks and the in-kernel client (the notebooks engineer's _jupyter and _environment).
+LATER |= {
+    "DSSJupyterNotebook",
+    "DSSJupyterNotebookContent",
+    "DSSJupyterNotebookListItem",
+    "DSSNotebook",
+    "DSSNotebookSession",
+    "default_project_key",
+}
 # Connections and SQL notebooks (their own engineer's modules, _connections and _sqlnotebooks).
 LATER |= {
     "DSSConnection",

@@ -29,6 +29,7 @@ from labkeeper.client._connections import (
     DSSConnectionListItem,
     DSSConnectionSettings,
 )
+from labkeeper.client._environment import api_client, default_project_key
 from labkeeper.client._exceptions import (
     BadRequestError,
     ConflictError,
@@ -37,6 +38,13 @@ from labkeeper.client._exceptions import (
     NotFoundError,
     TooManyRequestsError,
     UnauthorizedError,
+)
+from labkeeper.client._jupyter import (
+    DSSJupyterNotebook,
+    DSSJupyterNotebookContent,
+    DSSJupyterNotebookListItem,
+    DSSNotebook,
+    DSSNotebookSession,
 )
 from labkeeper.client._projects import DSSProject, DSSProjectSettings
 from labkeeper.client._settings import (
@@ -64,7 +72,6 @@ from labkeeper.client._users import (
 )
 
 # The futures engineer re-exports DSSFuture here (DSSProject.delete returns one).
-# The module function `api_client()` (a DSSClient built from the environment) goes here too.
 
 __all__ = [
     "BadRequestError",
@@ -83,9 +90,14 @@ __all__ = [
     "DSSGroup",
     "DSSGroupImpersonationRule",
     "DSSInstanceVariables",
+    "DSSJupyterNotebook",
+    "DSSJupyterNotebookContent",
+    "DSSJupyterNotebookListItem",
+    "DSSNotebook",
     "DSSNotebookContent",
     "DSSNotebookHistory",
     "DSSNotebookQueryRunListItem",
+    "DSSNotebookSession",
     "DSSOwnUser",
     "DSSOwnUserSettings",
     "DSSPersonalApiKey",
@@ -104,4 +116,6 @@ __all__ = [
     "NotFoundError",
     "TooManyRequestsError",
     "UnauthorizedError",
+    "api_client",
+    "default_project_key",
 ]

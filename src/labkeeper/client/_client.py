@@ -14,6 +14,7 @@ import httpx
 from labkeeper.client._apikeys import ApiKeyMethods
 from labkeeper.client._connections import ConnectionMethods
 from labkeeper.client._http import API_BASE_PATH, DEFAULT_TIMEOUT
+from labkeeper.client._jupyter import RunningNotebookMethods
 from labkeeper.client._projects import ProjectMethods
 from labkeeper.client._settings import SettingsMethods
 from labkeeper.client._usage import ReportMethods
@@ -39,7 +40,13 @@ def _tls_verify(
 
 
 class DSSClient(
-    UserMethods, SettingsMethods, ApiKeyMethods, ProjectMethods, ReportMethods, ConnectionMethods
+    UserMethods,
+    SettingsMethods,
+    ApiKeyMethods,
+    ProjectMethods,
+    ReportMethods,
+    ConnectionMethods,
+    RunningNotebookMethods,
 ):
     """A client of a labkeeper instance, speaking the DSS public API.
 

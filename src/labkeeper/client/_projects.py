@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from labkeeper.client._http import Requester, path_segment
+from labkeeper.client._jupyter import JupyterNotebookProjectMethods
 from labkeeper.client._sqlnotebooks import SQLNotebookProjectMethods
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ class DSSProjectSettings:
         )
 
 
-class DSSProject(SQLNotebookProjectMethods):
+class DSSProject(SQLNotebookProjectMethods, JupyterNotebookProjectMethods):
     """A project, by key. Getting the handle sends nothing; each method is one call."""
 
     def __init__(self, client: Requester, project_key: str) -> None:
