@@ -13,9 +13,11 @@ router = APIRouter(tags=["projects"])
 
 
 @router.get("/projects/")
-async def list_projects(request: Request, store: AppStore, principal: Caller) -> Response:
+async def list_projects(request: Request, principal: Caller) -> Response:
+    # The hottest read: the store is taken from the app state directly rather than through
+    # a synchronous dependency, which FastAPI would run on its thread pool (~150 us a hop).
     include_location = parse_bool("includeLocation", request.query_params.get("includeLocation"))
-    body = service.render_project_list(store, principal, include_location=include_location)
+    body = service.render_project_list(request.app.state.store, principal, include_location=include_location)
     return Response(body, media_type="application/json")
 
 
@@ -105,4 +107,6 @@ async def get_resolved_variables(key: str, request: Request, store: AppStore, pr
     return json_response(service.get_resolved_variables(store, principal=principal, key=key, typed=typed))
 
 
-router.include_router(object_routes.router)
+# One flat router: an included router is matched as a nested level, walked once to match
+# and again to dispatch, which every request to a later route pays for.
+router.routes.extend(object_routes.router.routes)
