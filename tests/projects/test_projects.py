@@ -180,3 +180,31 @@ def test_delete_removes_the_project_its_objects_and_its_folder(instance: Instanc
     # The key can be reused at once.
     create(instance, "GONE")
     assert instance.admin.get("/projects/GONE/datasets/").json() == []
+
+
+def test_deletion_hooks_run_before_the_folder_goes_and_failures_are_reported(instance: Instance) -> None:
+    from labkeeper.projects import service
+
+    create(instance, "HOOKED")
+    folder = instance.config.data_dir / "projects" / "HOOKED"
+    folder.mkdir(parents=True)
+    seen: list[tuple[str, bool]] = []
+
+    def watcher(key: str) -> None:
+        seen.append((key, folder.exists()))
+
+    def broken(key: str) -> None:
+        raise RuntimeError("kernel would not stop")
+
+    saved = list(service._DELETE_HOOKS)
+    service.on_project_deleted(watcher)
+    service.on_project_deleted(broken)
+    try:
+        body = instance.admin.delete("/projects/HOOKED").json()
+    finally:
+        service._DELETE_HOOKS[:] = saved
+    assert seen == [("HOOKED", True)]
+    assert not folder.exists() and body["result"]["dataFolderRemoved"] is True
+    assert body["result"]["anyMessage"] is True
+    assert "kernel would not stop" in body["result"]["messages"][0]["message"]
+    assert keys(instance.admin) == []

@@ -153,20 +153,30 @@ def delete_project(store: Store, *, principal: Principal, key: str, data_dir: Pa
         project = _load(s, principal, key, "ADMIN")
         s.delete(project)
         bump_generation(s)
-    folder = project_dir(data_dir, project.key)
-    removed = folder.is_dir()
-    if removed:
-        shutil.rmtree(folder, ignore_errors=True)
+    messages = []
+    # Whatever still runs for the project (notebook kernels) stops before its files go.
     for hook in _DELETE_HOOKS:
         try:
             hook(project.key)
-        except Exception:  # the deletion is done; a cleanup failure must not undo the answer
+        except Exception as exc:  # the deletion is committed; report the failed cleanup
             log.exception("project %s: deletion hook failed", project.key)
+            messages.append({"severity": "WARNING", "message": f"Cleanup after deletion failed: {exc}"})
+    folder = project_dir(data_dir, project.key)
+    removed = False
+    if folder.exists() or folder.is_symlink():
+        try:
+            shutil.rmtree(folder)
+            removed = True
+        except OSError as exc:
+            log.warning("project %s: could not remove %s: %s", project.key, folder, exc)
+            messages.append({"severity": "WARNING", "message": f"Could not remove the project folder: {exc}"})
     result = {
         "projectKey": project.key,
         "success": True,
-        "anyMessage": False,
-        "messages": [],
+        "anyMessage": bool(messages),
+        "warning": bool(messages),
+        "error": False,
+        "messages": messages,
         "dataFolderRemoved": removed,
     }
     return {
