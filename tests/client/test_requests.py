@@ -212,7 +212,7 @@ def test_personal_api_keys_requests() -> None:
     assert rec.last.method == "DELETE"
 
 
-def test_variables_requests() -> None:
+def test_variables_requests(monkeypatch: pytest.MonkeyPatch) -> None:
     rec = Recorder(
         {
             ("GET", "/admin/variables/"): {"a": 1},
@@ -234,8 +234,12 @@ def test_variables_requests() -> None:
     assert rec.last.body == {"c": 3}
     assert client.get_resolved_variables("P", typed=True) == {"a": 1, "b": 2}
     assert rec.last.params == {"typed": ["true"]}
-    with pytest.raises(ValueError):
+    monkeypatch.delenv("LABKEEPER_PROJECT_KEY", raising=False)
+    with pytest.raises(RuntimeError, match="notebook"):
         client.get_resolved_variables()
+    monkeypatch.setenv("LABKEEPER_PROJECT_KEY", "P")
+    client.get_resolved_variables()
+    assert (rec.last.path, rec.last.params) == ("/projects/P/variables-resolved", {"typed": ["false"]})
 
 
 def test_projects_requests() -> None:

@@ -214,12 +214,12 @@ class SettingsMethods(Requester):
         DSSInstanceVariables(self, variables).save()
 
     def get_resolved_variables(self, project_key: str | None = None, typed: bool = False) -> dict[str, Any]:
-        """A project's variables merged over the instance variables.
-
-        labkeeper has no notion of a current project, so `project_key` is required.
-        """
+        """A project's variables merged over the instance variables (`typed=False`: values
+        as text). Without `project_key`, the project of the notebook this code runs in."""
         if project_key is None:
-            raise ValueError("get_resolved_variables needs a project_key")
+            from labkeeper.client._environment import default_project_key
+
+            project_key = default_project_key()
         return self._perform_json(
             "GET",
             f"/projects/{path_segment(project_key)}/variables-resolved",
