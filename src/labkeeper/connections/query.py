@@ -286,8 +286,9 @@ def _plain(pg: psycopg.Connection, sql: str, max_rows: int) -> QueryResult:
 def _connect(engine: Engine) -> Any:
     try:
         return engine.raw_connection()
-    except sa_exc.DBAPIError as exc:
-        raise QueryFailed(f"Cannot connect to the database: {str(exc.orig).strip()}") from None
+    except (sa_exc.DBAPIError, psycopg.Error, sqlite3.Error) as exc:
+        cause = exc.orig if isinstance(exc, sa_exc.DBAPIError) else exc
+        raise QueryFailed(f"Cannot connect to the database: {str(cause).strip()}") from None
 
 
 def _run_postgresql(engine: Engine, sql: str, max_rows: int, canceller: Canceller) -> QueryResult:

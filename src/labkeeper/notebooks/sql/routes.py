@@ -4,7 +4,11 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
+from sqlalchemy import select
 
+from labkeeper.db import Store
+from labkeeper.futures.models import RUNNING, Task
+from labkeeper.futures.runner import TaskRunner
 from labkeeper.futures.service import finished_answer, future_state, get_task
 from labkeeper.notebooks.sql import runs, service
 from labkeeper.server.deps import AppStore, Caller, Runner
@@ -12,6 +16,19 @@ from labkeeper.server.params import parse_bool
 from labkeeper.server.responses import empty_response, json_response, read_json
 
 router = APIRouter(tags=["sql-notebooks"])
+WAIT_SLICE = 0.05
+
+
+async def _finished(runner: TaskRunner, store: Store, job_id: str) -> None:
+    """Wait for the run's future. The runner wakes waiters of its own event loop at once;
+    a request served on another loop (an in-process test client) sees the end through the
+    store instead, checked every WAIT_SLICE seconds."""
+    while not await runner.wait(job_id, timeout=WAIT_SLICE):
+        with store.read() as s:
+            if s.scalar(select(Task.state).where(Task.id == job_id)) != RUNNING:
+                return
+
+
 BASE = "/projects/{key}/sql-notebooks"
 
 
@@ -86,6 +103,6 @@ async def run_cell(
     databases = request.app.state.databases
     job_id = runs.start_run(store, runner, databases, caller, key, notebook_id, cell_id)
     if wait:
-        await runner.wait(job_id)
+        await _finished(runner, store, job_id)
     task = get_task(store, caller, job_id)
     return json_response(finished_answer(task) if wait else future_state(task))
