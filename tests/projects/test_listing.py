@@ -143,3 +143,20 @@ def test_views_are_cached_per_caller(instance: Instance) -> None:
         assert keys(alice) == ["FOR_A"]
         assert keys(bob) == ["FOR_B"]
         assert keys(instance.admin) == ["FOR_A", "FOR_B"]
+
+
+def test_concurrent_project_writes_all_land_and_show(instance: Instance) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from labkeeper.projects.service import create_project
+
+    before = generation(instance.store)
+
+    def make(n: int) -> None:
+        create_project(instance.store, principal=ADMIN, body={"projectKey": f"C{n:02d}", "name": f"c{n}"})
+        render_project_list(instance.store, ADMIN)  # readers interleave with the writers
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(make, range(24)))
+    assert keys(instance.admin) == [f"C{n:02d}" for n in range(24)]
+    assert generation(instance.store) == (0 if before < 0 else before) + 24

@@ -208,3 +208,32 @@ def test_deletion_hooks_run_before_the_folder_goes_and_failures_are_reported(ins
     assert body["result"]["anyMessage"] is True
     assert "kernel would not stop" in body["result"]["messages"][0]["message"]
     assert keys(instance.admin) == []
+
+
+def test_a_global_key_without_user_owns_what_it_creates(instance: Instance) -> None:
+    from labkeeper.auth.keys import hash_secret, new_id, new_secret, shown_prefix
+    from labkeeper.auth.models import ApiKey, Group
+    from labkeeper.db import now_ms
+
+    secret, key_id = new_secret(), new_id()
+    with instance.store.begin() as s:
+        s.add(Group(name="robots", permissions={"mayCreateProjects": True}))
+        s.add(
+            ApiKey(
+                id=key_id,
+                kind="GLOBAL",
+                prefix=shown_prefix(secret),
+                secret_hash=hash_secret(secret),
+                groups=["robots"],
+                created_on=now_ms(),
+                created_by="tests",
+            )
+        )
+    robot = instance.client(secret)
+    created = robot.post("/projects/", json={"projectKey": "ROBOT", "name": "Made by a key"})
+    assert created.status_code == 200, created.text
+    assert created.json()["owner"] == f"apikey:{key_id}"
+    assert keys(robot) == ["ROBOT"]
+    assert_error(
+        robot.post("/projects/", json={"projectKey": "R2", "name": "n", "owner": "admin"}), 403, "owner"
+    )

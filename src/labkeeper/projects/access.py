@@ -2,7 +2,8 @@
 
 Levels: READ (see the project and its objects), WRITE (change its content, run its
 notebooks), ADMIN (permissions, delete). Instance admins and the project owner have all
-of them; others get what their groups' grants in the project permissions say.
+of them; others get what their groups' (or their own user's) grants in the project
+permissions say.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ _GRANTS: dict[str, tuple[str, ...]] = {
 
 
 def can(principal: Principal, project_owner: str, permissions: dict[str, Any], level: Level) -> bool:
-    if principal.admin or (principal.login is not None and principal.login == project_owner):
+    # The owner is a user login, or "apikey:<id>" for a project a global key without a user
+    # created; logins never contain ':', so the two cannot be confused.
+    if principal.admin or principal.name == project_owner:
         return True
     for grant in permissions.get("permissions") or []:
         applies = grant.get("group") in principal.groups or (

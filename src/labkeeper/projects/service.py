@@ -114,10 +114,10 @@ def create_project(
     with store.begin() as s:
         if s.get(Project, key) is not None:
             raise Conflict(f"Project {key} already exists: choose another project key")
-        # A principal without a user (a global key) owns under its key name, as it has no login.
-        _check_principals_exist(
-            s, owner=owner if owner != principal.name or principal.login else None, grants=grants
-        )
+        # A global key with no user may own what it creates under its own name ("apikey:<id>");
+        # any other owner must be an existing user.
+        keyed_owner = principal.login is None and owner == principal.name
+        _check_principals_exist(s, owner=None if keyed_owner else owner, grants=grants)
         project = Project(
             key=key,
             name=name,
