@@ -310,6 +310,10 @@ class InProcessRunner(TaskRunner):
         )
 
     async def wait(self, task_id: str, timeout: float | None = None) -> bool:
+        if self._loop is not None and _running_loop() is not self._loop:
+            # Awaited from another event loop (a test client's): wait on the runner's own.
+            waiting = asyncio.run_coroutine_threadsafe(self.wait(task_id, timeout), self._loop)
+            return await asyncio.wrap_future(waiting)
         live = self._live.get(task_id)
         deadline = None if timeout is None else time.monotonic() + timeout
         if live is not None:

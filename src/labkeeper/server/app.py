@@ -17,6 +17,8 @@ from fastapi.routing import APIRouter
 from labkeeper.audit import routes as audit_routes
 from labkeeper.audit.service import record_event
 from labkeeper.auth import routes as auth_routes
+from labkeeper.codeenvs import routes as codeenv_routes
+from labkeeper.codeenvs.component import component as codeenvs_component
 from labkeeper.config import Config
 from labkeeper.connections import routes as connection_routes
 from labkeeper.connections.component import component as connections_component
@@ -44,11 +46,12 @@ ROUTERS: list[APIRouter] = [
     usage_routes.router,
     audit_routes.router,
     futures_routes.router,
+    codeenv_routes.router,
     connection_routes.router,
     sql_notebook_routes.router,
     jupyter_routes.router,
 ]
-COMPONENTS: list = [connections_component, futures_component, jupyter_component]
+COMPONENTS: list = [connections_component, futures_component, codeenvs_component, jupyter_component]
 
 
 def prepare(config: Config) -> str | None:

@@ -1,0 +1,358 @@
+"""Code env builds, run as tasks (`codeenv.build`, `codeenv.delete`) with uv.
+
+A build snapshots the env's settings and the general settings when it starts, takes one of
+`codeEnvs.maxConcurrentBuilds` slots (builds of different envs run side by side up to that
+number; the others wait, abortable), then:
+- managed env, `create`/`rebuild` (or its folder is gone): `uv venv` from scratch;
+- `create`/`update`/`rebuild`: `uv pip install --exact` of core packages (when asked),
+  Jupyter packages (when asked) and the spec, so the env matches its spec exactly;
+- `jupyter-on`: installs the Jupyter support packages; `jupyter-off` installs nothing;
+- then (un)registers the kernelspec and records the installed packages.
+uv runs with `--no-config`, an environment without UV_*/PIP_* variables and explicit index
+options from `codeEnvs.packageIndex`, so the host's pip or uv configuration never leaks in.
+Every line of output goes to the build's log. A failed or aborted build leaves the env
+BROKEN, never READY.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete
+from uv import find_uv_bin
+
+from labkeeper.codeenvs import kernelspecs, logs, records
+from labkeeper.codeenvs.interpreters import resolve
+from labkeeper.codeenvs.models import BROKEN, BUILDING, DESIGN_MANAGED, CodeEnv
+from labkeeper.codeenvs.packages import installed_packages, probe_interpreter
+from labkeeper.codeenvs.reports import success_report
+from labkeeper.codeenvs.spec import (
+    Requirements,
+    check_package_index,
+    check_package_names,
+    index_arguments,
+    requirement_lines,
+)
+from labkeeper.errors import BadRequest
+from labkeeper.futures.runner import OperationError, TaskAborted, TaskContext, operation
+from labkeeper.settings.service import get_general_settings
+
+MODES = ("create", "update", "rebuild", "jupyter-on", "jupyter-off", "register")
+_DROPPED_ENV_PREFIXES = ("UV_", "PIP_", "PYTHON", "CONDA_", "VIRTUAL_ENV", "PYENV_VERSION")
+
+
+class BuildSlots:
+    """At most `limit()` builds run at once in this process; the others wait (abortably)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self.active = 0
+
+    @contextmanager
+    def hold(self, ctx: TaskContext, limit: Callable[[], int], on_wait: Callable[[], None]) -> Iterator[None]:
+        with self._cond:
+            current, checked = limit(), time.monotonic()
+            while self.active >= current:
+                on_wait()
+                ctx.check_abort()
+                self._cond.wait(0.1)
+                if time.monotonic() - checked > 1.0:  # the setting may change while we wait
+                    current, checked = limit(), time.monotonic()
+            self.active += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self.active -= 1
+                self._cond.notify_all()
+
+
+SLOTS = BuildSlots()
+
+
+def build_environ(cache_dir: Path) -> dict[str, str]:
+    """The environment of uv and of the build backends it runs: the server's, minus any
+    variable that could redirect an install (UV_*, PIP_*, PYTHON*, conda, venvs)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_DROPPED_ENV_PREFIXES)}
+    env["UV_CACHE_DIR"] = str(cache_dir)
+    env["NO_COLOR"] = "1"
+    return env
+
+
+def env_python(path: str | Path) -> Path:
+    return Path(path) / "bin" / "python"
+
+
+@dataclass
+class Plan:
+    """What one build does, fixed when it starts."""
+
+    lang: str
+    name: str
+    mode: str
+    token: str
+    data_dir: Path
+    path: Path
+    managed: bool
+    interpreter_code: str
+    requirements: Requirements
+    jupyter_packages: list[str]
+    install_jupyter: bool
+    index_args: list[str]
+    max_builds: int
+
+
+def make_plan(ctx: TaskContext, args: dict[str, Any]) -> Plan:
+    general = get_general_settings(ctx.store)["codeEnvs"]
+    env = records.load_env(ctx.store, args["lang"], args["name"])
+    desc = env.desc or {}
+    allow = bool(general.get("allowPipOptionsInSpec", False))
+    try:
+        spec = requirement_lines(env.spec_package_list or "", allow_options=allow)
+        core = check_package_names(general.get("corePackages") or [], "codeEnvs.corePackages")
+        jupyter = check_package_names(
+            general.get("jupyterSupportPackages") or [], "codeEnvs.jupyterSupportPackages"
+        )
+        index = check_package_index(general.get("packageIndex") or {})
+    except Exception as exc:  # noqa: BLE001 - a setting changed since it was checked
+        raise OperationError(str(exc)) from None
+    lines = list(spec.lines)
+    install_jupyter = bool(desc.get("installJupyterSupport", False))
+    extra = (core if desc.get("installCorePackages") else []) + (jupyter if install_jupyter else [])
+    return Plan(
+        lang=env.lang,
+        name=env.name,
+        mode=args["mode"],
+        token=args["token"],
+        data_dir=Path(args["dataDir"]),
+        path=Path(env.path),
+        managed=env.deployment_mode == DESIGN_MANAGED,
+        interpreter_code=str(desc.get("pythonInterpreter", "")),
+        requirements=Requirements(tuple(extra + lines), spec.has_options),
+        jupyter_packages=jupyter,
+        install_jupyter=install_jupyter,
+        index_args=index_arguments(index),
+        max_builds=int(general.get("maxConcurrentBuilds") or 2),
+    )
+
+
+class Build:
+    """One build in progress: its plan, its log, and the steps it reports."""
+
+    def __init__(self, ctx: TaskContext, plan: Plan, log: logs.BuildLog) -> None:
+        self.ctx, self.plan, self.log = ctx, plan, log
+        self.uv = find_uv_bin()
+        self.environ = build_environ(plan.data_dir / "cache" / "uv")
+        self.steps: list[str] = []
+        self.python_version = ""
+
+    def step(self, name: str, total: int) -> None:
+        self.steps.append(name)
+        self.log.line(f"== {name}")
+        self.ctx.progress([(name, len(self.steps), total)])
+
+    def run(self, argv: list[str], what: str) -> None:
+        self.log.command(argv)
+        cwd = self.plan.data_dir / "code-envs"
+        code, output = self.ctx.run(argv, on_line=self.log.line, env=self.environ, cwd=cwd)
+        if code != 0:
+            self.log.line(f"-- exit code {code}")
+            raise OperationError(f"{what} failed (exit code {code}): {_last_error(output)}")
+
+    # -- managed envs ---------------------------------------------------------------------
+    def create_venv(self) -> None:
+        try:
+            interpreter = resolve(self.plan.interpreter_code)
+        except BadRequest as exc:  # the interpreter was removed from the machine since
+            raise OperationError(exc.message) from None
+        kernelspecs.remove(self.plan.data_dir, self.plan.name)
+        if self.plan.path.exists() or self.plan.path.is_symlink():
+            shutil.rmtree(self.plan.path)
+        self.plan.path.parent.mkdir(parents=True, exist_ok=True)
+        argv = [self.uv, "venv", "--no-config", "--no-python-downloads", "--quiet"]
+        self.run([*argv, f"--python={interpreter.path}", str(self.plan.path)], "Creating the environment")
+        self.python_version = interpreter.version
+
+    def install(self, requirements: Requirements, *, exact: bool) -> None:
+        python = str(env_python(self.plan.path))
+        argv = [self.uv, "pip", "install", "--no-config", "--compile-bytecode", f"--python={python}"]
+        argv += ["--exact"] if exact else []
+        argv += self.plan.index_args
+        if requirements.has_options:  # allowed by the admin: uv reads the options from a file
+            spec_file = self.plan.data_dir / "code-envs" / "tmp" / f"{self.ctx.task_id}.txt"
+            spec_file.parent.mkdir(parents=True, exist_ok=True)
+            spec_file.write_text("\n".join(requirements.lines) + "\n")
+            argv += [f"--requirements={spec_file}"]
+        else:
+            argv += ["--", *requirements.lines]
+        try:
+            self.run(argv, "Installing packages")
+        finally:
+            if requirements.has_options:
+                spec_file.unlink(missing_ok=True)
+
+    def uninstall_all(self) -> None:
+        names = [line.split("==")[0] for line in installed_packages(self.plan.path).splitlines() if line]
+        if names:
+            python = f"--python={env_python(self.plan.path)}"
+            self.run([self.uv, "pip", "uninstall", "--no-config", python, "--", *names], "Removing packages")
+
+    def build_managed(self) -> None:
+        plan = self.plan
+        fresh = plan.mode in ("create", "rebuild") or not env_python(plan.path).exists()
+        total = (1 if fresh else 0) + (1 if plan.mode != "jupyter-off" else 0) + 2
+        if fresh:
+            self.step("Creating the environment", total)
+            self.create_venv()
+        if plan.mode in ("create", "update", "rebuild"):
+            self.step("Installing packages", total)
+            if plan.requirements.lines:
+                self.install(plan.requirements, exact=True)
+            elif not fresh:
+                self.uninstall_all()
+        elif plan.mode == "jupyter-on":
+            self.step("Installing Jupyter support", total)
+            self.install(Requirements(tuple(plan.jupyter_packages), False), exact=False)
+        self.step("Registering the Jupyter kernel", total)
+        self.ctx.check_abort()
+        self.sync_kernelspec()
+        self.step("Listing installed packages", total)
+
+    # -- non-managed envs -------------------------------------------------------------------
+    def build_registered(self) -> None:
+        self.step("Checking the interpreter", 3)
+        version, problem = probe_interpreter(env_python(self.plan.path))
+        if problem:
+            raise OperationError(problem)
+        self.python_version = version
+        self.step("Registering the Jupyter kernel", 3)
+        self.sync_kernelspec()
+        self.step("Listing installed packages", 3)
+
+    def sync_kernelspec(self) -> None:
+        wanted = self.plan.install_jupyter and self.plan.mode != "jupyter-off"
+        if not wanted:
+            if kernelspecs.remove(self.plan.data_dir, self.plan.name):
+                self.log.line("Removed the Jupyter kernelspec")
+            return
+        python = env_python(self.plan.path)
+        if not any(line.lower().startswith("ipykernel==") for line in self.packages().splitlines()):
+            raise OperationError(
+                f"Jupyter support needs ipykernel in the env, and {self.plan.path} has none"
+                + (
+                    ""
+                    if self.plan.managed
+                    else ": install it there (labkeeper never changes a non-managed env)"
+                )
+            )
+        target = kernelspecs.install(self.plan.data_dir, self.plan.name, str(python))
+        self.log.line(f"Registered the Jupyter kernelspec {target}")
+
+    def packages(self) -> str:
+        return installed_packages(self.plan.path, in_process=self.plan.managed)
+
+
+def _last_error(output: str) -> str:
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    errors = [line for line in lines if line.lower().startswith(("error", "×", "x "))]
+    picked = (errors or lines)[-6:]
+    return " | ".join(picked)[-1500:] or "no output"
+
+
+@operation("codeenv.build")
+def build_env(ctx: TaskContext, args: dict[str, Any]) -> dict[str, Any]:
+    lang, name, token, mode = args["lang"], args["name"], args["token"], args["mode"]
+    log = logs.BuildLog(Path(args["dataDir"]), lang, name, mode, ctx.task_id)
+    started = time.monotonic()
+    log.line(f"labkeeper: {mode} of {lang} code env {name!r}, future {ctx.task_id}, by {ctx.owner}")
+    touched = mode == "create"  # from here on a failure leaves the env BROKEN
+    try:
+        plan = make_plan(ctx, args)
+        build = Build(ctx, plan, log)
+        slot = (
+            SLOTS.hold(
+                ctx,
+                limit=lambda: _max_builds(ctx),
+                on_wait=lambda: ctx.progress([("Waiting for a build slot", None, None)]),
+            )
+            if mode != "jupyter-off" and plan.managed
+            else _no_slot()
+        )
+        with slot:
+            records.set_if_holder(ctx.store, lang, name, token, state=BUILDING)
+            touched = True
+            if plan.managed:
+                build.build_managed()
+            else:
+                build.build_registered()
+            packages = build.packages()
+            version = build.python_version or records.load_env(ctx.store, lang, name).python_version
+            values = {"actual_package_list": packages, "python_version": version}
+            values["jupyter_kernel"] = kernelspecs.is_installed(plan.data_dir, name)
+            ctx.check_abort()
+            if not records.finish_ready(ctx.store, lang, name, token, ctx.task_id, **values):
+                raise TaskAborted(ctx.task_id)
+        seconds = time.monotonic() - started
+        log.line(f"labkeeper: env {name!r} is ready ({seconds:.2f} s)")
+        return success_report(lang, name, mode, log.name, packages, version, seconds)
+    except TaskAborted:
+        reason = "The build was aborted before it finished; update the env to repair it"
+        _broken(ctx, args, log, reason, touched=touched)
+        raise
+    except OperationError as exc:
+        _broken(ctx, args, log, str(exc), touched=touched)
+        raise
+    except Exception as exc:
+        _broken(ctx, args, log, f"{type(exc).__name__}: {exc}", touched=touched)
+        raise
+    finally:
+        records.release(ctx.store, lang, name, token)
+        log.close()
+
+
+@contextmanager
+def _no_slot() -> Iterator[None]:
+    yield
+
+
+def _max_builds(ctx: TaskContext) -> int:
+    return int(get_general_settings(ctx.store)["codeEnvs"].get("maxConcurrentBuilds") or 2)
+
+
+def _broken(
+    ctx: TaskContext, args: dict[str, Any], log: logs.BuildLog, reason: str, *, touched: bool
+) -> None:
+    log.line(f"labkeeper: build failed: {reason}")
+    if touched:  # a build stopped before it changed anything leaves the env as it was
+        lang, name, token = args["lang"], args["name"], args["token"]
+        records.set_if_holder(ctx.store, lang, name, token, state=BROKEN, last_error=reason)
+
+
+@operation("codeenv.delete")
+def delete_env(ctx: TaskContext, args: dict[str, Any]) -> dict[str, Any]:
+    """Remove the kernelspec, the record, the env folder (managed envs only) and the logs."""
+    lang, name, token = args["lang"], args["name"], args["token"]
+    data_dir = Path(args["dataDir"])
+    env = records.load_env(ctx.store, lang, name)
+    ctx.progress([("Deleting the environment", 1, 2)])
+    kernelspecs.remove(data_dir, name)
+    trash = None
+    if env.deployment_mode == DESIGN_MANAGED and Path(env.path).exists():
+        trash = Path(env.path).with_name(f".deleted-{ctx.task_id}")
+        os.replace(env.path, trash)  # atomic: the env is gone at once, the files go after
+    with ctx.store.begin() as s:
+        s.execute(
+            delete(CodeEnv).where(CodeEnv.lang == lang, CodeEnv.name == name, CodeEnv.build_token == token)
+        )
+    if trash is not None:
+        shutil.rmtree(trash, ignore_errors=True)
+    logs.remove_logs(data_dir, lang, name)
+    return success_report(lang, name, "delete", "", "", env.python_version, None)

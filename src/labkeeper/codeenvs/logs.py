@@ -1,0 +1,78 @@
+"""Build logs: the complete output of each build, one file per build, kept until the env
+is deleted. `<data_dir>/code-envs/logs/<lang>/<env>/<UTC time>-<mode>-<future id>.log`."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from labkeeper.errors import NotFound
+
+_LOG_NAME = re.compile(r"\d{8}-\d{6}-[a-z-]+-[0-9a-f]+\.log")
+
+
+def logs_dir(data_dir: Path, lang: str, name: str) -> Path:
+    return Path(data_dir) / "code-envs" / "logs" / lang.lower() / name
+
+
+class BuildLog:
+    """One build's log file, written line by line as the build runs."""
+
+    def __init__(self, data_dir: Path, lang: str, name: str, mode: str, task_id: str) -> None:
+        folder = logs_dir(data_dir, lang, name)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.name = f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{mode}-{task_id}.log"
+        self.path = folder / self.name
+        self._file: TextIO = self.path.open("a", encoding="utf-8", errors="replace", buffering=1)
+
+    def line(self, text: str) -> None:
+        if not self._file.closed:
+            self._file.write(text if text.endswith("\n") else text + "\n")
+
+    def command(self, argv: Sequence[str]) -> None:
+        self.line("$ " + shlex.join(argv))
+
+    def close(self) -> None:
+        self._file.close()
+
+    def tail(self, lines: int = 30) -> str:
+        self._file.flush()
+        return "".join(self.path.read_text(errors="replace").splitlines(keepends=True)[-lines:])
+
+
+def list_logs(data_dir: Path, lang: str, name: str) -> list[dict[str, Any]]:
+    folder = logs_dir(data_dir, lang, name)
+    if not folder.is_dir():
+        return []
+    items = []
+    for path in folder.iterdir():
+        if not _LOG_NAME.fullmatch(path.name):
+            continue
+        stat = path.stat()
+        parts = path.name.removesuffix(".log").split("-")
+        items.append(
+            {
+                "name": path.name,
+                "size": stat.st_size,
+                "lastModified": int(stat.st_mtime * 1000),
+                "mode": "-".join(parts[2:-1]),
+                "futureId": parts[-1],
+            }
+        )
+    return sorted(items, key=lambda item: item["name"], reverse=True)
+
+
+def read_log(data_dir: Path, lang: str, name: str, log_name: str) -> str:
+    path = logs_dir(data_dir, lang, name) / log_name
+    if not _LOG_NAME.fullmatch(log_name) or not path.is_file():
+        raise NotFound(f"Code env {name!r} has no log named {log_name!r}; list_logs() gives the names")
+    return path.read_text(errors="replace")
+
+
+def remove_logs(data_dir: Path, lang: str, name: str) -> None:
+    shutil.rmtree(logs_dir(data_dir, lang, name), ignore_errors=True)

@@ -1,0 +1,140 @@
+"""Code env routes: /admin/code-envs/... (create, settings, builds, Jupyter, usages, logs)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from labkeeper.codeenvs import service
+from labkeeper.codeenvs.reports import task_report
+from labkeeper.futures.service import future_state
+from labkeeper.server.deps import AppConfig, AppStore, Caller, Runner
+from labkeeper.server.params import parse_bool
+from labkeeper.server.responses import json_response, read_json
+
+router = APIRouter(tags=["code envs"])
+ENV = "/admin/code-envs/{env_lang}/{env_name}"
+
+
+async def _launch(
+    request: Request, runner: Runner, store: AppStore, config: AppConfig, caller: Caller, **what: str
+) -> Response:
+    """Submit the build; answer its report once done (wait=true, the default) or its future."""
+    wait = parse_bool("wait", request.query_params.get("wait"), default=True)
+    task_id = service.submit(runner, store, caller, data_dir=config.data_dir, **what)
+    if wait:
+        await runner.wait(task_id)
+        return json_response(task_report(service.load_task(store, task_id)))
+    return json_response(future_state(service.load_task(store, task_id), with_result=False))
+
+
+@router.get("/admin/code-envs/")
+async def list_envs(store: AppStore, caller: Caller) -> Response:
+    return json_response(service.list_envs(store, caller))
+
+
+@router.get("/admin/code-envs/usages")
+async def list_all_usages(store: AppStore, caller: Caller) -> Response:
+    return json_response(service.list_all_usages(store, caller))
+
+
+@router.post(ENV)
+async def create_env(
+    env_lang: str,
+    env_name: str,
+    request: Request,
+    store: AppStore,
+    config: AppConfig,
+    caller: Caller,
+    runner: Runner,
+) -> Response:
+    params = await read_json(request, expect=dict)
+    token, mode = service.create_env(
+        store, caller, data_dir=config.data_dir, lang=env_lang, name=env_name, params=params
+    )
+    return await _launch(
+        request, runner, store, config, caller, lang=env_lang, name=env_name, token=token, mode=mode
+    )
+
+
+@router.get(ENV)
+async def get_env(env_lang: str, env_name: str, store: AppStore, caller: Caller) -> Response:
+    return json_response(service.get_definition(store, caller, env_lang, env_name))
+
+
+@router.put(ENV)
+async def save_env(
+    env_lang: str, env_name: str, request: Request, store: AppStore, caller: Caller
+) -> Response:
+    body = await read_json(request, expect=dict)
+    return json_response(service.save_settings(store, caller, env_lang, env_name, body))
+
+
+@router.delete(ENV)
+async def delete_env(
+    env_lang: str,
+    env_name: str,
+    request: Request,
+    store: AppStore,
+    config: AppConfig,
+    caller: Caller,
+    runner: Runner,
+) -> Response:
+    force = parse_bool("force", request.query_params.get("force"))
+    token = service.start_delete(store, caller, env_lang, env_name, force=force)
+    return await _launch(
+        request, runner, store, config, caller, lang=env_lang, name=env_name, token=token, mode="delete"
+    )
+
+
+@router.post(ENV + "/packages")
+async def update_packages(
+    env_lang: str,
+    env_name: str,
+    request: Request,
+    store: AppStore,
+    config: AppConfig,
+    caller: Caller,
+    runner: Runner,
+) -> Response:
+    force = parse_bool("forceRebuildEnv", request.query_params.get("forceRebuildEnv"))
+    token, mode = service.start_update(store, caller, env_lang, env_name, force=force)
+    return await _launch(
+        request, runner, store, config, caller, lang=env_lang, name=env_name, token=token, mode=mode
+    )
+
+
+@router.post(ENV + "/jupyter")
+async def set_jupyter_support(
+    env_lang: str,
+    env_name: str,
+    request: Request,
+    store: AppStore,
+    config: AppConfig,
+    caller: Caller,
+    runner: Runner,
+) -> Response:
+    active = parse_bool("active", request.query_params.get("active"), default=True)
+    token, mode = service.start_jupyter(store, caller, env_lang, env_name, active=active)
+    return await _launch(
+        request, runner, store, config, caller, lang=env_lang, name=env_name, token=token, mode=mode
+    )
+
+
+@router.get(ENV + "/usages")
+async def list_usages(env_lang: str, env_name: str, store: AppStore, caller: Caller) -> Response:
+    return json_response(service.list_usages(store, caller, env_lang, env_name))
+
+
+@router.get(ENV + "/logs")
+async def list_logs(
+    env_lang: str, env_name: str, store: AppStore, config: AppConfig, caller: Caller
+) -> Response:
+    return json_response(service.env_logs(store, caller, config.data_dir, env_lang, env_name))
+
+
+@router.get(ENV + "/logs/{log_name}")
+async def get_log(
+    env_lang: str, env_name: str, log_name: str, store: AppStore, config: AppConfig, caller: Caller
+) -> Response:
+    text = service.env_log(store, caller, config.data_dir, env_lang, env_name, log_name)
+    return Response(text, media_type="text/plain; charset=utf-8")

@@ -1,0 +1,50 @@
+"""Where code envs are used, gathered from every domain that names them.
+
+A provider is `fn(store, *, env_lang, env_name) -> list[usage]`, where both names are None
+to ask for every usage of every env, and a usage is a dict with at least `envUsage`,
+`envLang`, `envName`, `projectKey`, `objectType` and `objectId`. Projects (project defaults,
+recipes) are built in; another domain adds its own with `register_usage_provider(fn)` (the
+notebooks domain does so for notebooks whose kernel runs in an env).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from labkeeper.db import Store
+
+UsageProvider = Callable[..., list[dict[str, Any]]]
+_PROVIDERS: list[UsageProvider] = []
+
+
+def register_usage_provider(provider: UsageProvider) -> UsageProvider:
+    if provider not in _PROVIDERS:
+        _PROVIDERS.append(provider)
+    return provider
+
+
+def _projects(store: Store, *, env_lang: str | None, env_name: str | None) -> list[dict[str, Any]]:
+    from labkeeper.projects.service import code_env_usages, project_env_usages_all
+
+    if env_lang is None or env_name is None:
+        return project_env_usages_all(store)
+    return code_env_usages(store, env_lang=env_lang, env_name=env_name)
+
+
+def _providers() -> list[UsageProvider]:
+    return [_projects, *_PROVIDERS]
+
+
+def usages_of(store: Store, *, env_lang: str, env_name: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for provider in _providers():
+        found += provider(store, env_lang=env_lang, env_name=env_name)
+    return found
+
+
+def all_usages(store: Store) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for provider in _providers():
+        found += provider(store, env_lang=None, env_name=None)
+    return found
