@@ -92,13 +92,13 @@ class DSSSQLNotebook:
         failed or aborted run raises. With `wait=False`, returns the future of the run (abort
         it to cancel the query on the database).
         """
-        from labkeeper.client import DSSFuture
-
         answer = self.client._perform_json(
             "POST", self._path(f"/cells/{path_segment(cell_id)}/actions/run"), params={"wait": wait}
         )
         if wait:
             return answer["result"]
+        from labkeeper.client import DSSFuture
+
         return DSSFuture.from_resp(self.client, answer)
 
     def get_query_run(self, run_id: str) -> dict[str, Any]:
