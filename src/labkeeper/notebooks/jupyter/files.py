@@ -40,8 +40,20 @@ def validate(content: Any) -> dict[str, Any]:
             detail="Notebooks are stored in nbformat 4: the body needs 'nbformat': 4, 'nbformat_minor', "
             "'metadata' and 'cells'",
         )
+    for key, kind, what in (
+        ("nbformat_minor", int, "an integer"),
+        ("metadata", dict, "an object"),
+        ("cells", list, "an array"),
+    ):
+        if not isinstance(content.get(key), kind) or isinstance(content.get(key), bool):
+            raise BadRequest(f"Invalid notebook: '{key}' must be {what}, got {content.get(key)!r:.80}")
+    for index, cell in enumerate(content["cells"]):
+        if not isinstance(cell, dict):
+            raise BadRequest(f"Invalid notebook: at cells/{index}: a cell must be an object")
     try:
         nbformat.validate(content, version=4)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise BadRequest(f"Invalid notebook: {type(exc).__name__}: {exc}") from None
     except nbformat.ValidationError as exc:
         where = "/".join(str(p) for p in exc.absolute_path) or "the notebook"
         raise BadRequest(

@@ -124,11 +124,26 @@ class SessionManager:
                 await self._housekeeper
         for session_id in list(self.live):
             with contextlib.suppress(Exception):
-                await self.unload(session_id, reason="server shutdown", by="labkeeper")
+                await self._unload(session_id, reason="server shutdown", by="labkeeper")
         MANAGERS.pop(id(self.store), None)
+
+    async def _home(self, coroutine: Any) -> Any:
+        """Run `coroutine` on the loop the manager started on, where its kernels and their
+        sockets live (a request may be served on another loop, e.g. by a test client)."""
+        assert self._loop is not None, "the session manager is not started"
+        if asyncio.get_running_loop() is self._loop:
+            return await coroutine
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coroutine, self._loop))
 
     # -- starting --------------------------------------------------------------------------
     async def start_session(
+        self, principal: Principal, project_key: str, notebook_name: str, *, server_url: str
+    ) -> dict[str, Any]:
+        return await self._home(
+            self._start_session(principal, project_key, notebook_name, server_url=server_url)
+        )
+
+    async def _start_session(
         self, principal: Principal, project_key: str, notebook_name: str, *, server_url: str
     ) -> dict[str, Any]:
         if principal.login is None:
@@ -431,6 +446,11 @@ class SessionManager:
     async def unload(
         self, session_id: str, *, reason: str, by: str, idle_ms: int | None = None
     ) -> dict[str, Any]:
+        return await self._home(self._unload(session_id, reason=reason, by=by, idle_ms=idle_ms))
+
+    async def _unload(
+        self, session_id: str, *, reason: str, by: str, idle_ms: int | None = None
+    ) -> dict[str, Any]:
         row = self._row(session_id)
         if session_id in self._stopping:
             return self.session_json(row)
@@ -583,7 +603,7 @@ class SessionManager:
             if live.session_id in self._stopping:
                 continue
             if not await live.km.is_alive():
-                await self.unload(live.session_id, reason="the kernel process exited", by="labkeeper")
+                await self._unload(live.session_id, reason="the kernel process exited", by="labkeeper")
         if check_rows:
             with self.store.read() as s:
                 known = set(
@@ -599,7 +619,7 @@ class SessionManager:
             for live in list(self.live.values()):
                 idle_ms = now - live.last_activity_ms
                 if live.execution_state == "idle" and live.connections == 0 and idle_ms > timeout * 1000:
-                    await self.unload(
+                    await self._unload(
                         live.session_id,
                         reason=f"idle for more than {timeout} s",
                         by="labkeeper",
