@@ -58,6 +58,9 @@ LATER |= {
     "DSSSQLNotebookListItem",
 }
 
+# Futures and code envs (their engineer's _futures and _codeenvs).
+LATER |= {"CodeEnvOperationError", "DSSCodeEnv", "DSSDesignCodeEnvSettings"}
+
 
 def test_exported_names_are_pinned() -> None:
     assert set(client.__all__) - LATER == EXPORTED

@@ -22,6 +22,7 @@ from labkeeper.client._apikeys import (
     DSSPersonalApiKeyListItem,
 )
 from labkeeper.client._client import DSSClient
+from labkeeper.client._codeenvs import CodeEnvOperationError, DSSCodeEnv, DSSDesignCodeEnvSettings
 from labkeeper.client._connections import (
     DSSConnection,
     DSSConnectionDetailsReadability,
@@ -39,6 +40,7 @@ from labkeeper.client._exceptions import (
     TooManyRequestsError,
     UnauthorizedError,
 )
+from labkeeper.client._futures import DSSFuture
 from labkeeper.client._jupyter import (
     DSSJupyterNotebook,
     DSSJupyterNotebookContent,
@@ -71,17 +73,19 @@ from labkeeper.client._users import (
     DSSUserSettingsBase,
 )
 
-# The futures engineer re-exports DSSFuture here (DSSProject.delete returns one).
-
 __all__ = [
     "BadRequestError",
+    "CodeEnvOperationError",
     "ConflictError",
     "DSSClient",
+    "DSSCodeEnv",
     "DSSConnection",
     "DSSConnectionDetailsReadability",
     "DSSConnectionInfo",
     "DSSConnectionListItem",
     "DSSConnectionSettings",
+    "DSSDesignCodeEnvSettings",
+    "DSSFuture",
     "DSSGeneralSettings",
     "DSSGlobalApiKey",
     "DSSGlobalApiKeyDefinition",

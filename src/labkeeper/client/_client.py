@@ -12,7 +12,9 @@ from typing import Any
 import httpx
 
 from labkeeper.client._apikeys import ApiKeyMethods
+from labkeeper.client._codeenvs import CodeEnvMethods
 from labkeeper.client._connections import ConnectionMethods
+from labkeeper.client._futures import FutureMethods
 from labkeeper.client._http import API_BASE_PATH, DEFAULT_TIMEOUT
 from labkeeper.client._jupyter import RunningNotebookMethods
 from labkeeper.client._projects import ProjectMethods
@@ -47,6 +49,8 @@ class DSSClient(
     ReportMethods,
     ConnectionMethods,
     RunningNotebookMethods,
+    FutureMethods,
+    CodeEnvMethods,
 ):
     """A client of a labkeeper instance, speaking the DSS public API.
 
