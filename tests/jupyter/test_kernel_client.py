@@ -1,0 +1,112 @@
+"""Code in a kernel reaches the instance as the session's user, with a key that dies with it.
+
+Also the DSS documentation's listing of every notebook of every project, pasted unchanged
+into a labkeeper notebook, prints the truth about running kernels.
+"""
+
+from __future__ import annotations
+
+import ast
+
+import httpx
+
+from tests.conftest import ADMIN_KEY, LiveServer
+from tests.jupyter.helpers import kernel_env, notebook, wait_for
+
+DOC_EXAMPLE = """import pprint
+import dataiku
+
+def get_instance_notebooks(client):
+    all_notebooks = dict()
+    for p in client.list_projects():
+        p_key = p["projectKey"]
+        project = client.get_project(p_key)
+        project_notebooks = project.list_jupyter_notebooks()
+        if project_notebooks:
+            notebooks = []
+            for nb in project_notebooks:
+                # If the notebook is active then it has at least 1 running session
+                sessions = nb.get_sessions()
+                if sessions:
+                    status = "ACTIVE - {} session(s)".format(len(sessions))
+                else:
+                    status = "INACTIVE"
+                notebooks.append({"name": nb.notebook_name,
+                                  "status": status})
+            all_notebooks[p_key] = notebooks
+    return all_notebooks
+
+def pprint_instance_notebooks(client):
+    all_notebooks = get_instance_notebooks(client)
+    pprint.pprint(all_notebooks)
+
+client = dataiku.api_client()
+pprint_instance_notebooks(client)"""
+
+
+def api(live: LiveServer, key: str = ADMIN_KEY) -> httpx.Client:
+    return httpx.Client(base_url=live.url + "/dip/publicapi", auth=(key, ""), timeout=60)
+
+
+def run(client: httpx.Client, project: str, name: str) -> dict:
+    job = client.post(f"/projects/{project}/jupyter-notebooks/{name}/actions/run", json={}).json()["jobId"]
+    return wait_for(
+        lambda: (s := client.get(f"/futures/{job}", params={"peek": "true"}).json()) and not s["alive"] and s,
+        timeout=60,
+    )
+
+
+def outputs(client: httpx.Client, project: str, name: str) -> list[str]:
+    cells = client.get(f"/projects/{project}/jupyter-notebooks/{name}").json()["cells"]
+    return ["".join(o.get("text", "") for o in cell.get("outputs", [])) for cell in cells]
+
+
+def test_api_client_acts_as_the_session_creator_until_the_session_ends(live: LiveServer) -> None:
+    admin = api(live)
+    assert admin.post("/projects/", json={"projectKey": "KC", "name": "KC"}).status_code == 200
+    code = notebook(
+        "import labkeeper.client\nc = labkeeper.client.api_client()\n"
+        "print(c._perform_json('GET', '/current-user')['login'])",
+        "import dataiku\nprint(dataiku.default_project_key())\n"
+        "print(sorted(dataiku.api_client().list_project_keys()))",
+        f"import os\nprint(os.environ['LABKEEPER_URL'] == {live.url!r})",
+    )
+    assert admin.post("/projects/KC/jupyter-notebooks/me", json=code).status_code == 200
+    state = run(admin, "KC", "me")
+    assert state["hasResult"], state
+    assert outputs(admin, "KC", "me") == ["admin\n", "KC\n['KC']\n", "True\n"]
+
+    session = admin.get("/projects/KC/jupyter-notebooks/me/sessions").json()[0]
+    secret = kernel_env(session["kernelPid"])["LABKEEPER_API_KEY"]
+    as_session = api(live, secret)
+    assert as_session.get("/current-user").json()["login"] == "admin"
+    keys = admin.get("/personal-api-keys/").json()
+    assert not [k for k in keys if k.get("label", "").startswith("jupyter session")]  # never listed
+    assert (
+        admin.delete(f"/projects/KC/jupyter-notebooks/me/sessions/{session['sessionId']}").status_code == 200
+    )
+    assert as_session.get("/current-user").status_code == 401
+
+
+def test_the_documented_running_notebooks_example_prints_the_truth(live: LiveServer) -> None:
+    admin = api(live)
+    for key in ("DOCA", "DOCB"):
+        assert admin.post("/projects/", json={"projectKey": key, "name": key}).status_code == 200
+    assert admin.post("/projects/", json={"projectKey": "EMPTY", "name": "EMPTY"}).status_code == 200
+    assert admin.post("/projects/DOCA/jupyter-notebooks/idle", json=notebook("1")).status_code == 200
+    assert admin.post("/projects/DOCA/jupyter-notebooks/busy", json=notebook("1")).status_code == 200
+    assert (
+        admin.post("/projects/DOCB/jupyter-notebooks/report", json=notebook(DOC_EXAMPLE)).status_code == 200
+    )
+    for _ in range(2):
+        assert admin.post("/projects/DOCA/jupyter-notebooks/busy/sessions").status_code == 200
+    state = run(admin, "DOCB", "report")
+    assert state["hasResult"], state
+    printed = ast.literal_eval(outputs(admin, "DOCB", "report")[0])
+    assert printed == {
+        "DOCA": [
+            {"name": "busy", "status": "ACTIVE - 2 session(s)"},
+            {"name": "idle", "status": "INACTIVE"},
+        ],
+        "DOCB": [{"name": "report", "status": "ACTIVE - 1 session(s)"}],
+    }
