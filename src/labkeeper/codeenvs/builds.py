@@ -261,10 +261,12 @@ class Build:
 
 
 def _last_error(output: str) -> str:
-    lines = [line.strip() for line in output.splitlines() if line.strip()]
-    errors = [line for line in lines if line.lower().startswith(("error", "×", "x "))]
-    picked = (errors or lines)[-6:]
-    return " | ".join(picked)[-1500:] or "no output"
+    """uv's own error text (from its first error line on), else the last lines of output."""
+    lines = [line.strip().lstrip("╰─▶│├ ").strip() for line in output.splitlines()]
+    lines = [line for line in lines if line]
+    start = next((i for i, line in enumerate(lines) if line.lower().startswith(("error", "×"))), None)
+    picked = lines[start : start + 8] if start is not None else lines[-6:]
+    return " ".join(picked)[:1500] or "no output"
 
 
 @operation("codeenv.build")

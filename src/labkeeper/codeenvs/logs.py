@@ -1,5 +1,5 @@
 """Build logs: the complete output of each build, one file per build, kept until the env
-is deleted. `<data_dir>/code-envs/logs/<lang>/<env>/<UTC time>-<mode>-<future id>.log`."""
+is deleted. `<data_dir>/code-envs/logs/<lang>/<env>/<UTC time to the ms>-<mode>-<future id>.log`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any, TextIO
 
 from labkeeper.errors import NotFound
 
-_LOG_NAME = re.compile(r"\d{8}-\d{6}-[a-z-]+-[0-9a-f]+\.log")
+_LOG_NAME = re.compile(r"\d{8}-\d{6}\.\d{3}-[a-z-]+-[0-9a-f]+\.log")
 
 
 def logs_dir(data_dir: Path, lang: str, name: str) -> Path:
@@ -26,7 +26,9 @@ class BuildLog:
     def __init__(self, data_dir: Path, lang: str, name: str, mode: str, task_id: str) -> None:
         folder = logs_dir(data_dir, lang, name)
         folder.mkdir(parents=True, exist_ok=True)
-        self.name = f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{mode}-{task_id}.log"
+        now = time.time()
+        stamp = f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime(now))}.{int(now * 1000) % 1000:03d}"
+        self.name = f"{stamp}-{mode}-{task_id}.log"
         self.path = folder / self.name
         self._file: TextIO = self.path.open("a", encoding="utf-8", errors="replace", buffering=1)
 
