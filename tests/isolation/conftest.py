@@ -1,0 +1,126 @@
+"""Real UNIX users, a kernel runtime they can execute, and a data dir they can reach.
+
+- `kernel_runtime`: a virtual environment built once (uv, PyPI) from a Python every account
+  may execute (Debian's /usr/bin/python3.11: the server's own interpreter may live under
+  /root), with ipykernel and httpx only, like a code env with Jupyter support. Cached in
+  /tmp across runs, keyed by the versions it holds.
+- `config`: the data dir lives under a world-traversable folder (pytest's own tmp folder is
+  0700), so impersonated kernels can reach `data_dir/run/`.
+- `unix_user()`: creates `lk_t_<random>` (uid >= 1000) with a supplementary group; every
+  account and group is deleted at teardown.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import pwd
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from importlib import metadata
+from pathlib import Path
+
+import psutil
+import pytest
+
+from labkeeper.config import Config
+from tests.conftest import ADMIN_KEY, _empty_postgres
+
+RUNTIME_KERNEL = "py-dku-venv-lkruntime"
+RUNTIME_PACKAGES = [f"ipykernel=={metadata.version('ipykernel')}", f"httpx=={metadata.version('httpx')}"]
+
+
+def _shared_python() -> str:
+    for candidate in ("/usr/bin/python3.11", "/usr/local/bin/python3.11", "/usr/bin/python3"):
+        if os.path.exists(candidate) and os.stat(os.path.realpath(candidate)).st_mode & 0o001:
+            return candidate
+    raise RuntimeError(
+        "no Python interpreter that every account may execute (looked for /usr/bin/python3.11)"
+    )
+
+
+@pytest.fixture(scope="session")
+def kernel_runtime() -> str:
+    """The python of a world-readable venv with ipykernel + httpx (no orjson)."""
+    python = _shared_python()
+    tag = hashlib.sha256(" ".join([python, *RUNTIME_PACKAGES]).encode()).hexdigest()[:12]
+    root = Path(tempfile.gettempdir()) / f"labkeeper-test-kernel-runtime-{tag}"
+    env_python = root / "bin" / "python"
+    with open(f"{root}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (root / ".complete").exists():
+            shutil.rmtree(root, ignore_errors=True)
+            uv = Path(sys.executable).parent / "uv"
+            subprocess.run([str(uv), "venv", "--quiet", "--python", python, str(root)], check=True)
+            subprocess.run(
+                [
+                    str(uv),
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--compile-bytecode",
+                    "--python",
+                    str(env_python),
+                    *RUNTIME_PACKAGES,
+                ],
+                check=True,
+            )
+            subprocess.run(["chmod", "-R", "a+rX", str(root)], check=True)
+            (root / ".complete").write_text("ok")
+    os.chmod(root.parent, os.stat(root.parent).st_mode | 0o001)
+    return str(env_python)
+
+
+@pytest.fixture
+def config(database_url: str | None, kernel_runtime: str) -> Iterator[Config]:
+    if database_url:
+        _empty_postgres(database_url)
+    base = Path(tempfile.mkdtemp(prefix="lk-iso-", dir="/tmp"))
+    os.chmod(base, 0o755)
+    data_dir = base / "data"
+    spec_dir = data_dir / "jupyter" / "kernels" / RUNTIME_KERNEL
+    spec_dir.mkdir(parents=True)
+    os.chmod(data_dir, 0o700)
+    spec = {
+        "argv": [kernel_runtime, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python (env lkruntime)",
+        "language": "python",
+        "metadata": {"labkeeper": {"codeEnv": "lkruntime"}},
+    }
+    (spec_dir / "kernel.json").write_text(json.dumps(spec))
+    yield Config(data_dir=data_dir, database_url=database_url, bootstrap_admin_key=ADMIN_KEY)
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def unix_user() -> Iterator[Callable[[], str]]:
+    made: list[tuple[str, str]] = []
+
+    def make() -> str:
+        suffix = secrets.token_hex(3)
+        name, group = f"lk_t_{suffix}", f"lk_tg_{suffix}"
+        subprocess.run(["groupadd", group], check=True)
+        subprocess.run(
+            ["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", "--groups", group, name],
+            check=True,
+        )
+        made.append((name, group))
+        return name
+
+    yield make
+    for name, group in made:
+        uid = pwd.getpwnam(name).pw_uid
+        leftovers = [
+            p for p in psutil.process_iter(["uids"]) if p.info["uids"] and p.info["uids"].real == uid
+        ]
+        for proc in leftovers:  # only processes of the account this test created
+            proc.kill()
+        psutil.wait_procs(leftovers, timeout=2)
+        subprocess.run(["userdel", "-r", name], check=False, capture_output=True)
+        subprocess.run(["groupdel", group], check=False, capture_output=True)
