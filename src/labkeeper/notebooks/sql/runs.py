@@ -8,6 +8,7 @@ message, or ABORTED) to the run. An abort of the future cancels the query on the
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 import time
@@ -29,6 +30,7 @@ from labkeeper.projects.service import resolved_variables
 from labkeeper.settings.service import get_general_settings
 
 KIND = "sql-notebooks.run-cell"
+log = logging.getLogger("labkeeper.sql-notebooks")
 _VARIABLE = re.compile(r"\$\{([^${}]+)\}")
 
 
@@ -106,50 +108,32 @@ def start_run(
             display_name=f"Run of cell {cell_id} of SQL notebook {key}.{notebook_id}",
         )
     )
-    with store.begin() as s:
-        s.execute(update(SqlQueryRun).where(SqlQueryRun.id == run_id).values(job_id=job_id))
+    # The run records its future's id itself, from the task's thread: more work here, on
+    # the event loop, would only compete with that thread for the interpreter.
     return job_id
 
 
-def _record(store: Store, run_id: str, values: dict[str, Any]) -> SqlQueryRun | None:
+def _record(
+    store: Store, run_id: str, values: dict[str, Any], *, read_back: bool = True
+) -> SqlQueryRun | None:
     with store.begin() as s:
         s.execute(update(SqlQueryRun).where(SqlQueryRun.id == run_id).values(**values))
-        return s.get(SqlQueryRun, run_id)
+        return s.get(SqlQueryRun, run_id) if read_back else None
 
 
 @operation(KIND)
 def run_cell_operation(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
-    databases = lookup(args["databases"])
+    _record(ctx.store, args["runId"], {"job_id": ctx.task_id}, read_back=False)
     canceller = Canceller()
     unregister = ctx.on_abort(canceller.request)
     if ctx.should_abort():
         canceller.request()
     started = time.monotonic()
-    values: dict[str, Any] = {}
     try:
-        spec = databases.spec(args["connection"])
-        engine = databases.engine_for(spec)
-        result = run_query(
-            engine,
-            spec.type,
-            args["sql"],
-            max_rows=int(args["maxRows"]),
-            canceller=canceller,
-            password=spec.password,
-        )
-        values = {
-            "state": DONE,
-            "row_count": result.row_count,
-            "has_result_set": result.has_result_set,
-            "columns": result.columns,
-            "rows": result.rows,
-        }
-    except QueryCancelled:
-        values = {"state": ABORTED}
-    except QueryFailed as exc:
-        values = {"state": FAILED, "error": str(exc)}
-    except LabkeeperError as exc:  # the connection was deleted or cannot be opened
-        values = {"state": FAILED, "error": exc.message}
+        values = _execute(lookup(args["databases"]), args, canceller)
+    except Exception as exc:  # noqa: BLE001 - whatever happens, the run gets an outcome
+        log.exception("run %s of a SQL notebook cell failed", args["runId"])
+        values = {"state": FAILED, "error": f"Internal error: {type(exc).__name__}"}
     finally:
         unregister()
     if ctx.should_abort():
@@ -164,3 +148,30 @@ def run_cell_operation(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     if run is None:  # the notebook was deleted while its cell ran
         raise OperationError("The SQL notebook was deleted while the cell ran")
     return {**run_item(run), "rows": values["rows"]}
+
+
+def _execute(databases: Databases, args: dict[str, Any], canceller: Canceller) -> dict[str, Any]:
+    """Run the query; the run's outcome as column values."""
+    try:
+        spec = databases.spec(args["connection"])
+        result = run_query(
+            databases.engine_for(spec),
+            spec.type,
+            args["sql"],
+            max_rows=int(args["maxRows"]),
+            canceller=canceller,
+            password=spec.password,
+        )
+    except QueryCancelled:
+        return {"state": ABORTED}
+    except QueryFailed as exc:
+        return {"state": FAILED, "error": str(exc)}
+    except LabkeeperError as exc:  # the connection was deleted, or its password is unreadable
+        return {"state": FAILED, "error": exc.message}
+    return {
+        "state": DONE,
+        "row_count": result.row_count,
+        "has_result_set": result.has_result_set,
+        "columns": result.columns,
+        "rows": result.rows,
+    }
