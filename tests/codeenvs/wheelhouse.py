@@ -28,7 +28,8 @@ LOCAL_PACKAGES = {
 }
 DOWNLOADED = ["tabulate", "nameparser", "ipykernel", "httpx"]
 DOWNLOAD_PYTHONS = ["3.10", "3.11"]
-SLEEPY = "lksleepy"
+# Separate sdists: uv serialises concurrent builds of one source distribution.
+SLEEPY_NAMES = ("lksleepy", "lksleepy-two", "lksleepy-three")
 MARKER_VARIABLE = "LK_SLEEPY_MARKER_DIR"
 
 
@@ -78,20 +79,21 @@ SLEEPY_BACKEND = textwrap.dedent(
 )
 
 
-def make_sleepy_sdist(dest: Path) -> Path:
+def make_sleepy_sdist(dest: Path, name: str) -> Path:
     files = {
         "pyproject.toml": (
-            f'[project]\nname = "{SLEEPY}"\nversion = "1.0"\n\n[build-system]\nrequires = []\n'
+            f'[project]\nname = "{name}"\nversion = "1.0"\n\n[build-system]\nrequires = []\n'
             'build-backend = "sleepy_backend"\nbackend-path = ["."]\n'
         ),
         "sleepy_backend.py": SLEEPY_BACKEND,
-        "PKG-INFO": f"Metadata-Version: 2.1\nName: {SLEEPY}\nVersion: 1.0\n",
+        "PKG-INFO": f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n",
     }
-    path = dest / f"{SLEEPY}-1.0.tar.gz"
+    base = name.replace("-", "_")
+    path = dest / f"{base}-1.0.tar.gz"
     with tarfile.open(path, "w:gz") as sdist:
-        for name, text in files.items():
+        for member, text in files.items():
             data = text.encode()
-            info = tarfile.TarInfo(f"{SLEEPY}-1.0/{name}")
+            info = tarfile.TarInfo(f"{base}-1.0/{member}")
             info.size = len(data)
             sdist.addfile(info, io.BytesIO(data))
     return path
@@ -126,7 +128,8 @@ def build(dest: Path) -> Path:
     done = dest / ".complete"
     for name, (version, requires, source) in LOCAL_PACKAGES.items():
         make_wheel(dest, name, version, requires, source)
-    make_sleepy_sdist(dest)
+    for name in SLEEPY_NAMES:
+        make_sleepy_sdist(dest, name)
     if not done.exists():
         for version in DOWNLOAD_PYTHONS:
             download(dest, DOWNLOADED, version)
