@@ -20,6 +20,8 @@ from tests.sql.helpers import (
 )
 
 LITE = DEFAULT_CONNECTION
+# The database named as `database` (the spelling the issue uses) rather than DSS's `db`.
+PG_PARAMS_WITH_DATABASE = {"host": "127.0.0.1", "port": "5432", "database": "test", "user": "postgres"}
 
 
 @pytest.fixture
@@ -224,3 +226,15 @@ def test_bad_history_saves_are_400(instance: Instance, project: str) -> None:
         assert instance.admin.put(path, json=body).status_code == 400
     assert len(history(instance, project, notebook)["a"]) == 1
     assert instance.admin.post(f"{path}/clear", json={"cellId": "zz"}).status_code == 404
+
+
+def test_session_state_does_not_follow_a_pooled_connection(instance: Instance, project: str) -> None:
+    make_pg_connection(instance, params={**PG_PARAMS_WITH_DATABASE})
+    cells = [
+        query_cell("set", "SET application_name = 'leaked'; CREATE TEMP TABLE lk_tmp AS SELECT 1 AS x"),
+        query_cell("show", "SELECT current_setting('application_name') AS app, to_regclass('lk_tmp') AS tmp"),
+    ]
+    notebook = make_notebook(instance, project, "pg", cells)
+    run_ok(instance, project, notebook, "set")
+    for _ in range(3):  # the pool hands back the same backend: it must look new
+        assert run_ok(instance, project, notebook, "show")["rows"] == [["labkeeper", None]]

@@ -87,7 +87,13 @@ def _make_engine(data_dir: Path, spec: ConnectionSpec) -> Engine:
             port=int(params.get("port") or 5432),
             database=database_of(params),
         )
-        connect_args: dict[str, Any] = {"connect_timeout": 10, "application_name": "labkeeper"}
+        # No automatic server-side preparing: cells are one-off statements, and every run
+        # ends with DISCARD ALL (see query.py).
+        connect_args: dict[str, Any] = {
+            "connect_timeout": 10,
+            "application_name": "labkeeper",
+            "prepare_threshold": None,
+        }
         connect_args.update(properties_of(params))
         if spec.password:
             connect_args["password"] = spec.password  # never in the URL, so never in a repr

@@ -317,9 +317,13 @@ def _run_postgresql(engine: Engine, sql: str, max_rows: int, canceller: Cancelle
 
 
 def _settle(pg: psycopg.Connection) -> None:
+    """Hand the connection back as new: the next run may be another user's, so a cell's
+    SET, temporary tables or prepared statements must not follow it."""
     try:
         if not pg.closed:
             pg.rollback()
+            pg.autocommit = True
+            pg.execute("DISCARD ALL")
             pg.autocommit = False
     except psycopg.Error:
         pass
