@@ -9,6 +9,7 @@ from labkeeper.client import (
     BadRequestError,
     ConflictError,
     DSSClient,
+    DSSFuture,
     DSSGlobalUsageSummary,
     DSSProject,
     DSSProjectSettings,
@@ -110,11 +111,15 @@ def test_get_project_is_lazy_and_a_missing_project_fails_on_use(lk: DSSClient) -
 def test_project_delete(lk: DSSClient) -> None:
     project = lk.create_project("DOOMED", "Doomed", "admin")
     future = project.delete()
+    assert isinstance(future, DSSFuture)
     result = future.wait_for_result()
+    assert result["projectKey"] == "DOOMED"
     assert result["success"] is True
     assert "DOOMED" not in lk.list_project_keys()
     with pytest.raises(NotFoundError):
         project.get_summary()
+    with pytest.raises(TypeError, match="bogus"):
+        lk.get_project("ANY").delete(bogus=True)
 
 
 def test_non_admin_sees_only_permitted_projects(lk: DSSClient, live: LiveServer) -> None:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from labkeeper.client._futures import DSSFuture
 from labkeeper.client._http import Requester, path_segment
 from labkeeper.client._jupyter import JupyterNotebookProjectMethods
 from labkeeper.client._sqlnotebooks import SQLNotebookProjectMethods
-
-if TYPE_CHECKING:
-    from labkeeper.client import DSSFuture
 
 _LIST_ITEMS = ("listitems", "listitem")
 
@@ -125,8 +123,6 @@ class DSSProject(SQLNotebookProjectMethods, JupyterNotebookProjectMethods):
         call waits and the returned future already holds the result. `drop_data=True` is an
         older spelling of `clear_managed_datasets=True`.
         """
-        from labkeeper.client import DSSFuture
-
         unknown = set(kwargs) - {"wait", "drop_data"}
         if unknown:
             raise TypeError(f"delete() got unexpected keyword arguments: {', '.join(sorted(unknown))}")
