@@ -144,14 +144,11 @@ def test_one_connection_serves_many_calls(lk: DSSClient) -> None:
     assert len(pool.connections) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server refuses IDENTITY rules without dssUser/dssGroup (settings/validation.py), but the "
-    "documented builders user_identity()/group_identity() make exactly such rules: reported to the lead",
-)
 def test_identity_rules_from_the_builders_are_accepted(lk: DSSClient) -> None:
     settings = lk.get_general_settings()
     settings.add_impersonation_rule(DSSUserImpersonationRule().user_identity())
     settings.add_impersonation_rule(DSSGroupImpersonationRule().group_identity())
     settings.save()
     assert len(lk.get_general_settings().get_impersonation_rules(rule_type="IDENTITY")) == 2
+    # Such a rule maps every user onto the UNIX account of the same name.
+    assert lk.resolve_impersonation("admin")["unixUser"] == "admin"

@@ -16,15 +16,15 @@ from labkeeper.futures.runner import TaskRunner
 from labkeeper.server.params import parse_int
 
 
-def get_store(request: Request) -> Store:
+async def get_store(request: Request) -> Store:
     return request.app.state.store
 
 
-def get_runner(request: Request) -> TaskRunner:
+async def get_runner(request: Request) -> TaskRunner:
     return request.app.state.runner
 
 
-def get_config(request: Request) -> Config:
+async def get_config(request: Request) -> Config:
     return request.app.state.config
 
 

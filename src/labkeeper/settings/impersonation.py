@@ -31,10 +31,15 @@ class Resolution:
         }
 
 
-def _apply(rule: dict[str, Any], subject_key: str, name: str) -> tuple[str, str | None] | None:
+def _apply(rule: dict[str, Any], subject_key: str, name: str, login: str) -> tuple[str, str | None] | None:
+    """Apply one rule to a subject `name` (the login, or one of the user's groups)."""
     kind = rule.get("type")
     if kind == "IDENTITY":
-        return (name, rule.get("targetHadoop") or name) if rule.get(subject_key) == name else None
+        # The user runs as the UNIX account of the same name; a rule without a subject
+        # applies to everyone.
+        if rule.get(subject_key) not in (None, "", name):
+            return None
+        return login, rule.get("targetHadoop") or login
     if kind == "SINGLE_MAPPING":
         if rule.get(subject_key) != name:
             return None
@@ -66,12 +71,12 @@ def resolve(
     ]
     global_rules = [(i, r) for i, r in user_rules if r.get("scope", "GLOBAL") == "GLOBAL"]
     for index, rule in [*project_rules, *global_rules]:
-        hit = _apply(rule, "dssUser", login)
+        hit = _apply(rule, "dssUser", login, login)
         if hit:
             return _checked(Resolution(hit[0], hit[1], "user", index, rule), deny, login)
     for index, rule in enumerate(impersonation.get("groupRules") or []):
-        for group in groups:
-            hit = _apply(rule, "dssGroup", group)
+        for group in groups or ([""] if not rule.get("dssGroup") else []):
+            hit = _apply(rule, "dssGroup", group, login)
             if hit:
                 return _checked(Resolution(hit[0], hit[1], "group", index, rule), deny, login)
     where = f" in project {project_key}" if project_key else ""

@@ -16,7 +16,7 @@ router = APIRouter(tags=["settings"])
 
 @router.get("/admin/general-settings")
 async def get_general_settings(store: AppStore, _admin: Admin) -> Response:
-    return json_response(service.get_general_settings(store))
+    return Response(service.general_settings_json(store), media_type="application/json")
 
 
 @router.put("/admin/general-settings")

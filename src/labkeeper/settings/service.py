@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from sqlalchemy.orm import Session
 
 from labkeeper.db import Store, now_ms
@@ -31,10 +32,32 @@ def _save(s: Session, name: str, body: dict[str, Any]) -> None:
         doc.updated_on = now_ms()
 
 
+_DOCUMENT = "SELECT version, updated_on, body FROM documents WHERE name = :name"
+
+
+def general_settings_json(store: Store) -> bytes:
+    """The complete settings document, serialized. Read on every settings GET and by every
+    service that consults a setting, so it is rebuilt only when the stored version moves."""
+    with store.raw_reader() as query:
+        rows = query(_DOCUMENT, {"name": GENERAL})
+    stamp = (rows[0][0], rows[0][1]) if rows else None
+    cached = store.cache.get(GENERAL)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    if rows:
+        body = rows[0][2]
+        stored = orjson.loads(body) if isinstance(body, str | bytes) else body
+        document = with_defaults(stored)
+    else:
+        document = default_general_settings()
+    encoded = orjson.dumps(document)
+    store.cache[GENERAL] = (stamp, encoded)
+    return encoded
+
+
 def get_general_settings(store: Store) -> dict[str, Any]:
-    with store.read() as s:
-        stored = _load(s, GENERAL)
-    return default_general_settings() if stored is None else with_defaults(stored)
+    """A fresh copy of the settings document, the caller's to change."""
+    return orjson.loads(general_settings_json(store))
 
 
 def put_general_settings(store: Store, body: dict[str, Any]) -> dict[str, Any]:

@@ -53,7 +53,7 @@ def _validate_rule(rule: Any, where: str, *, is_user: bool, deny: set[str]) -> N
             raise BadRequest(f"general settings: rule {where} has scope {scope!r}; use GLOBAL or PROJECT")
         if scope == "PROJECT" and not _nonempty(rule.get("projectKey")):
             raise BadRequest(f"general settings: rule {where} has scope PROJECT but no 'projectKey'")
-    if kind in ("IDENTITY", "SINGLE_MAPPING") and not _nonempty(rule.get(subject)):
+    if kind == "SINGLE_MAPPING" and not _nonempty(rule.get(subject)):
         raise BadRequest(f"general settings: rule {where} of type {kind} needs '{subject}'")
     if kind == "REGEXP_RULE":
         pattern = rule.get("ruleFrom")
@@ -77,7 +77,7 @@ def _validate_rule(rule: Any, where: str, *, is_user: bool, deny: set[str]) -> N
             raise BadRequest(
                 f"general settings: rule {where} field 'targetUnix' is {target!r}, a denied target"
             )
-    if kind == "IDENTITY" and rule.get(subject) in deny:
+    if kind == "IDENTITY" and is_user and rule.get(subject) in deny:
         raise BadRequest(
             f"general settings: rule {where} maps {rule.get(subject)!r} onto itself, a denied target"
         )
