@@ -9,7 +9,6 @@ import hashlib
 import io
 import os
 import subprocess
-import sys
 import tarfile
 import textwrap
 import zipfile
@@ -100,12 +99,16 @@ def make_sleepy_sdist(dest: Path, name: str) -> Path:
 
 
 def download(dest: Path, packages: list[str], python_version: str) -> None:
-    """pip download from PyPI itself, with the machine's pip configuration switched off."""
+    """pip download from PyPI itself, with the machine's pip configuration switched off; run
+    by the target interpreter, so that environment markers are evaluated for its version."""
+    from labkeeper.codeenvs.interpreters import available
+
+    python = available()[f"PYTHON3{python_version.split('.')[1]}"].path
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
     env["PIP_CONFIG_FILE"] = os.devnull
     subprocess.run(  # noqa: S603 - fixed argv
         [
-            sys.executable,
+            python,
             "-m",
             "pip",
             "download",
