@@ -78,8 +78,7 @@ async def clear_outputs(project_key: str, name: str, caller: Caller, jupyter: Ju
 
 @router.get(NB + "/sessions")
 async def list_sessions(project_key: str, name: str, caller: Caller, jupyter: Jupyter) -> Response:
-    service.get_notebook(jupyter, caller, project_key, name)  # READ, and 404 for an unknown notebook
-    return json_response(jupyter.sessions_of(project_key, name))
+    return json_response(jupyter.sessions_of(project_key, name, principal=caller))
 
 
 @router.post(NB + "/sessions")

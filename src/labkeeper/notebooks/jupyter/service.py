@@ -19,7 +19,7 @@ from labkeeper.projects.access import require_project
 def list_notebooks(
     manager: SessionManager, principal: Principal, project_key: str, *, active: bool
 ) -> list[dict[str, Any]]:
-    require_project(manager.store, principal, project_key, "READ")
+    manager.check_readable(principal, project_key)
     data_dir = manager.config.data_dir
     names = files.names(data_dir, project_key)
     if active:

@@ -47,7 +47,8 @@ from labkeeper.notebooks.jupyter.kernels import (
     kernel_env,
 )
 from labkeeper.notebooks.jupyter.models import RUNNING, STARTING, JupyterSession
-from labkeeper.projects.access import require_project
+from labkeeper.projects.access import can, get_project_checked, require_project
+from labkeeper.projects.models import Project
 from labkeeper.settings.service import get_general_settings
 
 log = logging.getLogger("labkeeper.jupyter")
@@ -407,13 +408,37 @@ class SessionManager:
             "kernelCpuTime": round(used[1], 3) if used else 0.0,
         }
 
-    def sessions_of(self, project_key: str, notebook_name: str | None = None) -> list[dict[str, Any]]:
+    def sessions_of(
+        self, project_key: str, notebook_name: str | None = None, *, principal: Principal | None = None
+    ) -> list[dict[str, Any]]:
+        """Live sessions of a project (or one notebook); with `principal`, READ is checked in
+        the same read transaction and the notebook must exist."""
         query = select(JupyterSession).where(JupyterSession.project_key == project_key)
         if notebook_name is not None:
             query = query.where(JupyterSession.notebook_name == notebook_name)
+        if principal is not None:
+            self.check_readable(principal, project_key)
+            if notebook_name is not None:
+                path = files.notebook_path(self.config.data_dir, project_key, notebook_name)
+                if not path.is_file():
+                    raise NotFound(f"Jupyter notebook {notebook_name!r} does not exist in {project_key}")
+        with self.store.reader.connect() as conn:
+            if not conn.execute(select(JupyterSession.id).where(query.whereclause).limit(1)).first():
+                return []  # the common case, one indexed read
         with self.store.read() as s:
             rows = list(s.scalars(query.order_by(JupyterSession.started_on)))
         return [self.session_json(r) for r in rows if self._is_live(r)]
+
+    def check_readable(self, principal: Principal, project_key: str) -> None:
+        """READ on the project, decided by `access.can` on one Core read (this is on the path of
+        every listing call); a refusal is raised by `get_project_checked` with its message."""
+        with self.store.reader.connect() as conn:
+            row = conn.execute(
+                select(Project.owner, Project.permissions).where(Project.key == project_key)
+            ).first()
+        if row is None or not can(principal, row.owner, row.permissions or {}, "READ"):
+            with self.store.read() as s:
+                get_project_checked(s, principal, project_key, "READ")
 
     def all_sessions(self) -> list[dict[str, Any]]:
         with self.store.read() as s:
