@@ -33,6 +33,7 @@ from labkeeper.projects import routes as project_routes
 from labkeeper.server import logfilter
 from labkeeper.server.bootstrap import ensure_admin
 from labkeeper.server.errors import install_error_handlers
+from labkeeper.server.fastlane import FastLane
 from labkeeper.server.middleware import API_PREFIX, AliasPrefix, AuditTrail, BodyLimit
 from labkeeper.settings import routes as settings_routes
 from labkeeper.usage import routes as usage_routes
@@ -109,6 +110,13 @@ def create_app(config: Config) -> FastAPI:
     def audit(**event: str) -> None:
         record_event(app.state.store, **event)
 
+    app.add_middleware(
+        FastLane,
+        routes={
+            API_PREFIX + "/admin/general-settings": settings_routes.get_general_settings,
+            API_PREFIX + "/projects/": project_routes.list_projects,
+        },
+    )
     app.add_middleware(AuditTrail, record=audit)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
     app.add_middleware(AliasPrefix)

@@ -42,7 +42,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return json_response(
-            error_body("InternalError", "Internal error: the server logs have the details"), 500
-        )
+        return unexpected_error(request, exc)
+
+
+def unexpected_error(request: Request, exc: Exception) -> Response:
+    log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return json_response(error_body("InternalError", "Internal error: the server logs have the details"), 500)
