@@ -238,3 +238,21 @@ def test_session_state_does_not_follow_a_pooled_connection(instance: Instance, p
     run_ok(instance, project, notebook, "set")
     for _ in range(3):  # the pool hands back the same backend: it must look new
         assert run_ok(instance, project, notebook, "show")["rows"] == [["labkeeper", None]]
+
+
+def test_a_connection_recreated_under_the_same_name_opens_its_new_database(
+    instance: Instance, project: str
+) -> None:
+    body = {"name": "swap", "type": "SQLite", "params": {"path": "first.db"}}
+    assert instance.admin.post("/admin/connections/", json=body).status_code == 200
+    cells = [
+        query_cell("list", "SELECT name FROM sqlite_master WHERE type = 'table'"),
+        query_cell("mark", "CREATE TABLE marker (x)"),
+    ]
+    notebook = make_notebook(instance, project, "swap", cells)
+    run_ok(instance, project, notebook, "mark")
+    assert run_ok(instance, project, notebook, "list")["rows"] == [["marker"]]
+    assert instance.admin.delete("/admin/connections/swap").status_code == 204
+    body["params"]["path"] = "second.db"
+    assert instance.admin.post("/admin/connections/", json=body).status_code == 200
+    assert run_ok(instance, project, notebook, "list")["rows"] == []

@@ -7,11 +7,13 @@ JSON-able arguments only.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import threading
 from pathlib import Path
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import NullPool
@@ -37,7 +39,7 @@ class Databases:
         self.store = store
         self.data_dir = data_dir
         self.id = secrets.token_hex(8)
-        self._engines: dict[str, tuple[int, Engine]] = {}
+        self._engines: dict[str, tuple[str, Engine]] = {}
         self._lock = threading.Lock()
 
     def register(self) -> None:
@@ -56,12 +58,17 @@ class Databases:
         return spec_for_use(self.store, self.data_dir, name)
 
     def engine_for(self, spec: ConnectionSpec) -> Engine:
+        # Keyed by everything the engine is built from, so an edit, or a connection deleted
+        # and created again under the same name, never reuses a stale engine.
+        fingerprint = hashlib.sha256(
+            orjson.dumps([spec.type, spec.params, spec.password], option=orjson.OPT_SORT_KEYS)
+        ).hexdigest()
         with self._lock:
             cached = self._engines.get(spec.name)
-            if cached is not None and cached[0] == spec.version:
+            if cached is not None and cached[0] == fingerprint:
                 return cached[1]
             engine = _make_engine(self.data_dir, spec)
-            self._engines[spec.name] = (spec.version, engine)
+            self._engines[spec.name] = (fingerprint, engine)
         if cached is not None:
             cached[1].dispose()
         return engine
