@@ -52,6 +52,7 @@ class _Context(TaskContext):
         self._procs: list[subprocess.Popen] = []
         self._callbacks: list[Callable[[], None]] = []
         self._last_progress = 0.0
+        self._last_names: list[str] = []
         self.stopped_by = ""
         self.stop_state = ABORTED
         self.stop_error = ""
@@ -61,9 +62,11 @@ class _Context(TaskContext):
 
     def progress(self, steps: Sequence[tuple[str, int | None, int | None]]) -> None:
         now = time.monotonic()
-        if now - self._last_progress < PROGRESS_INTERVAL:
+        names = [name for name, _, _ in steps]
+        # Counts within the same steps are throttled; a new step is always shown.
+        if now - self._last_progress < PROGRESS_INTERVAL and names == self._last_names:
             return
-        self._last_progress = now
+        self._last_progress, self._last_names = now, names
         states = [
             {"name": name, "cur": cur or 0, "target": total or 0, "unknown": total is None}
             for name, cur, total in steps
