@@ -146,13 +146,10 @@ def test_postgresql_notebook_and_an_aborted_run(dss, live, project, ours) -> Non
         handle = ours.get_project("SQLCONF").get_sql_notebook(notebook.notebook_id)
         handle.run_cell("make")
         assert handle.run_cell("read")["rows"] == [[1]]
-        future = dss.get_future(
-            ours._perform_json(
-                "POST",
-                f"/projects/SQLCONF/sql-notebooks/{notebook.notebook_id}/cells/slow/actions/run",
-                params={"wait": False},
-            )["jobId"]
-        )
+        started = handle.run_cell("slow", wait=False)  # labkeeper's future ...
+        assert started.job_id and started.peek_state()["alive"] is True
+        assert handle.run_cell("read", wait=False).wait_for_result()["rows"] == [[1]]
+        future = dss.get_future(started.job_id)  # ... is the official client's too
         future.abort()
         with pytest.raises(DataikuException, match="aborted"):
             future.wait_for_result()

@@ -7,12 +7,10 @@ labkeeper's additions: `DSSSQLNotebook.run_cell` (runs a QUERY cell as a future)
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from labkeeper.client._futures import DSSFuture
 from labkeeper.client._http import Requester, path_segment
-
-if TYPE_CHECKING:
-    from labkeeper.client import DSSFuture
 
 
 def _notebook_path(project_key: str, notebook_id: str, suffix: str = "") -> str:
@@ -97,8 +95,6 @@ class DSSSQLNotebook:
         )
         if wait:
             return answer["result"]
-        from labkeeper.client import DSSFuture
-
         return DSSFuture.from_resp(self.client, answer)
 
     def get_query_run(self, run_id: str) -> dict[str, Any]:
