@@ -33,11 +33,12 @@ from labkeeper.auth.principal import Principal
 from labkeeper.auth.service import groups_of
 from labkeeper.config import Config
 from labkeeper.db import Store, now_ms
-from labkeeper.errors import Conflict, Forbidden, NotFound, TooManyRequests
+from labkeeper.errors import Conflict, Forbidden, TooManyRequests
 from labkeeper.isolation.identity import UnixIdentity, first_denied, kernel_identity
 from labkeeper.isolation.layout import RunTree
-from labkeeper.isolation.processes import kill_session, usage
+from labkeeper.isolation.processes import kill_session
 from labkeeper.notebooks.jupyter import files
+from labkeeper.notebooks.jupyter.housekeeping import Housekeeping
 from labkeeper.notebooks.jupyter.kernels import (
     MAX_IPC_PREFIX,
     KernelSpecs,
@@ -47,13 +48,12 @@ from labkeeper.notebooks.jupyter.kernels import (
     kernel_env,
 )
 from labkeeper.notebooks.jupyter.models import RUNNING, STARTING, JupyterSession
-from labkeeper.projects.access import can, get_project_checked, require_project
-from labkeeper.projects.models import Project
+from labkeeper.notebooks.jupyter.queries import SessionQueries
+from labkeeper.projects.access import require_project
 from labkeeper.settings.service import get_general_settings
 
 log = logging.getLogger("labkeeper.jupyter")
 START_TIMEOUT = 60.0
-HOUSEKEEPING_SECONDS = 0.5
 KEY_LABEL = "jupyter session "
 _R, _W, _X = 4, 2, 1
 # One manager per store: operations (which get only the store) find theirs here.
@@ -88,7 +88,7 @@ def _header_ms(msg: dict[str, Any]) -> int:
     return int(date.timestamp() * 1000) if hasattr(date, "timestamp") else now_ms()
 
 
-class SessionManager:
+class SessionManager(SessionQueries, Housekeeping):
     def __init__(self, store: Store, config: Config) -> None:
         self.store = store
         self.config = config
@@ -379,94 +379,6 @@ class SessionManager:
                 live.km.last_activity = msg["header"].get("date")
                 live.dirty = True
 
-    # -- reading ---------------------------------------------------------------------------
-    def _row(self, session_id: str) -> JupyterSession:
-        with self.store.read() as s:
-            row = s.get(JupyterSession, session_id)
-        if row is None:
-            raise NotFound(f"No running notebook session {session_id!r}")
-        return row
-
-    def session_json(self, row: JupyterSession, live: LiveKernel | None = None) -> dict[str, Any]:
-        live = live or self.live.get(row.id)
-        used = usage(row.pid, create_time=row.pid_create_time or None) if row.pid else None
-        return {
-            "projectKey": row.project_key,
-            "notebookName": row.notebook_name,
-            "sessionCreator": row.creator,
-            "sessionCreatorDisplayName": row.creator_display_name,
-            "sessionUnixOwner": row.unix_owner,
-            "sessionId": row.id,
-            "kernelId": row.kernel_id,
-            "kernelName": row.kernel_name,
-            "kernelPid": row.pid,
-            "kernelConnections": live.connections if live else row.connections,
-            "kernelLastActivityTime": live.last_activity_ms if live else row.last_activity_on,
-            "kernelExecutionState": live.execution_state if live else row.execution_state,
-            "sessionStartTime": row.started_on,
-            "kernelMemoryRss": used[0] if used else 0,
-            "kernelCpuTime": round(used[1], 3) if used else 0.0,
-        }
-
-    def sessions_of(
-        self, project_key: str, notebook_name: str | None = None, *, principal: Principal | None = None
-    ) -> list[dict[str, Any]]:
-        """Live sessions of a project (or one notebook); with `principal`, READ is checked in
-        the same read transaction and the notebook must exist."""
-        query = select(JupyterSession).where(JupyterSession.project_key == project_key)
-        if notebook_name is not None:
-            query = query.where(JupyterSession.notebook_name == notebook_name)
-        if principal is not None:
-            self.check_readable(principal, project_key)
-            if notebook_name is not None:
-                path = files.notebook_path(self.config.data_dir, project_key, notebook_name)
-                if not path.is_file():
-                    raise NotFound(f"Jupyter notebook {notebook_name!r} does not exist in {project_key}")
-        with self.store.reader.connect() as conn:
-            if not conn.execute(select(JupyterSession.id).where(query.whereclause).limit(1)).first():
-                return []  # the common case, one indexed read
-        with self.store.read() as s:
-            rows = list(s.scalars(query.order_by(JupyterSession.started_on)))
-        return [self.session_json(r) for r in rows if self._is_live(r)]
-
-    def check_readable(self, principal: Principal, project_key: str) -> None:
-        """READ on the project, decided by `access.can` on one Core read (this is on the path of
-        every listing call); a refusal is raised by `get_project_checked` with its message."""
-        with self.store.reader.connect() as conn:
-            row = conn.execute(
-                select(Project.owner, Project.permissions).where(Project.key == project_key)
-            ).first()
-        if row is None or not can(principal, row.owner, row.permissions or {}, "READ"):
-            with self.store.read() as s:
-                get_project_checked(s, principal, project_key, "READ")
-
-    def all_sessions(self) -> list[dict[str, Any]]:
-        with self.store.read() as s:
-            rows = list(s.scalars(select(JupyterSession).order_by(JupyterSession.started_on)))
-        return [self.session_json(r) for r in rows if self._is_live(r)]
-
-    def active_counts(self, project_key: str) -> dict[str, int]:
-        with self.store.read() as s:
-            rows = s.execute(
-                select(JupyterSession.notebook_name, func.count())
-                .where(JupyterSession.project_key == project_key)
-                .group_by(JupyterSession.notebook_name)
-            ).all()
-        return {name: n for name, n in rows}
-
-    def _is_live(self, row: JupyterSession) -> bool:
-        if row.state == STARTING or row.id in self.live:
-            return True
-        if not row.pid:
-            return False
-        try:
-            proc = psutil.Process(row.pid)
-            return (
-                abs(proc.create_time() - row.pid_create_time) < 0.01 and proc.status() != psutil.STATUS_ZOMBIE
-            )
-        except psutil.NoSuchProcess:
-            return False
-
     # -- stopping --------------------------------------------------------------------------
     async def unload(
         self, session_id: str, *, reason: str, by: str, idle_ms: int | None = None
@@ -542,140 +454,6 @@ class SessionManager:
         if key_id:
             delete_key(self.store, key_id)
         remove_files(paths + [str(self.logs / f"{kernel_id}.log")])
-
-    # -- permissions and lookups -------------------------------------------------------------
-    def _row_of(self, project_key: str, notebook_name: str, session_id: str) -> JupyterSession:
-        row = self._row(session_id)
-        if row.project_key != project_key or row.notebook_name != notebook_name:
-            raise NotFound(
-                f"No running session {session_id!r} of notebook {notebook_name!r} in {project_key}"
-            )
-        return row
-
-    def check_may_unload(
-        self, principal: Principal, project_key: str, notebook_name: str, session_id: str
-    ) -> None:
-        """Its creator (with WRITE on the project) or a project admin may stop a session."""
-        row = self._row_of(project_key, notebook_name, session_id)
-        own = principal.login is not None and principal.login == row.creator
-        require_project(self.store, principal, project_key, "WRITE" if own else "ADMIN")
-
-    def session_for_run(
-        self, principal: Principal, project_key: str, notebook_name: str, session_id: str | None
-    ) -> str | None:
-        """The session a run uses: the one named (it must be the caller's own: code in it runs
-        as its creator), else the caller's newest on this notebook, else None (start one)."""
-        require_project(self.store, principal, project_key, "WRITE")
-        files.read(files.notebook_path(self.config.data_dir, project_key, notebook_name))
-        if session_id is not None:
-            row = self._row_of(project_key, notebook_name, session_id)
-            if principal.login is None or row.creator != principal.login:
-                raise Forbidden(
-                    f"Session {session_id} belongs to {row.creator}: code runs in a session as its creator, "
-                    "so only they may run cells in it",
-                )
-            return session_id
-        mine = [
-            s
-            for s in self.sessions_of(project_key, notebook_name)
-            if principal.login is not None and s["sessionCreator"] == principal.login
-        ]
-        return mine[-1]["sessionId"] if mine else None
-
-    def project_deleted(self, project_key: str) -> None:
-        """Stop the project's kernels (from any thread) and remove its working directories."""
-        with self.store.read() as s:
-            rows = list(s.scalars(select(JupyterSession).where(JupyterSession.project_key == project_key)))
-        for row in rows:
-            live = self.live.get(row.id)
-            if row.pid:
-                kill_session(row.pid, not_before=row.pid_create_time)
-            self._forget(row.id)
-            if live is not None and self._loop is not None and not self._loop.is_closed():
-                self._loop.call_soon_threadsafe(lambda live=live: asyncio.ensure_future(self._shutdown(live)))
-            record_event(
-                self.store,
-                user="labkeeper",
-                action="jupyter-kernel-unloaded",
-                target=f"{row.project_key}/{row.notebook_name}",
-                details={
-                    "sessionId": row.id,
-                    "kernelId": row.kernel_id,
-                    "kernelPid": row.pid,
-                    "reason": "its project was deleted",
-                    "creator": row.creator,
-                    "unixOwner": row.unix_owner,
-                    "idleSeconds": None,
-                },
-            )
-        self.tree.remove_project(project_key)
-
-    # -- housekeeping ----------------------------------------------------------------------
-    async def _housekeeping(self) -> None:
-        rounds = 0
-        while True:
-            await asyncio.sleep(HOUSEKEEPING_SECONDS)
-            rounds += 1
-            if not self.live:
-                continue
-            try:
-                await self._housekeeping_round(check_rows=rounds % 4 == 0)
-            except Exception:
-                log.exception("jupyter housekeeping round failed")
-
-    async def _housekeeping_round(self, *, check_rows: bool) -> None:
-        for live in list(self.live.values()):
-            if live.session_id in self._stopping:
-                continue
-            if not await live.km.is_alive():
-                await self._unload(live.session_id, reason="the kernel process exited", by="labkeeper")
-        if check_rows:
-            with self.store.read() as s:
-                known = set(
-                    s.scalars(select(JupyterSession.id).where(JupyterSession.worker_id == self.worker_id))
-                )
-            for session_id in [sid for sid in self.live if sid not in known and sid not in self._stopping]:
-                live = self.live.pop(session_id)  # stopped by another worker: finish the job here
-                await self._shutdown(live)
-        self._flush()
-        timeout = get_general_settings(self.store)["notebooks"].get("idleKernelTimeoutSeconds") or 0
-        if isinstance(timeout, (int, float)) and timeout > 0:
-            now = now_ms()
-            for live in list(self.live.values()):
-                idle_ms = now - live.last_activity_ms
-                if live.execution_state == "idle" and live.connections == 0 and idle_ms > timeout * 1000:
-                    await self._unload(
-                        live.session_id,
-                        reason=f"idle for more than {timeout} s",
-                        by="labkeeper",
-                        idle_ms=idle_ms,
-                    )
-
-    def _flush(self) -> None:
-        dirty = [live for live in self.live.values() if live.dirty]
-        if not dirty:
-            return
-        with self.store.begin() as s:
-            for live in dirty:
-                live.dirty = False
-                s.execute(
-                    update(JupyterSession)
-                    .where(JupyterSession.id == live.session_id)
-                    .values(
-                        execution_state=live.execution_state,
-                        last_activity_on=live.last_activity_ms,
-                        connections=live.connections,
-                    )
-                )
-
-    def attach(self, session_id: str, delta: int) -> None:
-        """Count a frontend (a run, later a browser) attached to a session's kernel."""
-        live = self.live.get(session_id)
-        if live is not None:
-            live.connections = max(0, live.connections + delta)
-            live.dirty = True
-            if delta > 0:
-                live.last_activity_ms = now_ms()
 
 
 def remove_files(paths: list[str]) -> None:

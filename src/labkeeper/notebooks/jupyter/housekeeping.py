@@ -1,0 +1,136 @@
+"""Housekeeping of the kernels a worker owns: dead kernels, sessions stopped by another
+worker, execution states written to the store, idle kernels unloaded (and audited), and the
+stop of a deleted project's kernels. Mixed into `SessionManager`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select, update
+
+from labkeeper.audit.service import record_event
+from labkeeper.db import now_ms
+from labkeeper.isolation.processes import kill_session
+from labkeeper.notebooks.jupyter.models import JupyterSession
+from labkeeper.settings.service import get_general_settings
+
+if TYPE_CHECKING:
+    from labkeeper.db import Store
+    from labkeeper.isolation.layout import RunTree
+    from labkeeper.notebooks.jupyter.sessions import LiveKernel
+
+log = logging.getLogger("labkeeper.jupyter")
+HOUSEKEEPING_SECONDS = 0.5
+
+
+class Housekeeping:
+    store: Store
+    tree: RunTree
+    worker_id: str
+    live: dict[str, LiveKernel]
+    _stopping: set[str]
+    _loop: asyncio.AbstractEventLoop | None
+
+    if TYPE_CHECKING:  # provided by SessionManager
+
+        async def _unload(
+            self, session_id: str, *, reason: str, by: str, idle_ms: int | None = None
+        ) -> Any: ...
+        async def _shutdown(self, live: LiveKernel) -> None: ...
+        def _forget(self, session_id: str) -> None: ...
+
+    def project_deleted(self, project_key: str) -> None:
+        """Stop the project's kernels (from any thread) and remove its working directories."""
+        with self.store.read() as s:
+            rows = list(s.scalars(select(JupyterSession).where(JupyterSession.project_key == project_key)))
+        for row in rows:
+            live = self.live.get(row.id)
+            if row.pid:
+                kill_session(row.pid, not_before=row.pid_create_time)
+            self._forget(row.id)
+            if live is not None and self._loop is not None and not self._loop.is_closed():
+                self._loop.call_soon_threadsafe(lambda live=live: asyncio.ensure_future(self._shutdown(live)))
+            record_event(
+                self.store,
+                user="labkeeper",
+                action="jupyter-kernel-unloaded",
+                target=f"{row.project_key}/{row.notebook_name}",
+                details={
+                    "sessionId": row.id,
+                    "kernelId": row.kernel_id,
+                    "kernelPid": row.pid,
+                    "reason": "its project was deleted",
+                    "creator": row.creator,
+                    "unixOwner": row.unix_owner,
+                    "idleSeconds": None,
+                },
+            )
+        self.tree.remove_project(project_key)
+
+    async def _housekeeping(self) -> None:
+        rounds = 0
+        while True:
+            await asyncio.sleep(HOUSEKEEPING_SECONDS)
+            rounds += 1
+            if not self.live:
+                continue
+            try:
+                await self._housekeeping_round(check_rows=rounds % 4 == 0)
+            except Exception:
+                log.exception("jupyter housekeeping round failed")
+
+    async def _housekeeping_round(self, *, check_rows: bool) -> None:
+        for live in list(self.live.values()):
+            if live.session_id in self._stopping:
+                continue
+            if not await live.km.is_alive():
+                await self._unload(live.session_id, reason="the kernel process exited", by="labkeeper")
+        if check_rows:
+            with self.store.read() as s:
+                known = set(
+                    s.scalars(select(JupyterSession.id).where(JupyterSession.worker_id == self.worker_id))
+                )
+            for session_id in [sid for sid in self.live if sid not in known and sid not in self._stopping]:
+                live = self.live.pop(session_id)  # stopped by another worker: finish the job here
+                await self._shutdown(live)
+        self._flush()
+        timeout = get_general_settings(self.store)["notebooks"].get("idleKernelTimeoutSeconds") or 0
+        if isinstance(timeout, (int, float)) and timeout > 0:
+            now = now_ms()
+            for live in list(self.live.values()):
+                idle_ms = now - live.last_activity_ms
+                if live.execution_state == "idle" and live.connections == 0 and idle_ms > timeout * 1000:
+                    await self._unload(
+                        live.session_id,
+                        reason=f"idle for more than {timeout} s",
+                        by="labkeeper",
+                        idle_ms=idle_ms,
+                    )
+
+    def _flush(self) -> None:
+        dirty = [live for live in self.live.values() if live.dirty]
+        if not dirty:
+            return
+        with self.store.begin() as s:
+            for live in dirty:
+                live.dirty = False
+                s.execute(
+                    update(JupyterSession)
+                    .where(JupyterSession.id == live.session_id)
+                    .values(
+                        execution_state=live.execution_state,
+                        last_activity_on=live.last_activity_ms,
+                        connections=live.connections,
+                    )
+                )
+
+    def attach(self, session_id: str, delta: int) -> None:
+        """Count a frontend (a run, later a browser) attached to a session's kernel."""
+        live = self.live.get(session_id)
+        if live is not None:
+            live.connections = max(0, live.connections + delta)
+            live.dirty = True
+            if delta > 0:
+                live.last_activity_ms = now_ms()

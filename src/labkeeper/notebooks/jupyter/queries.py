@@ -1,0 +1,153 @@
+"""Reading sessions: their JSON (true values from the kernel and the OS), listings, and the
+lookups that decide who may stop or run in a session. Mixed into `SessionManager`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import psutil
+from sqlalchemy import func, select
+
+from labkeeper.auth.principal import Principal
+from labkeeper.errors import Forbidden, NotFound
+from labkeeper.isolation.processes import usage
+from labkeeper.notebooks.jupyter import files
+from labkeeper.notebooks.jupyter.models import STARTING, JupyterSession
+from labkeeper.projects.access import can, get_project_checked, require_project
+from labkeeper.projects.models import Project
+
+if TYPE_CHECKING:
+    from labkeeper.config import Config
+    from labkeeper.db import Store
+    from labkeeper.notebooks.jupyter.sessions import LiveKernel
+
+
+class SessionQueries:
+    store: Store
+    config: Config
+    live: dict[str, LiveKernel]
+
+    def _row(self, session_id: str) -> JupyterSession:
+        with self.store.read() as s:
+            row = s.get(JupyterSession, session_id)
+        if row is None:
+            raise NotFound(f"No running notebook session {session_id!r}")
+        return row
+
+    def session_json(self, row: JupyterSession, live: LiveKernel | None = None) -> dict[str, Any]:
+        live = live or self.live.get(row.id)
+        used = usage(row.pid, create_time=row.pid_create_time or None) if row.pid else None
+        return {
+            "projectKey": row.project_key,
+            "notebookName": row.notebook_name,
+            "sessionCreator": row.creator,
+            "sessionCreatorDisplayName": row.creator_display_name,
+            "sessionUnixOwner": row.unix_owner,
+            "sessionId": row.id,
+            "kernelId": row.kernel_id,
+            "kernelName": row.kernel_name,
+            "kernelPid": row.pid,
+            "kernelConnections": live.connections if live else row.connections,
+            "kernelLastActivityTime": live.last_activity_ms if live else row.last_activity_on,
+            "kernelExecutionState": live.execution_state if live else row.execution_state,
+            "sessionStartTime": row.started_on,
+            "kernelMemoryRss": used[0] if used else 0,
+            "kernelCpuTime": round(used[1], 3) if used else 0.0,
+        }
+
+    def sessions_of(
+        self, project_key: str, notebook_name: str | None = None, *, principal: Principal | None = None
+    ) -> list[dict[str, Any]]:
+        """Live sessions of a project (or one notebook); with `principal`, READ is checked in
+        the same read transaction and the notebook must exist."""
+        query = select(JupyterSession).where(JupyterSession.project_key == project_key)
+        if notebook_name is not None:
+            query = query.where(JupyterSession.notebook_name == notebook_name)
+        if principal is not None:
+            self.check_readable(principal, project_key)
+            if notebook_name is not None:
+                path = files.notebook_path(self.config.data_dir, project_key, notebook_name)
+                if not path.is_file():
+                    raise NotFound(f"Jupyter notebook {notebook_name!r} does not exist in {project_key}")
+        with self.store.reader.connect() as conn:
+            if not conn.execute(select(JupyterSession.id).where(query.whereclause).limit(1)).first():
+                return []  # the common case, one indexed read
+        with self.store.read() as s:
+            rows = list(s.scalars(query.order_by(JupyterSession.started_on)))
+        return [self.session_json(r) for r in rows if self._is_live(r)]
+
+    def check_readable(self, principal: Principal, project_key: str) -> None:
+        """READ on the project, decided by `access.can` on one Core read (this is on the path of
+        every listing call); a refusal is raised by `get_project_checked` with its message."""
+        with self.store.reader.connect() as conn:
+            row = conn.execute(
+                select(Project.owner, Project.permissions).where(Project.key == project_key)
+            ).first()
+        if row is None or not can(principal, row.owner, row.permissions or {}, "READ"):
+            with self.store.read() as s:
+                get_project_checked(s, principal, project_key, "READ")
+
+    def all_sessions(self) -> list[dict[str, Any]]:
+        with self.store.read() as s:
+            rows = list(s.scalars(select(JupyterSession).order_by(JupyterSession.started_on)))
+        return [self.session_json(r) for r in rows if self._is_live(r)]
+
+    def active_counts(self, project_key: str) -> dict[str, int]:
+        with self.store.read() as s:
+            rows = s.execute(
+                select(JupyterSession.notebook_name, func.count())
+                .where(JupyterSession.project_key == project_key)
+                .group_by(JupyterSession.notebook_name)
+            ).all()
+        return {name: n for name, n in rows}
+
+    def _is_live(self, row: JupyterSession) -> bool:
+        if row.state == STARTING or row.id in self.live:
+            return True
+        if not row.pid:
+            return False
+        try:
+            proc = psutil.Process(row.pid)
+            return (
+                abs(proc.create_time() - row.pid_create_time) < 0.01 and proc.status() != psutil.STATUS_ZOMBIE
+            )
+        except psutil.NoSuchProcess:
+            return False
+
+    def _row_of(self, project_key: str, notebook_name: str, session_id: str) -> JupyterSession:
+        row = self._row(session_id)
+        if row.project_key != project_key or row.notebook_name != notebook_name:
+            raise NotFound(
+                f"No running session {session_id!r} of notebook {notebook_name!r} in {project_key}"
+            )
+        return row
+
+    def check_may_unload(
+        self, principal: Principal, project_key: str, notebook_name: str, session_id: str
+    ) -> None:
+        """Its creator (with WRITE on the project) or a project admin may stop a session."""
+        row = self._row_of(project_key, notebook_name, session_id)
+        own = principal.login is not None and principal.login == row.creator
+        require_project(self.store, principal, project_key, "WRITE" if own else "ADMIN")
+
+    def session_for_run(
+        self, principal: Principal, project_key: str, notebook_name: str, session_id: str | None
+    ) -> str | None:
+        """The session a run uses: the one named (it must be the caller's own: code in it runs
+        as its creator), else the caller's newest on this notebook, else None (start one)."""
+        require_project(self.store, principal, project_key, "WRITE")
+        files.read(files.notebook_path(self.config.data_dir, project_key, notebook_name))
+        if session_id is not None:
+            row = self._row_of(project_key, notebook_name, session_id)
+            if principal.login is None or row.creator != principal.login:
+                raise Forbidden(
+                    f"Session {session_id} belongs to {row.creator}: code runs in a session as its creator, "
+                    "so only they may run cells in it",
+                )
+            return session_id
+        mine = [
+            s
+            for s in self.sessions_of(project_key, notebook_name)
+            if principal.login is not None and s["sessionCreator"] == principal.login
+        ]
+        return mine[-1]["sessionId"] if mine else None
