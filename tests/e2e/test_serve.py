@@ -112,7 +112,7 @@ def test_two_workers_share_one_store(tmp_path: Path, config) -> None:  # type: i
 def test_the_secret_of_the_deprecated_route_never_reaches_the_log(tmp_path: Path, config) -> None:  # type: ignore[no-untyped-def]
     wanted = "lk_automation_key_for_ci_0003"
     with Served(
-        tmp_path / "data", config.database_url, env={"LABKEEPER_BOOTSTRAP_ADMIN_KEY": wanted}
+        tmp_path / "data", config.database_url, "--access-log", env={"LABKEEPER_BOOTSTRAP_ADMIN_KEY": wanted}
     ) as served:
         httpx.get(served.url + f"/dip/publicapi/admin/globalAPIKeys/{wanted}", auth=(wanted, ""), timeout=10)
     assert "/admin/globalAPIKeys/[redacted]" in served.output
