@@ -38,9 +38,19 @@ def kill_tree(pid: int, *, create_time: float | None = None, timeout: float = 0.
         except psutil.NoSuchProcess:
             pass
     deadline = time.monotonic() + timeout
-    _gone, alive = psutil.wait_procs(procs, timeout=max(0.0, deadline - time.monotonic()))
-    for proc in alive:  # e.g. zombies of a parent that is gone: nothing more to do
-        _ = proc
+    alive = procs
+    while alive and time.monotonic() < deadline:
+        _gone, alive = psutil.wait_procs(alive, timeout=0.02)  # reaps our own children
+        # A killed orphan stays a zombie until PID 1 reaps it, which some inits never do
+        # promptly: it runs nothing any more, so it counts as gone.
+        alive = [proc for proc in alive if not _is_zombie(proc)]
+
+
+def _is_zombie(proc: psutil.Process) -> bool:
+    try:
+        return proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
 
 
 def identity(pid: int) -> list[float]:
