@@ -34,7 +34,7 @@ class SessionQueries:
             raise NotFound(f"No running notebook session {session_id!r}")
         return row
 
-    def session_json(self, row: JupyterSession, live: LiveKernel | None = None) -> dict[str, Any]:
+    def session_json(self, row: Any, live: LiveKernel | None = None) -> dict[str, Any]:
         live = live or self.live.get(row.id)
         used = usage(row.pid, create_time=row.pid_create_time or None) if row.pid else None
         return {
@@ -58,22 +58,27 @@ class SessionQueries:
     def sessions_of(
         self, project_key: str, notebook_name: str | None = None, *, principal: Principal | None = None
     ) -> list[dict[str, Any]]:
-        """Live sessions of a project (or one notebook); with `principal`, READ is checked in
-        the same read transaction and the notebook must exist."""
-        query = select(JupyterSession).where(JupyterSession.project_key == project_key)
+        """Live sessions of a project (or one notebook). With `principal`, READ is checked (by
+        `access.can`, on the same connection: this is every listing's hot path) and the
+        notebook must exist."""
+        table = JupyterSession.__table__
+        query = select(table).where(table.c.project_key == project_key)
         if notebook_name is not None:
-            query = query.where(JupyterSession.notebook_name == notebook_name)
-        if principal is not None:
-            self.check_readable(principal, project_key)
-            if notebook_name is not None:
-                path = files.notebook_path(self.config.data_dir, project_key, notebook_name)
-                if not path.is_file():
-                    raise NotFound(f"Jupyter notebook {notebook_name!r} does not exist in {project_key}")
+            query = query.where(table.c.notebook_name == notebook_name)
         with self.store.reader.connect() as conn:
-            if not conn.execute(select(JupyterSession.id).where(query.whereclause).limit(1)).first():
-                return []  # the common case, one indexed read
-        with self.store.read() as s:
-            rows = list(s.scalars(query.order_by(JupyterSession.started_on)))
+            project = None
+            if principal is not None:
+                project = conn.execute(
+                    select(Project.owner, Project.permissions).where(Project.key == project_key)
+                ).first()
+            rows = conn.execute(query.order_by(table.c.started_on)).all()
+        if principal is not None:
+            if project is None or not can(principal, project.owner, project.permissions or {}, "READ"):
+                with self.store.read() as s:  # raises the refusal, worded in one place
+                    get_project_checked(s, principal, project_key, "READ")
+            if notebook_name is not None:
+                if not files.notebook_path(self.config.data_dir, project_key, notebook_name).is_file():
+                    raise NotFound(f"Jupyter notebook {notebook_name!r} does not exist in {project_key}")
         return [self.session_json(r) for r in rows if self._is_live(r)]
 
     def check_readable(self, principal: Principal, project_key: str) -> None:
@@ -101,7 +106,7 @@ class SessionQueries:
             ).all()
         return {name: n for name, n in rows}
 
-    def _is_live(self, row: JupyterSession) -> bool:
+    def _is_live(self, row: Any) -> bool:
         if row.state == STARTING or row.id in self.live:
             return True
         if not row.pid:
