@@ -153,6 +153,7 @@ class Build:
         self.environ = build_environ(plan.data_dir / "cache" / "uv")
         self.steps: list[str] = []
         self.python_version = ""
+        (plan.data_dir / "code-envs").mkdir(parents=True, exist_ok=True)
 
     def step(self, name: str, total: int) -> None:
         self.steps.append(name)
@@ -207,7 +208,11 @@ class Build:
 
     def build_managed(self) -> None:
         plan = self.plan
-        fresh = plan.mode in ("create", "rebuild") or not env_python(plan.path).exists()
+        exists = env_python(plan.path).exists()
+        if plan.mode == "jupyter-on" and not exists:
+            raise OperationError(f"{plan.path} holds no working env: update its packages first")
+        building = plan.mode in ("create", "update", "rebuild")
+        fresh = plan.mode in ("create", "rebuild") or (building and not exists)
         total = (1 if fresh else 0) + (1 if plan.mode != "jupyter-off" else 0) + 2
         if fresh:
             self.step("Creating the environment", total)

@@ -1,11 +1,5 @@
-"""Code envs: who may do what, their definition as the DSS API shows it, and starting builds.
-
-Rights: creating an env needs the global permission `mayCreateCodeEnvs` (registering a
-non-managed env by path needs an admin); the env's owner, `mayManageCodeEnvs` holders and
-admins may update and delete it; members of a group listed in the env's `permissions` may
-use it (`use`), update its packages (`update`) or also change its permissions (`manage`);
-`usableByAll` lets everyone use it.
-"""
+"""Code envs: their definition as the DSS API shows it, settings changes, and starting
+builds and deletions (the rights are in `rights`, the builds themselves in `builds`)."""
 
 from __future__ import annotations
 
@@ -21,6 +15,7 @@ from labkeeper.auth.models import User
 from labkeeper.auth.principal import Principal
 from labkeeper.codeenvs import interpreters, kernelspecs, logs, records, usages
 from labkeeper.codeenvs.models import BUILDING, DESIGN_MANAGED, DESIGN_NON_MANAGED, CodeEnv
+from labkeeper.codeenvs.rights import can_manage, can_update, can_use, is_manager, require_right
 from labkeeper.codeenvs.spec import (
     EDITABLE_FIELDS,
     READ_ONLY_FIELDS,
@@ -30,7 +25,7 @@ from labkeeper.codeenvs.spec import (
     requirement_lines,
 )
 from labkeeper.db import Store, now_ms
-from labkeeper.errors import BadRequest, Conflict, Forbidden, NotFound
+from labkeeper.errors import BadRequest, Conflict, NotFound
 from labkeeper.futures.models import Task
 from labkeeper.futures.runner import Submission, TaskRunner
 from labkeeper.names import check_name, check_text
@@ -62,47 +57,6 @@ def _refuse_r() -> None:
             "server's PATH): install R first, or create a PYTHON env"
         )
     raise BadRequest("R code envs are not supported by labkeeper yet: create a PYTHON env")
-
-
-# -- rights --------------------------------------------------------------------------------
-def _group_flags(env: CodeEnv, principal: Principal) -> set[str]:
-    flags: set[str] = set()
-    for entry in env.permissions or []:
-        if isinstance(entry, dict) and entry.get("group") in principal.groups:
-            flags |= {flag for flag in ("use", "update", "manage") if entry.get(flag) is True}
-    return flags
-
-
-def _is_manager(env: CodeEnv, principal: Principal) -> bool:
-    return principal.has("mayManageCodeEnvs") or env.owner == principal.name
-
-
-def can_use(env: CodeEnv, principal: Principal) -> bool:
-    return _is_manager(env, principal) or env.usable_by_all or bool(_group_flags(env, principal))
-
-
-def can_update(env: CodeEnv, principal: Principal) -> bool:
-    return _is_manager(env, principal) or bool(_group_flags(env, principal) & {"update", "manage"})
-
-
-def can_manage(env: CodeEnv, principal: Principal) -> bool:
-    return _is_manager(env, principal) or "manage" in _group_flags(env, principal)
-
-
-def _require(allowed: bool, principal: Principal, env: CodeEnv, action: str) -> None:
-    if not allowed:
-        raise Forbidden(
-            f"Action forbidden: you may not {action} code env {env.name!r}",
-            detail=f"{principal.name} may not {action} code env {env.name!r}: this needs its owner "
-            f"({env.owner}), the global permission 'mayManageCodeEnvs', or a group permission on the env",
-        )
-
-
-def may_use(store: Store, principal: Principal, lang: str, name: str) -> bool:
-    """For other domains (notebooks, recipes): may `principal` pick this env?"""
-    with store.read() as s:
-        env = s.get(CodeEnv, (check_lang(lang), name))
-        return env is not None and can_use(env, principal)
 
 
 # -- reading ---------------------------------------------------------------------------------
@@ -159,13 +113,13 @@ def list_envs(store: Store, principal: Principal) -> list[dict[str, Any]]:
 def get_definition(store: Store, principal: Principal, lang: str, name: str) -> dict[str, Any]:
     with store.read() as s:
         env = records.get_env(s, check_lang(lang), name)
-        _require(can_use(env, principal), principal, env, "see")
+        require_right(can_use(env, principal), principal, env, "see")
         return definition(s, env)
 
 
 def list_usages(store: Store, principal: Principal, lang: str, name: str) -> list[dict[str, Any]]:
     env = records.load_env(store, check_lang(lang), name)
-    _require(can_use(env, principal), principal, env, "see")
+    require_right(can_use(env, principal), principal, env, "see")
     return usages.usages_of(store, env_lang=env.lang, env_name=env.name)
 
 
@@ -178,13 +132,13 @@ def env_logs(
     store: Store, principal: Principal, data_dir: Path, lang: str, name: str
 ) -> list[dict[str, Any]]:
     env = records.load_env(store, check_lang(lang), name)
-    _require(can_update(env, principal), principal, env, "read the build logs of")
+    require_right(can_update(env, principal), principal, env, "read the build logs of")
     return logs.list_logs(data_dir, env.lang, env.name)
 
 
 def env_log(store: Store, principal: Principal, data_dir: Path, lang: str, name: str, log_name: str) -> str:
     env = records.load_env(store, check_lang(lang), name)
-    _require(can_update(env, principal), principal, env, "read the build logs of")
+    require_right(can_update(env, principal), principal, env, "read the build logs of")
     return logs.read_log(data_dir, env.lang, env.name, log_name)
 
 
@@ -275,7 +229,7 @@ def save_settings(
     allow = _allow_options(store)
     with store.begin() as s:
         env = records.get_env(s, check_lang(lang), name)
-        _require(can_update(env, principal), principal, env, "update")
+        require_right(can_update(env, principal), principal, env, "update")
         if "desc" in body:
             _apply_desc(s, env, principal, body["desc"])
         if "specPackageList" in body:
@@ -286,10 +240,10 @@ def save_settings(
             conda = body["specCondaEnvironment"] or ""
             env.spec_conda_environment = check_text("specCondaEnvironment", conda, max_length=256 * 1024)
         if "permissions" in body and check_permissions(body["permissions"]) != (env.permissions or []):
-            _require(can_manage(env, principal), principal, env, "change the permissions of")
+            require_right(can_manage(env, principal), principal, env, "change the permissions of")
             env.permissions = check_permissions(body["permissions"])
         if "usableByAll" in body and check_bool(body["usableByAll"], "usableByAll") != env.usable_by_all:
-            _require(can_manage(env, principal), principal, env, "change the permissions of")
+            require_right(can_manage(env, principal), principal, env, "change the permissions of")
             env.usable_by_all = body["usableByAll"]
         extra = dict(env.extra or {})
         for key, value in body.items():
@@ -318,7 +272,7 @@ def _apply_desc(s: Session, env: CodeEnv, principal: Principal, desc: Any) -> No
         )
     owner = desc.get("owner", env.owner)
     if owner != env.owner:
-        _require(can_manage(env, principal), principal, env, "change the owner of")
+        require_right(can_manage(env, principal), principal, env, "change the owner of")
         if not isinstance(owner, str) or s.get(User, owner) is None:
             raise BadRequest(f"desc.owner {owner!r} is not an existing user")
         env.owner = owner
@@ -328,7 +282,7 @@ def _apply_desc(s: Session, env: CodeEnv, principal: Principal, desc: Any) -> No
 
 def start_update(store: Store, principal: Principal, lang: str, name: str, *, force: bool) -> tuple[str, str]:
     env = records.load_env(store, check_lang(lang), name)
-    _require(can_update(env, principal), principal, env, "update")
+    require_right(can_update(env, principal), principal, env, "update")
     requirement_lines(env.spec_package_list or "", allow_options=_allow_options(store))
     mode = "register" if env.deployment_mode != DESIGN_MANAGED else ("rebuild" if force else "update")
     return records.claim(store, env.lang, env.name), mode
@@ -338,7 +292,7 @@ def start_jupyter(
     store: Store, principal: Principal, lang: str, name: str, *, active: bool
 ) -> tuple[str, str]:
     env = records.load_env(store, check_lang(lang), name)
-    _require(can_update(env, principal), principal, env, "update")
+    require_right(can_update(env, principal), principal, env, "update")
     desc = {**(env.desc or {}), "installJupyterSupport": active}
     token = records.claim(store, env.lang, env.name, changes={"desc": desc})
     return token, "jupyter-on" if active else "jupyter-off"
@@ -346,7 +300,7 @@ def start_jupyter(
 
 def start_delete(store: Store, principal: Principal, lang: str, name: str, *, force: bool) -> str:
     env = records.load_env(store, check_lang(lang), name)
-    _require(_is_manager(env, principal), principal, env, "delete")
+    require_right(is_manager(env, principal), principal, env, "delete")
     if not force:
         used = usages.usages_of(store, env_lang=env.lang, env_name=env.name)
         if used:
