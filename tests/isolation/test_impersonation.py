@@ -215,3 +215,20 @@ def test_target_identity_refuses_root_and_low_uids() -> None:
         target_identity("daemon", min_uid=1000, login="x")
     with pytest.raises(BadRequest, match="does not exist"):
         target_identity("lk_no_such_account", min_uid=1000, login="x")
+
+
+def test_impersonation_needs_a_root_server(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Unit check beside the real tests above: a non-root server refuses rather than run the
+    kernel as itself."""
+    import pytest
+
+    from labkeeper.errors import Conflict
+    from labkeeper.isolation import identity
+
+    monkeypatch.setattr(identity.os, "geteuid", lambda: 1000)
+    with pytest.raises(Conflict, match="not root"):
+        identity.kernel_identity({"enabled": True, "userRules": []}, login="x", groups=[], project_key="P")
+    assert (
+        identity.kernel_identity({"enabled": False}, login="x", groups=[], project_key="P").impersonated
+        is False
+    )
