@@ -25,7 +25,7 @@ from labkeeper.futures.runner import OperationError, Submission, TaskAborted, Ta
 from labkeeper.names import check_name
 from labkeeper.notebooks.sql.documents import QUERY, code_text
 from labkeeper.notebooks.sql.models import ABORTED, DONE, FAILED, RUNNING, SqlQueryRun
-from labkeeper.notebooks.sql.service import _require_connection, load_notebook, run_item
+from labkeeper.notebooks.sql.service import load_notebook, require_connection, run_item
 from labkeeper.projects.service import resolved_variables
 from labkeeper.settings.service import get_general_settings
 
@@ -67,7 +67,7 @@ def start_run(
     sql = code_text(cell.get("code") or "")
     if not sql.strip():
         raise BadRequest(f"Cell {cell_id!r} has no SQL to run")
-    _require_connection(store, principal, connection)
+    require_connection(store, principal, connection)
     expanded = expand_variables(sql, resolved_variables(store, key, typed=False))
     max_rows = int(get_general_settings(store)["sqlNotebooks"].get("maxRowsKept", 1000))
     run_id = secrets.token_hex(8)

@@ -77,7 +77,7 @@ def load_notebook(s: Session, principal: Principal, key: str, notebook_id: str, 
     return notebook
 
 
-def _require_connection(store: Store, principal: Principal, name: str) -> None:
+def require_connection(store: Store, principal: Principal, name: str) -> None:
     try:
         connections.require_usable(store, principal, name)
     except NotFound:
@@ -105,10 +105,10 @@ def get_notebook(store: Store, principal: Principal, key: str, notebook_id: str)
 
 def create_notebook(store: Store, principal: Principal, key: str, body: object) -> dict[str, Any]:
     key = check_project_key(key)
-    content = check_content(body)
-    with store.read() as s:
+    with store.read() as s:  # who may write comes before what they wrote
         get_project_checked(s, principal, key, "WRITE")
-    _require_connection(store, principal, content["connection"])
+    content = check_content(body)
+    require_connection(store, principal, content["connection"])
     now = now_ms()
     with store.begin() as s:
         get_project_checked(s, principal, key, "WRITE")
@@ -136,11 +136,11 @@ def _apply(notebook: SqlNotebook, content: dict[str, Any], principal: Principal,
 def save_notebook(
     store: Store, principal: Principal, key: str, notebook_id: str, body: object
 ) -> dict[str, Any]:
-    content = check_content(body)
     with store.read() as s:
         current = load_notebook(s, principal, key, notebook_id, "WRITE").connection
+    content = check_content(body)
     if content["connection"] != current:
-        _require_connection(store, principal, content["connection"])
+        require_connection(store, principal, content["connection"])
     with store.begin() as s:
         notebook = load_notebook(s, principal, key, notebook_id, "WRITE")
         _apply(notebook, content, principal, now_ms())
@@ -243,8 +243,14 @@ def get_run(store: Store, principal: Principal, key: str, notebook_id: str, run_
     return {**run_item(run, state=live.get(run.id)), "rows": list(run.rows or [])}
 
 
+def _check_writable(store: Store, principal: Principal, key: str, notebook_id: str) -> None:
+    with store.read() as s:
+        load_notebook(s, principal, key, notebook_id, "WRITE")
+
+
 def save_history(store: Store, principal: Principal, key: str, notebook_id: str, body: object) -> None:
     """Keep exactly the runs the body lists (runs still running are always kept)."""
+    _check_writable(store, principal, key, notebook_id)
     if not isinstance(body, dict):
         raise BadRequest("A SQL notebook history must be a JSON object mapping cell ids to lists of runs")
     keep: set[str] = set()
@@ -273,6 +279,7 @@ def save_history(store: Store, principal: Principal, key: str, notebook_id: str,
 
 def clear_history(store: Store, principal: Principal, key: str, notebook_id: str, body: object) -> None:
     """Delete the runs of one cell (or of every cell) but the `numRunsToRetain` most recent."""
+    _check_writable(store, principal, key, notebook_id)
     body = {} if body is None else body
     if not isinstance(body, dict):
         raise BadRequest("The body must be a JSON object: {cellId, numRunsToRetain}")
