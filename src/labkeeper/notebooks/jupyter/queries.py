@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import psutil
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from labkeeper.auth.principal import Principal
 from labkeeper.errors import Forbidden, NotFound
@@ -20,6 +20,15 @@ if TYPE_CHECKING:
     from labkeeper.config import Config
     from labkeeper.db import Store
     from labkeeper.notebooks.jupyter.sessions import LiveKernel
+
+
+_TABLE = JupyterSession.__table__
+# Built once: this is the hot path of every notebook listing.
+_PROJECT_ACCESS = select(Project.owner, Project.permissions).where(Project.key == bindparam("key"))
+_PROJECT_SESSIONS = (
+    select(_TABLE).where(_TABLE.c.project_key == bindparam("key")).order_by(_TABLE.c.started_on)
+)
+_NOTEBOOK_SESSIONS = _PROJECT_SESSIONS.where(_TABLE.c.notebook_name == bindparam("name"))
 
 
 class SessionQueries:
@@ -61,17 +70,13 @@ class SessionQueries:
         """Live sessions of a project (or one notebook). With `principal`, READ is checked (by
         `access.can`, on the same connection: this is every listing's hot path) and the
         notebook must exist."""
-        table = JupyterSession.__table__
-        query = select(table).where(table.c.project_key == project_key)
-        if notebook_name is not None:
-            query = query.where(table.c.notebook_name == notebook_name)
+        if notebook_name is None:
+            statement, params = _PROJECT_SESSIONS, {"key": project_key}
+        else:
+            statement, params = _NOTEBOOK_SESSIONS, {"key": project_key, "name": notebook_name}
         with self.store.reader.connect() as conn:
-            project = None
-            if principal is not None:
-                project = conn.execute(
-                    select(Project.owner, Project.permissions).where(Project.key == project_key)
-                ).first()
-            rows = conn.execute(query.order_by(table.c.started_on)).all()
+            project = conn.execute(_PROJECT_ACCESS, {"key": project_key}).first() if principal else None
+            rows = conn.execute(statement, params).all()
         if principal is not None:
             if project is None or not can(principal, project.owner, project.permissions or {}, "READ"):
                 with self.store.read() as s:  # raises the refusal, worded in one place
@@ -85,9 +90,7 @@ class SessionQueries:
         """READ on the project, decided by `access.can` on one Core read (this is on the path of
         every listing call); a refusal is raised by `get_project_checked` with its message."""
         with self.store.reader.connect() as conn:
-            row = conn.execute(
-                select(Project.owner, Project.permissions).where(Project.key == project_key)
-            ).first()
+            row = conn.execute(_PROJECT_ACCESS, {"key": project_key}).first()
         if row is None or not can(principal, row.owner, row.permissions or {}, "READ"):
             with self.store.read() as s:
                 get_project_checked(s, principal, project_key, "READ")

@@ -22,7 +22,7 @@ router = APIRouter(tags=["jupyter notebooks"])
 NB = "/projects/{project_key}/jupyter-notebooks/{name}"
 
 
-def get_manager(request: Request) -> SessionManager:
+async def get_manager(request: Request) -> SessionManager:
     return request.app.state.jupyter
 
 
