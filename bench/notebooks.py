@@ -169,9 +169,7 @@ def main() -> None:
             f"{args.sessions} running sessions: {elapsed:.2f} s ({listed} notebooks listed, {active} ACTIVE) "
             "(target < 3 s)"
         )
-        print(
-            f"  floor: the same {calls} calls to GET /projects/{{key}}, official client: {floor:.2f} s"
-        )
+        print(f"  floor: the same {calls} calls to GET /projects/{{key}}, official client: {floor:.2f} s")
     finally:
         server.close()
 
