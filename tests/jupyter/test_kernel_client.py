@@ -110,3 +110,31 @@ def test_the_documented_running_notebooks_example_prints_the_truth(live: LiveSer
         ],
         "DOCB": [{"name": "report", "status": "ACTIVE - 1 session(s)"}],
     }
+
+
+def test_labkeepers_own_client(live: LiveServer) -> None:
+    from labkeeper.client import DSSClient, DSSJupyterNotebookListItem, DSSNotebook, DSSNotebookSession
+
+    client = DSSClient(live.url, ADMIN_KEY)
+    project = client.create_project("OWN", "Own", "admin")
+    handle = project.create_jupyter_notebook("calc", notebook("print(6 * 7)"))
+    session = handle.start_session()
+    assert isinstance(session, DSSNotebookSession) and session.kernel_execution_state == "idle"
+    assert session.kernel_memory_rss > 0 and session.kernel_name == "python3"
+    result = handle.run_all(session.session_id)
+    assert result["cellsRun"] == 1 and result["sessionId"] == session.session_id
+    assert handle.get_content().get_cells()[0]["outputs"][0]["text"] == "42\n"
+    items = project.list_jupyter_notebooks(active=True, as_type="listitems")
+    assert isinstance(items[0], DSSJupyterNotebookListItem) and items[0].kernel_spec["name"] == "python3"
+    running = client.list_running_notebooks()
+    assert (
+        isinstance(running[0], DSSNotebook)
+        and running[0].get_sessions()[0]["sessionId"] == session.session_id
+    )
+    session.unload()
+    assert handle.get_sessions() == []
+    future = handle.run_all(wait=False)  # starts a session for the caller
+    assert future.wait_for_result()["cellsRun"] == 1
+    handle.clear_outputs()
+    handle.delete()
+    assert project.list_jupyter_notebooks() == []
