@@ -139,13 +139,14 @@ def _legacy_name(request: Request) -> str:
 async def legacy_notebook_state(
     project_key: str, caller: Caller, jupyter: Jupyter, request: Request
 ) -> Response:
-    name = _legacy_name(request)
     require_project(jupyter.store, caller, project_key, "READ")
+    name = _legacy_name(request)
     return json_response(service.notebook_state(jupyter, project_key, name))
 
 
 @router.delete("/projects/{project_key}/notebooks/")
 async def legacy_unload(project_key: str, caller: Caller, jupyter: Jupyter, request: Request) -> Response:
+    require_project(jupyter.store, caller, project_key, "READ")
     name = _legacy_name(request)
     session_id = request.query_params.get("sessionId")
     if not session_id:
