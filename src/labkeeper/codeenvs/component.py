@@ -1,9 +1,10 @@
 """Wires code envs into the app: registers the build operations with the task runner and
-finds the machine's Python interpreters once, at start-up."""
+starts finding the machine's Python interpreters at start-up (in the background: the first
+request that needs them waits for the search to end)."""
 
 from __future__ import annotations
 
-import asyncio
+import threading
 
 from fastapi import FastAPI
 
@@ -14,7 +15,7 @@ class CodeEnvsComponent:
     operations = (builds.build_env, builds.delete_env)
 
     async def start(self, app: FastAPI) -> None:
-        await asyncio.to_thread(interpreters.available)
+        threading.Thread(target=interpreters.available, name="find-interpreters", daemon=True).start()
 
     async def stop(self, app: FastAPI) -> None:
         return None
