@@ -225,3 +225,17 @@ def test_rights_to_create_update_use_and_delete(envs: Instance, tmp_path: Path) 
     # A manager may do anything, including deleting someone else's env.
     assert manager.delete("/admin/code-envs/python/carlas").json()["messages"]["error"] is False
     assert envs.admin.get("/admin/code-envs/").json() == []
+
+
+def test_jupyter_support_needs_a_kernel_name_jupyter_accepts(envs: Instance) -> None:
+    create(envs.admin, "with space")
+    answer = envs.admin.post("/admin/code-envs/python/with space/jupyter", params={"active": "true"})
+    assert answer.status_code == 400 and "kernel names" in error(answer)
+    settings = definition(envs.admin, "with space")
+    settings["desc"]["installJupyterSupport"] = True
+    assert envs.admin.put("/admin/code-envs/python/with space", json=settings).status_code == 400
+    answer = envs.admin.post(
+        "/admin/code-envs/PYTHON/other space",
+        json={"deploymentMode": "DESIGN_MANAGED", "installJupyterSupport": True},
+    )
+    assert answer.status_code == 400 and "kernel names" in error(answer)

@@ -12,11 +12,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any
 
+from labkeeper.errors import BadRequest
+
 KERNEL_PREFIX = "py-dku-venv-"
+# What Jupyter accepts as a kernel name; env names may also hold spaces, which it ignores.
+_JUPYTER_KERNEL_NAME = re.compile(r"[A-Za-z0-9._-]+")
 
 
 def kernels_dir(data_dir: Path) -> Path:
@@ -25,6 +30,15 @@ def kernels_dir(data_dir: Path) -> Path:
 
 def kernel_name(env_name: str) -> str:
     return KERNEL_PREFIX + env_name
+
+
+def check_kernel_name(env_name: str) -> None:
+    """Jupyter support needs a kernel name Jupyter accepts: a 400 says so otherwise."""
+    if not _JUPYTER_KERNEL_NAME.fullmatch(env_name):
+        raise BadRequest(
+            f"Code env {env_name!r} cannot have Jupyter support: Jupyter kernel names allow only "
+            "letters, digits, '.', '_' and '-'; create an env without spaces in its name"
+        )
 
 
 def kernel_dir(data_dir: Path, env_name: str) -> Path:

@@ -163,6 +163,8 @@ def create_env(
             "or DESIGN_NON_MANAGED (register an existing env by its 'path')"
         )
     check_desc_flags(params)
+    if params.get("installJupyterSupport"):
+        kernelspecs.check_kernel_name(name)
     desc = {k: v for k, v in params.items() if k not in CREATE_FIELDS}
     desc.setdefault("installCorePackages", False)
     desc.setdefault("installJupyterSupport", False)
@@ -263,6 +265,8 @@ def _apply_desc(s: Session, env: CodeEnv, principal: Principal, desc: Any) -> No
     if not isinstance(desc, dict):
         raise BadRequest("desc must be an object")
     check_desc_flags(desc)
+    if desc.get("installJupyterSupport"):
+        kernelspecs.check_kernel_name(env.name)
     current = env.desc or {}
     wanted = desc.get("pythonInterpreter", current.get("pythonInterpreter"))
     if env.deployment_mode == DESIGN_MANAGED and wanted != current.get("pythonInterpreter"):
@@ -293,6 +297,8 @@ def start_jupyter(
 ) -> tuple[str, str]:
     env = records.load_env(store, check_lang(lang), name)
     require_right(can_update(env, principal), principal, env, "update")
+    if active:
+        kernelspecs.check_kernel_name(env.name)
     desc = {**(env.desc or {}), "installJupyterSupport": active}
     token = records.claim(store, env.lang, env.name, changes={"desc": desc})
     return token, "jupyter-on" if active else "jupyter-off"
