@@ -58,8 +58,10 @@ class SqlQueryRun(Base):
     ended_on: Mapped[int] = mapped_column(BigInteger, default=0)
     duration_ms: Mapped[int] = mapped_column(BigInteger, default=0)
     row_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    rows_kept: Mapped[int] = mapped_column(Integer, default=0)
     has_result_set: Mapped[bool] = mapped_column(Boolean, default=False)
-    # [{name, type}] and the first rows (at most sqlNotebooks.maxRowsKept), as JSON values.
+    # [{name, type}] and the first rows (at most sqlNotebooks.maxRowsKept), as JSON values;
+    # read only when a run is asked for with its rows (histories leave them deferred).
     columns: Mapped[list] = mapped_column(default=list)
     rows: Mapped[list] = mapped_column(default=list)
     error: Mapped[str] = mapped_column(Text, default="")

@@ -14,7 +14,8 @@ import secrets
 import time
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
+from sqlalchemy.orm import defer
 
 from labkeeper.auth.principal import Principal
 from labkeeper.connections.engines import Databases, lookup
@@ -118,7 +119,9 @@ def _record(
 ) -> SqlQueryRun | None:
     with store.begin() as s:
         s.execute(update(SqlQueryRun).where(SqlQueryRun.id == run_id).values(**values))
-        return s.get(SqlQueryRun, run_id) if read_back else None
+        if not read_back:
+            return None
+        return s.scalar(select(SqlQueryRun).options(defer(SqlQueryRun.rows)).where(SqlQueryRun.id == run_id))
 
 
 @operation(KIND)
@@ -174,4 +177,5 @@ def _execute(databases: Databases, args: dict[str, Any], canceller: Canceller) -
         "has_result_set": result.has_result_set,
         "columns": result.columns,
         "rows": result.rows,
+        "rows_kept": len(result.rows),
     }

@@ -12,7 +12,7 @@ from collections import defaultdict
 from typing import Any
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from labkeeper.auth.principal import Principal
 from labkeeper.connections import service as connections
@@ -186,18 +186,19 @@ def run_item(run: SqlQueryRun, *, state: str | None = None) -> dict[str, Any]:
         "rowCount": run.row_count,
         "hasResultSet": run.has_result_set,
         "columns": list(run.columns or []),
-        "rowsKept": len(run.rows or []),
-        "truncated": run.has_result_set and run.row_count > len(run.rows or []),
+        "rowsKept": run.rows_kept,
+        "truncated": run.has_result_set and run.row_count > run.rows_kept,
     }
     if run.error:
         item["error"] = run.error
     return item
 
 
-def _runs_query(notebook: SqlNotebook) -> Any:
-    return select(SqlQueryRun).where(
+def _runs_query(notebook: SqlNotebook, *, with_rows: bool = False) -> Any:
+    query = select(SqlQueryRun).where(
         SqlQueryRun.project_key == notebook.project_key, SqlQueryRun.notebook_id == notebook.id
     )
+    return query if with_rows else query.options(defer(SqlQueryRun.rows))
 
 
 def _live_states(s: Session, runs: list[SqlQueryRun]) -> dict[str, str]:
@@ -234,7 +235,7 @@ def get_history(
 def get_run(store: Store, principal: Principal, key: str, notebook_id: str, run_id: str) -> dict[str, Any]:
     with store.read() as s:
         notebook = load_notebook(s, principal, key, notebook_id, "READ")
-        run = s.scalar(_runs_query(notebook).where(SqlQueryRun.id == run_id))
+        run = s.scalar(_runs_query(notebook, with_rows=True).where(SqlQueryRun.id == run_id))
         if run is None:
             raise NotFound(
                 f"No run {run_id!r} in SQL notebook {notebook.id} of project {notebook.project_key}"

@@ -71,6 +71,7 @@ def upgrade() -> None:
         sa.Column("ended_on", sa.BigInteger(), nullable=False),
         sa.Column("duration_ms", sa.BigInteger(), nullable=False),
         sa.Column("row_count", sa.BigInteger(), nullable=False),
+        sa.Column("rows_kept", sa.Integer(), nullable=False),
         sa.Column("has_result_set", sa.Boolean(), nullable=False),
         sa.Column("columns", sa.JSON(), nullable=False),
         sa.Column("rows", sa.JSON(), nullable=False),
