@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _harness import BENCH_KEY, LabkeeperServer  # noqa: E402
 
 from labkeeper.client import DSSClient  # noqa: E402
-from labkeeper.connections.engines import _make_engine  # noqa: E402
+from labkeeper.connections.engines import build_engine  # noqa: E402
 from labkeeper.connections.query import Canceller, run_query  # noqa: E402
 from labkeeper.connections.service import ConnectionSpec  # noqa: E402
 
@@ -113,7 +113,7 @@ def main() -> None:
             notebook = project.create_sql_notebook({"connection": connection, "cells": cells})
             notebook.run_cell("fill")
             direct_engine = sa.create_engine(url)
-            in_process_engine = _make_engine(data_dir, ConnectionSpec(connection, label, params, 1))
+            in_process_engine = build_engine(data_dir, ConnectionSpec(connection, label, params, 1))
 
             def ours(notebook=notebook) -> int:  # type: ignore[no-untyped-def]
                 result = notebook.run_cell("select")

@@ -67,14 +67,14 @@ class Databases:
             cached = self._engines.get(spec.name)
             if cached is not None and cached[0] == fingerprint:
                 return cached[1]
-            engine = _make_engine(self.data_dir, spec)
+            engine = build_engine(self.data_dir, spec)
             self._engines[spec.name] = (fingerprint, engine)
         if cached is not None:
             cached[1].dispose()
         return engine
 
 
-def _make_engine(data_dir: Path, spec: ConnectionSpec) -> Engine:
+def build_engine(data_dir: Path, spec: ConnectionSpec) -> Engine:
     if spec.type == SQLITE:
         path = sqlite_path(data_dir, spec.params.get("path"))
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
