@@ -97,10 +97,9 @@ class DSSFuture:
         the server's error. `on_progress(state)` (labkeeper addition) is called with each
         state read while waiting; `timeout` (seconds, labkeeper addition) raises
         `TimeoutError` if the task is still running then."""
-        if self.state is not None and self.state.get("hasResult", False) and not self.job_id:
-            return self.result_wrapper(self.state.get("result"))
-        if self.state is not None and self.state.get("hasResult", False) and not self.state_is_peek:
-            return self.result_wrapper(self.state.get("result"))
+        state = self.state
+        if state is not None and state.get("hasResult", False) and ("result" in state or not self.job_id):
+            return self.result_wrapper(state.get("result"))  # the answer holds the result already
         deadline = None if timeout is None else time.monotonic() + timeout
         delay = 0.05
         while True:
