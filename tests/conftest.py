@@ -71,10 +71,12 @@ def config(tmp_path: Path, database_url: str | None) -> Config:
 class Instance:
     """A running in-process labkeeper with helpers to make users and keys."""
 
-    def __init__(self, app, config: Config) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, app, config: Config, portal) -> None:  # type: ignore[no-untyped-def]
         self.app = app
         self.config = config
+        self.portal = portal  # every client serves on the app's one event loop, as a server does
         self.http = TestClient(app, raise_server_exceptions=False)
+        self.http.portal = portal
         self.admin = self.client(ADMIN_KEY)
 
     @property
@@ -86,6 +88,7 @@ class Instance:
         client = TestClient(
             self.app, headers=headers, base_url="http://testserver" + API, raise_server_exceptions=False
         )
+        client.portal = self.portal
         return client
 
     def make_user(
@@ -123,8 +126,8 @@ class Instance:
 @pytest.fixture
 def instance(config: Config) -> Iterator[Instance]:
     app = create_app(config)
-    with TestClient(app):  # runs the lifespan: migrations, bootstrap, components
-        yield Instance(app, config)
+    with TestClient(app) as main:  # runs the lifespan: migrations, bootstrap, components
+        yield Instance(app, config, main.portal)
 
 
 def free_port() -> int:

@@ -222,7 +222,10 @@ def test_the_default_connection_stays_deleted_after_a_restart(config) -> None:  
     with TestClient(create_app(config)):
         pass
     with TestClient(create_app(config)) as http:
-        admin = Instance(http.app, config).admin
+        admin = Instance(http.app, config, http.portal).admin
         assert admin.delete(f"/admin/connections/{DEFAULT_CONNECTION}").status_code == 204
     with TestClient(create_app(config)) as http:
-        assert DEFAULT_CONNECTION not in Instance(http.app, config).admin.get("/admin/connections/").json()
+        assert (
+            DEFAULT_CONNECTION
+            not in Instance(http.app, config, http.portal).admin.get("/admin/connections/").json()
+        )

@@ -319,13 +319,13 @@ class InProcessRunner(TaskRunner):
             return await asyncio.wrap_future(waiting)
         live = self._live.get(task_id)
         deadline = None if timeout is None else time.monotonic() + timeout
-        if live is not None:
+        if live is not None and _running_loop() is self._loop:
             try:
                 await asyncio.wait_for(live.done.wait(), timeout)
             except TimeoutError:
                 return False
             return True
-        while True:  # a task of another worker: poll the store
+        while True:  # a task of another worker (or a caller on another loop): poll the store
             with self.store.read() as s:
                 state = s.scalar(select(Task.state).where(Task.id == task_id))
             if state != RUNNING:
