@@ -70,8 +70,10 @@ SLEEPY_BACKEND = textwrap.dedent(
     def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
         marker_dir = os.environ.get("{MARKER_VARIABLE}")
         child = subprocess.Popen(["sleep", "600"])  # a grandchild too: the whole tree must go
-        if marker_dir:
-            pathlib.Path(marker_dir, "building-%d" % os.getpid()).write_text(str(child.pid))
+        if marker_dir:  # written whole, then renamed: a reader never sees it empty
+            partial = pathlib.Path(marker_dir, ".partial-%d" % os.getpid())
+            partial.write_text(str(child.pid))
+            os.replace(partial, pathlib.Path(marker_dir, "building-%d" % os.getpid()))
         time.sleep(600)
         raise RuntimeError("unreachable")
     """
