@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,12 @@ from tests.codeenvs.wheelhouse import build
 
 @pytest.fixture(scope="session")
 def wheelhouse(request: pytest.FixtureRequest) -> Path:
-    return build(Path(request.config.cache.mkdir("labkeeper-wheelhouse")))
+    """Downloaded once: into pytest's cache, or (cache plugin off) the user's cache folder."""
+    cache = getattr(request.config, "cache", None)
+    if cache is not None:
+        return build(Path(cache.mkdir("labkeeper-wheelhouse")))
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return build(base / "labkeeper-tests" / "wheelhouse")
 
 
 def index_settings(wheelhouse: Path, **code_envs: object) -> dict:
