@@ -6,8 +6,10 @@ and rolls back on any exception, so a request never leaves half of a write behin
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -75,6 +77,10 @@ class Store:
         self.engine = make_engine(url)
         # Per-process caches of derived data, each validated against the store on use.
         self.cache: dict[str, Any] = {}
+        # raw_reader's connections: one per thread, in autocommit mode.
+        self._hot = threading.local()
+        self._hot_lock = threading.Lock()
+        self._hot_all: list[Any] = []
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         # Same pool; on SQLite its transactions start with a plain (shared) BEGIN.
         self.reader = self.engine.execution_options(labkeeper_readonly=True)
@@ -98,25 +104,56 @@ class Store:
 
     @contextmanager
     def raw_reader(self) -> Iterator[Callable[[str, dict[str, Any] | None], list[tuple]]]:
-        """Plain SELECTs on a bare pooled DB-API connection, for the per-request hot path.
+        """Plain SELECTs on a bare DB-API connection, for the per-request hot path.
 
-        SQLAlchemy's statement and result machinery costs ten times the indexed read it
-        wraps; here each query is SQL text with `:name` parameters, run as is. Each SELECT
-        sees the latest committed data. Use `begin()` / `read()` everywhere else.
+        SQLAlchemy's statement, result and pool machinery costs several times the indexed
+        read it wraps. Here each query is SQL text with `:name` parameters, run on a
+        connection of this thread's own, in autocommit mode, so each SELECT sees the latest
+        committed data. Use `begin()` / `read()` everywhere else.
         """
-        raw = self.engine.raw_connection()
-        cursor = raw.cursor()
-        convert = self._postgres_params if not self.is_sqlite else None
+        try:
+            cursor = self._hot_connection().cursor()
+        except Exception:  # closed under us: one fresh connection, then let errors through
+            self._drop_hot_connection()
+            cursor = self._hot_connection().cursor()
+        convert = None if self.is_sqlite else self._postgres_params
 
         def query(sql: str, params: dict[str, Any] | None = None) -> list[tuple]:
-            cursor.execute(convert(sql) if convert else sql, params or {})
-            return cursor.fetchall()
+            try:
+                cursor.execute(convert(sql) if convert else sql, params or {})
+                return cursor.fetchall()
+            except Exception:
+                broken.append(True)  # e.g. the server restarted: reconnect next time
+                raise
 
+        broken: list[bool] = []
         try:
             yield query
         finally:
-            cursor.close()
-            raw.close()  # back to the pool, which rolls back whatever the driver began
+            with contextlib.suppress(Exception):
+                cursor.close()
+            if broken:
+                self._drop_hot_connection()
+
+    def _hot_connection(self) -> Any:
+        connection = getattr(self._hot, "connection", None)
+        if connection is None:
+            pooled = self.engine.raw_connection()
+            connection = pooled.driver_connection
+            pooled.detach()  # ours from now on: the pool neither resets nor reuses it
+            if not self.is_sqlite:  # SQLite's is already in autocommit (see make_engine)
+                connection.autocommit = True
+            self._hot.connection = connection
+            with self._hot_lock:
+                self._hot_all.append(connection)
+        return connection
+
+    def _drop_hot_connection(self) -> None:
+        connection = getattr(self._hot, "connection", None)
+        self._hot.connection = None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                connection.close()
 
     @staticmethod
     @functools.cache
@@ -124,4 +161,10 @@ class Store:
         return re.sub(r"(?<!:):([A-Za-z_]\w*)", r"%(\1)s", sql.replace("%", "%%"))
 
     def dispose(self) -> None:
+        with self._hot_lock:
+            for connection in self._hot_all:
+                with contextlib.suppress(Exception):
+                    connection.close()
+            self._hot_all.clear()
+        self._hot = threading.local()
         self.engine.dispose()

@@ -34,7 +34,7 @@ from labkeeper.server import logfilter
 from labkeeper.server.bootstrap import ensure_admin
 from labkeeper.server.errors import install_error_handlers
 from labkeeper.server.fastlane import FastLane
-from labkeeper.server.middleware import API_PREFIX, AliasPrefix, AuditTrail, BodyLimit
+from labkeeper.server.middleware import ALIAS_PREFIX, API_PREFIX, AliasPrefix, AuditTrail, BodyLimit
 from labkeeper.settings import routes as settings_routes
 from labkeeper.usage import routes as usage_routes
 
@@ -110,16 +110,19 @@ def create_app(config: Config) -> FastAPI:
     def audit(**event: str) -> None:
         record_event(app.state.store, **event)
 
-    app.add_middleware(
-        FastLane,
-        routes={
-            API_PREFIX + "/admin/general-settings": settings_routes.get_general_settings,
-            API_PREFIX + "/projects/": project_routes.list_projects,
-        },
-    )
     app.add_middleware(AuditTrail, record=audit)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
     app.add_middleware(AliasPrefix)
+    # Outermost, so the hottest reads skip the other layers too (GETs have no body to
+    # limit and are not audited).
+    hot = {
+        "/admin/general-settings": settings_routes.get_general_settings,
+        "/projects/": project_routes.list_projects,
+    }
+    app.add_middleware(
+        FastLane,
+        routes={base + path: handler for base in (API_PREFIX, ALIAS_PREFIX) for path, handler in hot.items()},
+    )
     return app
 
 

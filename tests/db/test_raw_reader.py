@@ -1,0 +1,34 @@
+"""The hot-path reader sees every commit at once and recovers from a broken connection."""
+
+from __future__ import annotations
+
+from labkeeper.db import Store, now_ms
+from labkeeper.settings.models import Document
+from tests.conftest import Instance
+
+SQL = "SELECT version FROM documents WHERE name = :name"
+
+
+def test_a_commit_elsewhere_is_seen_by_the_next_read(instance: Instance) -> None:
+    store = instance.store
+    with store.raw_reader() as query:
+        assert query(SQL, {"name": "probe"}) == []
+    other = Store(store.url)  # another process's view of the same store
+    try:
+        with other.begin() as s:
+            s.add(Document(name="probe", body={}, version=7, updated_on=now_ms()))
+        with store.raw_reader() as query:
+            assert query(SQL, {"name": "probe"}) == [(7,)]
+    finally:
+        other.dispose()
+
+
+def test_a_broken_connection_is_replaced(instance: Instance) -> None:
+    store = instance.store
+    with store.raw_reader() as query:
+        query(SQL, {"name": "x"})
+    dropped = store._hot.connection
+    dropped.close()  # as if the database server had dropped it
+    with store.raw_reader() as query:
+        assert query(SQL, {"name": "x"}) == []
+    assert store._hot.connection is not dropped
