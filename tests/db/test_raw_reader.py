@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from labkeeper.db import Store, now_ms
 from labkeeper.settings.models import Document
 from tests.conftest import Instance
@@ -24,11 +26,21 @@ def test_a_commit_elsewhere_is_seen_by_the_next_read(instance: Instance) -> None
 
 
 def test_a_broken_connection_is_replaced(instance: Instance) -> None:
+    async def on_the_loop() -> None:  # the kept connection is for event-loop threads
+        store = instance.store
+        with store.raw_reader() as query:
+            query(SQL, {"name": "x"})
+        dropped = store._hot.connection
+        dropped.close()  # as if the database server had dropped it
+        with store.raw_reader() as query:
+            assert query(SQL, {"name": "x"}) == []
+        assert store._hot.connection is not dropped
+
+    asyncio.run(on_the_loop())
+
+
+def test_threads_without_a_loop_borrow_from_the_pool(instance: Instance) -> None:
     store = instance.store
     with store.raw_reader() as query:
-        query(SQL, {"name": "x"})
-    dropped = store._hot.connection
-    dropped.close()  # as if the database server had dropped it
-    with store.raw_reader() as query:
         assert query(SQL, {"name": "x"}) == []
-    assert store._hot.connection is not dropped
+    assert getattr(store._hot, "connection", None) is None

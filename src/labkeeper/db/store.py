@@ -6,6 +6,7 @@ and rolls back on any exception, so a request never leaves half of a write behin
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import re
@@ -45,6 +46,14 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
+
+
+def _on_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def make_engine(url: str) -> Engine:
@@ -107,15 +116,30 @@ class Store:
         """Plain SELECTs on a bare DB-API connection, for the per-request hot path.
 
         SQLAlchemy's statement, result and pool machinery costs several times the indexed
-        read it wraps. Here each query is SQL text with `:name` parameters, run on a
-        connection of this thread's own, in autocommit mode, so each SELECT sees the latest
-        committed data. Use `begin()` / `read()` everywhere else.
+        read it wraps. Here each query is SQL text with `:name` parameters, run as is, in
+        autocommit mode, so each SELECT sees the latest committed data. On an event loop's
+        thread (where requests are served) the connection is kept for that thread; other
+        threads borrow one from the pool. Use `begin()` / `read()` everywhere else.
         """
+        if not _on_event_loop():
+            pooled = self.engine.raw_connection()
+            try:
+                yield self._querying(pooled.cursor(), on_error=lambda: None)
+            finally:
+                pooled.close()  # back to the pool, which rolls back whatever the driver began
+            return
         try:
             cursor = self._hot_connection().cursor()
         except Exception:  # closed under us: one fresh connection, then let errors through
             self._drop_hot_connection()
             cursor = self._hot_connection().cursor()
+        try:
+            yield self._querying(cursor, on_error=self._drop_hot_connection)
+        finally:
+            with contextlib.suppress(Exception):
+                cursor.close()
+
+    def _querying(self, cursor: Any, *, on_error: Callable[[], None]) -> Callable[..., list[tuple]]:
         convert = None if self.is_sqlite else self._postgres_params
 
         def query(sql: str, params: dict[str, Any] | None = None) -> list[tuple]:
@@ -123,17 +147,10 @@ class Store:
                 cursor.execute(convert(sql) if convert else sql, params or {})
                 return cursor.fetchall()
             except Exception:
-                broken.append(True)  # e.g. the server restarted: reconnect next time
+                on_error()  # e.g. the server restarted: reconnect next time
                 raise
 
-        broken: list[bool] = []
-        try:
-            yield query
-        finally:
-            with contextlib.suppress(Exception):
-                cursor.close()
-            if broken:
-                self._drop_hot_connection()
+        return query
 
     def _hot_connection(self) -> Any:
         connection = getattr(self._hot, "connection", None)
