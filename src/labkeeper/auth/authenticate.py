@@ -44,14 +44,16 @@ def principal_from_groups(
     )
 
 
-# The two reads of every request, as SQL text on a bare connection (see Store.raw_reader).
+# One round trip for the key, its user and the user's groups (one row per group), as SQL
+# text on a bare connection (see Store.raw_reader). A global key's groups are in the key.
 _KEY_BY_HASH = (
-    "SELECT k.id, k.kind, k.user_login, k.admin, k.groups, k.expires_on, k.last_used_on, k.extra, u.enabled"
-    " FROM api_keys k LEFT OUTER JOIN users u ON u.login = k.user_login WHERE k.secret_hash = :digest"
-)
-_GROUPS_OF_USER = (
-    "SELECT g.name, g.admin, g.permissions FROM groups g"
-    " JOIN memberships m ON m.group_name = g.name WHERE m.login = :login"
+    "SELECT k.id, k.kind, k.user_login, k.admin, k.groups, k.expires_on, k.last_used_on, k.extra,"
+    " u.enabled, g.name, g.admin, g.permissions"
+    " FROM api_keys k"
+    " LEFT OUTER JOIN users u ON u.login = k.user_login"
+    " LEFT OUTER JOIN memberships m ON m.login = k.user_login AND k.kind <> 'GLOBAL'"
+    " LEFT OUTER JOIN groups g ON g.name = m.group_name"
+    " WHERE k.secret_hash = :digest"
 )
 _GROUP_BY_NAME = "SELECT g.name, g.admin, g.permissions FROM groups g WHERE g.name = :name"
 _TOUCH = update(ApiKey).where(ApiKey.id == bindparam("key_id")).values(last_used_on=bindparam("now"))
@@ -79,7 +81,8 @@ def authenticate(store: Store, secret: str | None) -> Principal:
         rows = query(_KEY_BY_HASH, {"digest": hash_secret(secret)})
         if not rows:
             raise Unauthorized("Invalid API key: it is unknown or has been revoked")
-        key_id, kind, user_login, key_admin, key_groups, expires_on, last_used_on, extra, enabled = rows[0]
+        key = rows[0]
+        key_id, kind, user_login, key_admin, key_groups, expires_on, last_used_on, extra, enabled = key[:9]
         now = now_ms()
         if expires_on and expires_on <= now:
             raise Unauthorized(f"API key {key_id} has expired; ask an admin for a new one")
@@ -89,7 +92,7 @@ def authenticate(store: Store, secret: str | None) -> Principal:
         else:
             if not enabled:  # no such user any more, or disabled
                 raise Unauthorized(f"API key {key_id} belongs to a disabled or deleted user")
-            group_rows = [_group(r) for r in query(_GROUPS_OF_USER, {"login": user_login})]
+            group_rows = [_group(r[9:]) for r in rows if r[9] is not None]
             groups = [row.name for row in group_rows]
     if now - last_used_on > LAST_USED_RESOLUTION_MS:
         with store.engine.begin() as conn:
