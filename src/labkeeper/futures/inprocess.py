@@ -25,7 +25,6 @@ from sqlalchemy import select, update
 
 from labkeeper.db import Store, now_ms
 from labkeeper.futures.models import ABORTED, DONE, FAILED, RUNNING, Task
-from labkeeper.futures.processes import identity, kill_tree
 from labkeeper.futures.runner import (
     OPERATIONS,
     OperationError,
@@ -34,6 +33,7 @@ from labkeeper.futures.runner import (
     TaskContext,
     TaskRunner,
 )
+from labkeeper.processes import identity, stop_tree
 
 log = logging.getLogger("labkeeper.futures")
 POLL_SECONDS = 0.1
@@ -129,7 +129,7 @@ class _Context(TaskContext):
                 log.exception("abort callback of task %s failed", self.task_id)
         for proc in procs:
             if proc.poll() is None:
-                kill_tree(proc.pid)
+                stop_tree(proc.pid)
             proc.poll()
 
 
@@ -174,7 +174,7 @@ class InProcessRunner(TaskRunner):
                 if runner_host != host or (runner_pid != os.getpid() and _pid_alive(runner_pid)):
                     continue
                 for pid, ctime in task.processes or []:
-                    kill_tree(int(pid), create_time=float(ctime) or None)
+                    stop_tree(int(pid), started_at=float(ctime) or None)
                 task.state = FAILED
                 task.error = "Interrupted by a restart of the server"
                 task.ended_on = now_ms()
@@ -298,7 +298,7 @@ class InProcessRunner(TaskRunner):
             task.abort_requested_by = by
             processes = list(task.processes or [])
         for pid, ctime in processes:
-            await asyncio.to_thread(kill_tree, int(pid), create_time=float(ctime) or None)
+            await asyncio.to_thread(stop_tree, int(pid), started_at=float(ctime) or None)
         await asyncio.to_thread(self._update, task_id, state=ABORTED, aborted_by=by, ended_on=now_ms())
 
     async def _stop_task(self, task_id: str, *, state: str, aborted_by: str = "", error: str = "") -> None:

@@ -12,8 +12,8 @@ from sqlalchemy import select, update
 
 from labkeeper.audit.service import record_event
 from labkeeper.db import now_ms
-from labkeeper.isolation.processes import kill_session
 from labkeeper.notebooks.jupyter.models import JupyterSession
+from labkeeper.processes import stop_tree
 from labkeeper.settings.service import get_general_settings
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ class Housekeeping:
         for row in rows:
             live = self.live.get(row.id)
             if row.pid:
-                kill_session(row.pid, not_before=row.pid_create_time)
+                stop_tree(row.pid, started_at=row.pid_create_time)
             self._forget(row.id)
             if live is not None and self._loop is not None and not self._loop.is_closed():
                 self._loop.call_soon_threadsafe(lambda live=live: asyncio.ensure_future(self._shutdown(live)))

@@ -20,8 +20,8 @@ from sqlalchemy import delete, select
 from labkeeper.audit.service import record_event
 from labkeeper.auth.models import ApiKey
 from labkeeper.db import now_ms
-from labkeeper.isolation.processes import kill_session
 from labkeeper.notebooks.jupyter.models import JupyterSession
+from labkeeper.processes import stop_tree
 
 if TYPE_CHECKING:
     from labkeeper.notebooks.jupyter.sessions import SessionManager
@@ -59,10 +59,10 @@ def stop_leftovers(manager: SessionManager) -> int:
     for row in rows:
         killed = 0
         if row.pid:
-            killed = kill_session(row.pid, not_before=row.pid_create_time)
+            killed = stop_tree(row.pid, started_at=row.pid_create_time)
         else:
             for pid in _find_by_connection_file(row.connection_file):
-                killed += kill_session(os.getsid(pid)) if psutil.pid_exists(pid) else 0
+                killed += stop_tree(os.getsid(pid)) if psutil.pid_exists(pid) else 0
         manager._forget(row.id)
         record_event(
             store,

@@ -36,7 +36,6 @@ from labkeeper.db import Store, now_ms
 from labkeeper.errors import Conflict, Forbidden, TooManyRequests
 from labkeeper.isolation.identity import UnixIdentity, first_denied, kernel_identity
 from labkeeper.isolation.layout import RunTree
-from labkeeper.isolation.processes import kill_session
 from labkeeper.notebooks.jupyter import files
 from labkeeper.notebooks.jupyter.housekeeping import Housekeeping
 from labkeeper.notebooks.jupyter.kernels import (
@@ -49,6 +48,7 @@ from labkeeper.notebooks.jupyter.kernels import (
 )
 from labkeeper.notebooks.jupyter.models import RUNNING, STARTING, JupyterSession
 from labkeeper.notebooks.jupyter.queries import SessionQueries
+from labkeeper.processes import stop_tree
 from labkeeper.projects.access import require_project
 from labkeeper.settings.service import get_general_settings
 
@@ -398,7 +398,7 @@ class SessionManager(SessionQueries, Housekeeping):
             if live is not None:
                 await self._shutdown(live)
             elif row.pid:
-                await asyncio.to_thread(kill_session, row.pid, not_before=row.pid_create_time)
+                await asyncio.to_thread(stop_tree, row.pid, started_at=row.pid_create_time)
             await asyncio.to_thread(self._forget, session_id)
         finally:
             self._stopping.discard(session_id)
@@ -435,7 +435,7 @@ class SessionManager(SessionQueries, Housekeeping):
             await asyncio.wait_for(self.kernels.shutdown_kernel(live.kernel_id), 1.5)
         except Exception:  # noqa: BLE001 - the kill below stops it whatever happened here
             log.warning("kernel %s did not shut down cleanly", live.kernel_id, exc_info=True)
-        await asyncio.to_thread(kill_session, live.pid, not_before=live.create_time)
+        await asyncio.to_thread(stop_tree, live.pid, started_at=live.create_time)
         with contextlib.suppress(KeyError):
             self.kernels.remove_kernel(live.kernel_id)
 
@@ -443,7 +443,7 @@ class SessionManager(SessionQueries, Housekeeping):
         """Delete the row, revoke the key, remove the kernel's files (after its process is gone)."""
         live = self.live.pop(session_id, None)
         if live is not None and live.pid:
-            kill_session(live.pid, not_before=live.create_time)
+            stop_tree(live.pid, started_at=live.create_time)
         with self.store.begin() as s:
             row = s.get(JupyterSession, session_id)
             if row is None:
