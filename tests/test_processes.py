@@ -8,13 +8,7 @@ import time
 import psutil
 
 from labkeeper.processes import identity, stop_tree
-
-
-def running(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
+from tests.helpers import alive
 
 
 def test_stops_descendants_and_orphans_of_the_session() -> None:
@@ -26,9 +20,9 @@ def test_stops_descendants_and_orphans_of_the_session() -> None:
     orphan = int(leader.stdout.readline())
     started = identity(leader.pid)[1]
     leader.wait()
-    assert running(orphan)
+    assert alive(orphan)
     assert stop_tree(leader.pid, started_at=started) >= 1
-    assert not running(orphan)
+    assert not alive(orphan)
 
 
 def test_a_recycled_pid_is_left_alone() -> None:
@@ -37,7 +31,7 @@ def test_a_recycled_pid_is_left_alone() -> None:
         recorded_start = psutil.Process(other.pid).create_time() - 100  # an older process's
         assert stop_tree(other.pid, started_at=recorded_start) == 0
         time.sleep(0.05)
-        assert running(other.pid)
+        assert alive(other.pid)
     finally:
         other.kill()
         other.wait()
@@ -51,4 +45,4 @@ def test_a_live_tree_is_gone_when_it_returns() -> None:
     members = [shell.pid, *(c.pid for c in psutil.Process(shell.pid).children())]
     stop_tree(shell.pid, started_at=identity(shell.pid)[1])
     shell.wait(timeout=1)
-    assert not any(running(pid) for pid in members)
+    assert not any(alive(pid) for pid in members)

@@ -6,8 +6,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from tests.codeenvs.conftest import index_settings
 from tests.conftest import Instance
 
@@ -71,26 +69,3 @@ def wait_for_markers(folder: Path, count: int = 1, timeout: float = 60.0) -> lis
             return found
         time.sleep(0.02)
     raise AssertionError(f"expected {count} sleepy builds to start within {timeout} s")
-
-
-def task_tree(instance: Instance, job_id: str) -> list[int]:
-    """Every live process the task started, with all their descendants."""
-    from labkeeper.futures.models import Task
-
-    with instance.store.read() as s:
-        roots = [int(pid) for pid, _ in s.get(Task, job_id).processes]
-    pids: list[int] = []
-    for pid in roots:
-        try:
-            root = psutil.Process(pid)
-            pids += [root.pid, *(child.pid for child in root.children(recursive=True))]
-        except psutil.NoSuchProcess:
-            pass
-    return pids
-
-
-def alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False

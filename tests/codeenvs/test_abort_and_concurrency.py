@@ -9,18 +9,17 @@ from pathlib import Path
 import pytest
 
 from tests.codeenvs.helpers import (
-    alive,
     configure,
     create,
     definition,
     save,
-    task_tree,
     update,
     wait_for_markers,
     wait_state,
 )
 from tests.codeenvs.wheelhouse import MARKER_VARIABLE
 from tests.conftest import Instance
+from tests.helpers import alive, task_tree
 
 
 @pytest.fixture

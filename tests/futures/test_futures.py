@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import time
 
-import psutil
 import pytest
 
 from labkeeper.futures.runner import Submission
 from tests.conftest import Instance
 from tests.futures import ops  # noqa: F401  (registers the test operations)
+from tests.helpers import alive, task_tree
 
 
 def submit(instance: Instance, kind: str, owner: str = "admin", **args: object) -> str:
@@ -25,29 +25,6 @@ def wait_state(instance: Instance, job_id: str, predicate, timeout: float = 20.0
         if predicate(state) or time.monotonic() > deadline:
             return state
         time.sleep(0.02)
-
-
-def task_pids(instance: Instance, job_id: str) -> list[int]:
-    from labkeeper.futures.models import Task
-
-    with instance.store.read() as s:
-        task = s.get(Task, job_id)
-        roots = [int(pid) for pid, _ in task.processes]
-    pids = []
-    for pid in roots:
-        try:
-            root = psutil.Process(pid)
-            pids += [root.pid, *(c.pid for c in root.children(recursive=True))]
-        except psutil.NoSuchProcess:
-            pass
-    return pids
-
-
-def alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def test_result_of_a_finished_task(instance: Instance) -> None:
@@ -70,9 +47,9 @@ def test_failed_task_answers_the_non_peek_call_with_its_error(instance: Instance
 def test_abort_kills_the_whole_process_tree_within_a_second(instance: Instance) -> None:
     job = submit(instance, "test.sleep-tree", seconds=60)
     deadline = time.monotonic() + 10
-    while len(task_pids(instance, job)) < 3 and time.monotonic() < deadline:
+    while len(task_tree(instance, job)) < 3 and time.monotonic() < deadline:
         time.sleep(0.02)
-    pids = task_pids(instance, job)
+    pids = task_tree(instance, job)
     assert len(pids) >= 3, "the shell and its two sleeps should be running"
     started = time.monotonic()
     assert instance.admin.delete(f"/futures/{job}").status_code == 204
@@ -136,9 +113,9 @@ def test_restart_fails_running_tasks_and_kills_their_processes(instance: Instanc
 
     job = submit(instance, "test.sleep-tree", seconds=60)
     deadline = time.monotonic() + 10
-    while len(task_pids(instance, job)) < 3 and time.monotonic() < deadline:
+    while len(task_tree(instance, job)) < 3 and time.monotonic() < deadline:
         time.sleep(0.02)
-    pids = task_pids(instance, job)
+    pids = task_tree(instance, job)
     # Pretend the runner that owns the task died: a new runner on this host recovers it.
     with instance.store.begin() as s:
         host = instance.app.state.runner.runner_id.split(":")[0]

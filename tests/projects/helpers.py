@@ -4,20 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
 from tests.conftest import Instance
+from tests.helpers import assert_error
 
-
-def assert_error(response: httpx.Response, status: int, *words: str) -> dict[str, Any]:
-    """The answer is a DSS error body with `status` whose message names every word."""
-    assert response.status_code == status, (response.status_code, response.text)
-    body = response.json()
-    assert set(body) >= {"errorType", "message", "detailedMessage"}, body
-    text = (body["message"] + " " + body["detailedMessage"]).lower()
-    for word in words:
-        assert word.lower() in text, (word, body)
-    return body
+__all__ = ["assert_error", "create", "grant", "keys"]
 
 
 def create(instance: Instance, key: str, client=None, **extra: Any) -> dict[str, Any]:  # type: ignore[no-untyped-def]

@@ -1,0 +1,47 @@
+"""Assertions and probes shared by every test folder."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import psutil
+
+
+def assert_error(response: httpx.Response, status: int, *words: str) -> dict[str, Any]:
+    """The answer is a DSS error body with `status` whose message names every word."""
+    assert response.status_code == status, (response.status_code, response.text)
+    body = response.json()
+    assert set(body) >= {"errorType", "message", "detailedMessage"}, body
+    text = (body["message"] + " " + body["detailedMessage"]).lower()
+    for word in words:
+        assert word.lower() in text, (word, body)
+    return body
+
+
+def assert_bad(response: httpx.Response, *words: str) -> dict[str, Any]:
+    return assert_error(response, 400, *words)
+
+
+def task_tree(instance: Any, job_id: str) -> list[int]:
+    """Every live process a task started, with all their descendants."""
+    from labkeeper.futures.models import Task
+
+    with instance.store.read() as s:
+        roots = [int(pid) for pid, _ in s.get(Task, job_id).processes]
+    pids: list[int] = []
+    for pid in roots:
+        try:
+            root = psutil.Process(pid)
+            pids += [root.pid, *(child.pid for child in root.children(recursive=True))]
+        except psutil.NoSuchProcess:
+            pass
+    return pids
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie runs nothing any more)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
