@@ -30,8 +30,10 @@ def _checked_creation(answer: Any, what: str) -> dict[str, Any]:
     return answer
 
 
-class DSSGlobalApiKey:
-    """A global API key, by id (`id_`); `key` is its secret when known, else masked or ''."""
+class _KeyHandle:
+    """What global and personal key handles share: an id, a route, update and delete."""
+
+    _base = ""
 
     def __init__(self, client: Requester, key: str, id_: str) -> None:
         self.client = client
@@ -45,19 +47,26 @@ class DSSGlobalApiKey:
 
     @property
     def _path(self) -> str:
-        return f"/admin/global-api-keys/{path_segment(self.id_)}"
-
-    def get_definition(self) -> DSSGlobalApiKeyDefinition:
-        """Read the key's definition (admin only)."""
-        return DSSGlobalApiKeyDefinition(self.client, self.client._perform_json("GET", self._path))
+        return f"{self._base}{path_segment(self.id_)}"
 
     def set_definition(self, definition: dict[str, Any]) -> None:
-        """Replace the key's definition with one obtained from `get_definition()`."""
+        """Replace the key's definition with one obtained from `get_definition()` (for a
+        personal key only the label and description change)."""
         self.client._perform_empty("PUT", self._path, body=dict(definition))
 
     def delete(self) -> None:
         """Revoke and delete the key: it stops working at once."""
         self.client._perform_empty("DELETE", self._path)
+
+
+class DSSGlobalApiKey(_KeyHandle):
+    """A global API key, by id (`id_`); `key` is its secret when known, else masked or ''."""
+
+    _base = "/admin/global-api-keys/"
+
+    def get_definition(self) -> DSSGlobalApiKeyDefinition:
+        """Read the key's definition (admin only)."""
+        return DSSGlobalApiKeyDefinition(self.client, self.client._perform_json("GET", self._path))
 
 
 class DSSGlobalApiKeyDefinition(dict[str, Any]):
@@ -177,34 +186,14 @@ class DSSGlobalApiKeyListItem(dict[str, Any]):
         return self.get("groups")
 
 
-class DSSPersonalApiKey:
+class DSSPersonalApiKey(_KeyHandle):
     """A personal API key, by id (`id_`); it acts as its user."""
 
-    def __init__(self, client: Requester, key: str, id_: str) -> None:
-        self.client = client
-        self.key = key
-        self.id_ = id_
-
-    @property
-    def id(self) -> str:
-        """The key's id (the same as `id_`)."""
-        return self.id_
-
-    @property
-    def _path(self) -> str:
-        return f"/personal-api-keys/{path_segment(self.id_)}"
+    _base = "/personal-api-keys/"
 
     def get_definition(self) -> dict[str, Any]:
         """The key's definition; its owner's login is in `user`."""
         return self.client._perform_json("GET", self._path)
-
-    def set_definition(self, definition: dict[str, Any]) -> None:
-        """Change the key's label and description (the other fields are fixed)."""
-        self.client._perform_empty("PUT", self._path, body=definition)
-
-    def delete(self) -> None:
-        """Revoke and delete the key."""
-        self.client._perform_empty("DELETE", self._path)
 
 
 class DSSPersonalApiKeyListItem(dict[str, Any]):
