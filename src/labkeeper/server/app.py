@@ -33,7 +33,7 @@ from labkeeper.projects import routes as project_routes
 from labkeeper.server import logfilter
 from labkeeper.server.bootstrap import ensure_admin
 from labkeeper.server.errors import install_error_handlers
-from labkeeper.server.fastlane import FastLane
+from labkeeper.server.fastlane import FastLaneApp
 from labkeeper.server.middleware import ALIAS_PREFIX, API_PREFIX, AliasPrefix, AuditTrail, BodyLimit
 from labkeeper.settings import routes as settings_routes
 from labkeeper.usage import routes as usage_routes
@@ -88,7 +88,7 @@ def create_app(config: Config) -> FastAPI:
                 await component.stop(app)
             app.state.store.dispose()
 
-    app = FastAPI(
+    app = FastLaneApp(
         title="labkeeper",
         summary="Administration API of a labkeeper instance, compatible with the DSS public REST API",
         version="0.1.0",
@@ -113,16 +113,13 @@ def create_app(config: Config) -> FastAPI:
     app.add_middleware(AuditTrail, record=audit)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
     app.add_middleware(AliasPrefix)
-    # Outermost, so the hottest reads skip the other layers too (GETs have no body to
-    # limit and are not audited).
     hot = {
         "/admin/general-settings": settings_routes.get_general_settings,
         "/projects/": project_routes.list_projects,
     }
-    app.add_middleware(
-        FastLane,
-        routes={base + path: handler for base in (API_PREFIX, ALIAS_PREFIX) for path, handler in hot.items()},
-    )
+    app.fast_routes = {
+        base + path: handler for base in (API_PREFIX, ALIAS_PREFIX) for path, handler in hot.items()
+    }
     return app
 
 
