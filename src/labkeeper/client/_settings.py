@@ -56,7 +56,7 @@ class DSSGroupImpersonationRule:
         self.raw: dict[str, Any] = raw if raw is not None else {"type": "IDENTITY"}
 
     def group_identity(self) -> DSSGroupImpersonationRule:
-        """Map onto the UNIX user of the same name as the group."""
+        """Run the code of the members of matching groups as the UNIX user of their own login."""
         self.raw["type"] = "IDENTITY"
         return self
 

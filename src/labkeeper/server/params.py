@@ -32,9 +32,3 @@ def parse_int(
     if not minimum <= number <= maximum:
         raise BadRequest(f"Query parameter '{name}' must be between {minimum} and {maximum}")
     return number
-
-
-def page(items: list, limit: int | None, offset: int | None) -> list:
-    """Everything by default (as the official client expects), a page when asked."""
-    start = offset or 0
-    return items[start:] if limit is None else items[start : start + limit]
