@@ -4,6 +4,7 @@ from labkeeper.audit import models as audit_models
 from labkeeper.auth import models as auth_models
 from labkeeper.codeenvs import models as codeenv_models
 from labkeeper.connections import models as connection_models
+from labkeeper.db import stamps as stamp_models
 from labkeeper.futures import models as futures_models
 from labkeeper.notebooks.jupyter import models as jupyter_models
 from labkeeper.notebooks.sql import models as sql_notebook_models
@@ -20,4 +21,5 @@ __all__ = [
     "project_models",
     "settings_models",
     "sql_notebook_models",
+    "stamp_models",
 ]

@@ -35,6 +35,9 @@ class Base(DeclarativeBase):
     type_annotation_map = {dict: JSON, list: JSON}
 
 
+_READ_STAMPS = "SELECT topic, value FROM change_stamps"
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -124,50 +127,55 @@ class Store:
         if not _on_event_loop():
             pooled = self.engine.raw_connection()
             try:
-                yield self._querying(pooled.cursor(), on_error=lambda: None)
+                yield self._querying(pooled.cursor())
             finally:
                 pooled.close()  # back to the pool, which rolls back whatever the driver began
             return
-        try:
-            cursor = self._hot_connection().cursor()
-        except Exception:  # closed under us: one fresh connection, then let errors through
-            self._drop_hot_connection()
-            cursor = self._hot_connection().cursor()
-        try:
-            yield self._querying(cursor, on_error=self._drop_hot_connection)
-        finally:
-            with contextlib.suppress(Exception):
-                cursor.close()
+        yield self._hot_query()
 
-    def _querying(self, cursor: Any, *, on_error: Callable[[], None]) -> Callable[..., list[tuple]]:
+    def stamps(self) -> dict[str, int]:
+        """Every topic's change stamp, in one read (see db/stamps.py). Read on every request."""
+        if _on_event_loop():  # raw_reader's kept connection, without its context manager
+            return dict(self._hot_query()(_READ_STAMPS))
+        with self.raw_reader() as query:
+            return dict(query(_READ_STAMPS))
+
+    def _querying(self, cursor: Any) -> Callable[..., list[tuple]]:
         convert = None if self.is_sqlite else self._postgres_params
 
         def query(sql: str, params: dict[str, Any] | None = None) -> list[tuple]:
-            try:
-                cursor.execute(convert(sql) if convert else sql, params or {})
-                return cursor.fetchall()
-            except Exception:
-                on_error()  # e.g. the server restarted: reconnect next time
-                raise
+            cursor.execute(convert(sql) if convert else sql, params or {})
+            return cursor.fetchall()
 
         return query
 
-    def _hot_connection(self) -> Any:
-        connection = getattr(self._hot, "connection", None)
-        if connection is None:
+    def _hot_query(self) -> Callable[..., list[tuple]]:
+        """This thread's kept connection, cursor and query function, made on first use."""
+        query = getattr(self._hot, "query", None)
+        if query is None:
             pooled = self.engine.raw_connection()
             connection = pooled.driver_connection
             pooled.detach()  # ours from now on: the pool neither resets nor reuses it
             if not self.is_sqlite:  # SQLite's is already in autocommit (see make_engine)
                 connection.autocommit = True
-            self._hot.connection = connection
             with self._hot_lock:
                 self._hot_all.append(connection)
-        return connection
+            run = self._querying(connection.cursor())
+
+            def query(sql: str, params: dict[str, Any] | None = None) -> list[tuple]:
+                try:
+                    return run(sql, params)
+                except Exception:  # e.g. the server restarted: once more, on a new connection
+                    self._drop_hot_connection()
+                    self._hot_query()
+                    return self._hot.run(sql, params)
+
+            self._hot.connection, self._hot.run, self._hot.query = connection, run, query
+        return query
 
     def _drop_hot_connection(self) -> None:
         connection = getattr(self._hot, "connection", None)
-        self._hot.connection = None
+        self._hot.connection = self._hot.run = self._hot.query = None
         if connection is not None:
             with contextlib.suppress(Exception):
                 connection.close()

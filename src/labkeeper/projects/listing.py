@@ -2,12 +2,9 @@
 
 `GET /projects/` is the hottest read of the API, so each worker process keeps every
 project's list item already serialized, plus the finished answer for each caller view
-(admin, or a login with its groups). A single counter row, moved in the same transaction
-as every project write (`bump_generation`), says whether the memory copy is still current:
-each request reads it (one indexed read) and rebuilds only when it changed. Reading the
-counter before the projects means a write landing in between is at worst cached under the
-old counter, which the next request sees as stale; never the other way round. Because the
-counter lives in the store, several worker processes stay correct.
+(admin, or a login with its groups), under the store's `projects` change stamp (see
+db/stamps.py): every write to the projects table, from any process, moves it, and the next
+request rebuilds.
 """
 
 from __future__ import annotations
@@ -18,53 +15,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import select, update
-from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
 from labkeeper.auth.principal import Principal
 from labkeeper.db import Store
+from labkeeper.db.stamps import PROJECTS, Stamps
 from labkeeper.projects.access import can
-from labkeeper.projects.models import Project, ProjectListGeneration
+from labkeeper.projects.models import Project
 
-GENERATION_ROW = 1
 MAX_CACHED_VIEWS = 4096
-
-
-def bump_generation(s: Session) -> None:
-    """Mark the project list as changed, inside the caller's write transaction."""
-    moved = s.execute(
-        update(ProjectListGeneration)
-        .where(ProjectListGeneration.id == GENERATION_ROW)
-        .values(value=ProjectListGeneration.value + 1)
-    ).rowcount
-    if moved:
-        return
-    try:
-        with s.begin_nested():  # the row is missing on a fresh or emptied store
-            s.add(ProjectListGeneration(id=GENERATION_ROW, value=1))
-    except IntegrityError:  # another transaction created it meanwhile
-        s.execute(
-            update(ProjectListGeneration)
-            .where(ProjectListGeneration.id == GENERATION_ROW)
-            .values(value=ProjectListGeneration.value + 1)
-        )
-
-
-_GENERATION_SQL = f"SELECT value FROM project_list_generation WHERE id = {GENERATION_ROW}"
-
-
-def read_generation(conn: Connection) -> int:
-    value = conn.exec_driver_sql(_GENERATION_SQL).scalar()
-    return -1 if value is None else int(value)
-
-
-def current_generation(store: Store) -> int:
-    """The counter, read on every list request through the store's hot-path reader."""
-    with store.raw_reader() as query:
-        rows = query(_GENERATION_SQL)
-    return -1 if not rows else int(rows[0][0])
 
 
 def tag(version: int, login: str, when: int) -> dict[str, Any]:
@@ -102,7 +61,7 @@ class _Entry:
 
 @dataclass
 class _Snapshot:
-    generation: int
+    stamp: int
     entries: list[_Entry]
     views: dict[tuple, bytes] = field(default_factory=dict)
 
@@ -122,14 +81,14 @@ _COLUMNS = (
 )
 
 
-def _build(generation: int, rows: list) -> _Snapshot:
+def _build(stamp: int, rows: list) -> _Snapshot:
     entries = []
     for row in rows:
         item = list_item(row)
         plain = orjson.dumps(item)
         item["projectLocation"] = location(row)
         entries.append(_Entry(row.owner, row.permissions or {}, plain, orjson.dumps(item)))
-    return _Snapshot(generation, entries)
+    return _Snapshot(stamp, entries)
 
 
 class ProjectListCache:
@@ -139,10 +98,13 @@ class ProjectListCache:
         self._snapshot: _Snapshot | None = None
         self._lock = threading.Lock()
 
-    def render(self, store: Store, principal: Principal, *, include_location: bool) -> bytes:
+    def render(
+        self, store: Store, principal: Principal, *, include_location: bool, stamps: Stamps | None = None
+    ) -> bytes:
+        stamp = (stamps or store.stamps()).get(PROJECTS, 0)
         snapshot = self._snapshot
-        if snapshot is None or snapshot.generation != current_generation(store):
-            snapshot = self._rebuild(store)
+        if snapshot is None or snapshot.stamp != stamp:
+            snapshot = self._rebuild(store, stamp)
         view = (True,) if principal.admin else (principal.login, principal.groups)
         cache_key = (view, include_location)
         answer = snapshot.views.get(cache_key)
@@ -153,11 +115,11 @@ class ProjectListCache:
             snapshot.views[cache_key] = answer
         return answer
 
-    def _rebuild(self, store: Store) -> _Snapshot:
-        with store.reader.connect() as conn:  # one snapshot for the counter and the rows
-            generation = read_generation(conn)
-            rows = conn.execute(select(*_COLUMNS).order_by(Project.key)).all()
-        snapshot = _build(generation, rows)
+    def _rebuild(self, store: Store, stamp: int) -> _Snapshot:
+        """The rows read after `stamp` was: at worst newer than it, never older."""
+        with store.read() as s:
+            rows = s.execute(select(*_COLUMNS).order_by(Project.key)).all()
+        snapshot = _build(stamp, rows)
         with self._lock:
             self._snapshot = snapshot
         return snapshot
@@ -184,5 +146,8 @@ def cache_for(store: Store) -> ProjectListCache:
     return cache
 
 
-def render_project_list(store: Store, principal: Principal, *, include_location: bool = False) -> bytes:
-    return cache_for(store).render(store, principal, include_location=include_location)
+def render_project_list(
+    store: Store, principal: Principal, *, include_location: bool = False, stamps: Stamps | None = None
+) -> bytes:
+    """The list `principal` may read; `stamps` as read at the start of the request, if they were."""
+    return cache_for(store).render(store, principal, include_location=include_location, stamps=stamps)

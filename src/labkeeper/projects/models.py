@@ -59,17 +59,3 @@ class ProjectObject(Base):
     active_with_triggers: Mapped[bool] = mapped_column(Boolean, default=False)
     created_on: Mapped[int] = mapped_column(BigInteger, default=0)
     modified_on: Mapped[int] = mapped_column(BigInteger, default=0)
-
-
-class ProjectListGeneration(Base):
-    """One row whose counter moves in the same transaction as every project write.
-
-    Each worker process keeps the serialized project list in memory and reads this counter
-    on every list request: a changed value means another transaction (maybe in another
-    process) changed a project, and the cached list is rebuilt.
-    """
-
-    __tablename__ = "project_list_generation"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    value: Mapped[int] = mapped_column(BigInteger, default=0)

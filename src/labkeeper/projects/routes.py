@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from labkeeper.projects import object_routes, service
-from labkeeper.server.deps import AppConfig, AppStore, Caller, current_principal
+from labkeeper.server.deps import AppConfig, AppStore, Caller, current_principal, request_stamps
 from labkeeper.server.params import parse_bool
 from labkeeper.server.responses import empty_response, json_response, read_json
 
@@ -17,8 +17,11 @@ async def list_projects(request: Request) -> Response:
     # The hottest read, also served by the fast lane (server/fastlane.py): no dependency
     # injection here.
     principal = await current_principal(request)
-    include_location = parse_bool("includeLocation", request.query_params.get("includeLocation"))
-    body = service.render_project_list(request.app.state.store, principal, include_location=include_location)
+    query = request.query_params if request.scope["query_string"] else {}  # most lists ask nothing
+    include_location = parse_bool("includeLocation", query.get("includeLocation"))
+    body = service.render_project_list(
+        request.app.state.store, principal, include_location=include_location, stamps=request_stamps(request)
+    )
     return Response(body, media_type="application/json")
 
 

@@ -27,7 +27,7 @@ from labkeeper.names import check_name, check_project_key, check_text
 from labkeeper.projects import documents as docs
 from labkeeper.projects.access import Level, get_project_checked
 from labkeeper.projects.envusage import code_env_usages, project_env_usages_all
-from labkeeper.projects.listing import bump_generation, list_item, location, render_project_list
+from labkeeper.projects.listing import list_item, location, render_project_list
 from labkeeper.projects.models import Project
 from labkeeper.settings.service import get_instance_variables
 
@@ -60,7 +60,6 @@ def _touch(s: Session, project: Project, principal: Principal) -> None:
     project.version += 1
     project.modified_on = now_ms()
     project.modified_by = principal.name
-    bump_generation(s)
 
 
 def _check_principals_exist(s: Session, *, owner: str | None, grants: list[dict[str, Any]]) -> None:
@@ -137,7 +136,6 @@ def create_project(
             r_env=docs.explicit_env(settings, "r"),
         )
         s.add(project)
-        bump_generation(s)
         s.flush()
         return summary(project)
 
@@ -152,7 +150,6 @@ def delete_project(store: Store, *, principal: Principal, key: str, data_dir: Pa
     with store.begin() as s:
         project = _load(s, principal, key, "ADMIN")
         s.delete(project)
-        bump_generation(s)
     messages = []
     # Whatever still runs for the project (notebook kernels) stops before its files go.
     for hook in _DELETE_HOOKS:

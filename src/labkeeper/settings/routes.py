@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response
 
 from labkeeper.auth.service import groups_of
 from labkeeper.projects.access import ensure_project_exists
-from labkeeper.server.deps import Admin, AppStore, current_admin
+from labkeeper.server.deps import Admin, AppStore, current_admin, request_stamps
 from labkeeper.server.responses import empty_response, json_response, read_json
 from labkeeper.settings import service
 from labkeeper.settings.impersonation import resolve
@@ -18,7 +18,8 @@ router = APIRouter(tags=["settings"])
 async def get_general_settings(request: Request) -> Response:
     # Also served by the fast lane (server/fastlane.py): no dependency injection here.
     await current_admin(request)
-    return Response(service.general_settings_json(request.app.state.store), media_type="application/json")
+    body = service.general_settings_json(request.app.state.store, request_stamps(request))
+    return Response(body, media_type="application/json")
 
 
 @router.put("/admin/general-settings")

@@ -8,6 +8,7 @@ import orjson
 from sqlalchemy.orm import Session
 
 from labkeeper.db import Store, now_ms
+from labkeeper.db.stamps import SETTINGS, Stamps
 from labkeeper.errors import BadRequest
 from labkeeper.settings.defaults import default_general_settings, with_defaults
 from labkeeper.settings.models import Document
@@ -32,25 +33,17 @@ def _save(s: Session, name: str, body: dict[str, Any]) -> None:
         doc.updated_on = now_ms()
 
 
-_DOCUMENT = "SELECT version, updated_on, body FROM documents WHERE name = :name"
-
-
-def general_settings_json(store: Store) -> bytes:
+def general_settings_json(store: Store, stamps: Stamps | None = None) -> bytes:
     """The complete settings document, serialized. Read on every settings GET and by every
-    service that consults a setting, so it is rebuilt only when the stored version moves."""
-    with store.raw_reader() as query:
-        rows = query(_DOCUMENT, {"name": GENERAL})
-    stamp = (rows[0][0], rows[0][1]) if rows else None
+    service that consults a setting, so it is rebuilt only when the `settings` change stamp
+    moves; `stamps` as read at the start of the request, if they were."""
+    stamp = (stamps or store.stamps()).get(SETTINGS, 0)
     cached = store.cache.get(GENERAL)
     if cached is not None and cached[0] == stamp:
         return cached[1]
-    if rows:
-        body = rows[0][2]
-        stored = orjson.loads(body) if isinstance(body, str | bytes) else body
-        document = with_defaults(stored)
-    else:
-        document = default_general_settings()
-    encoded = orjson.dumps(document)
+    with store.read() as s:
+        stored = _load(s, GENERAL)
+    encoded = orjson.dumps(default_general_settings() if stored is None else with_defaults(stored))
     store.cache[GENERAL] = (stamp, encoded)
     return encoded
 
