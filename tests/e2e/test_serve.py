@@ -109,6 +109,25 @@ def test_two_workers_share_one_store(tmp_path: Path, config) -> None:  # type: i
             assert get(served, "/admin/variables/", wanted).json() == {"n": index}
 
 
+def test_a_key_revoked_through_one_worker_fails_on_every_worker(tmp_path: Path, config) -> None:  # type: ignore[no-untyped-def]
+    admin = "lk_automation_key_for_ci_0003"
+    with Served(
+        tmp_path / "data", config.database_url, "--workers", "2", env={"LABKEEPER_BOOTSTRAP_ADMIN_KEY": admin}
+    ) as served:
+        created = httpx.post(
+            served.url + "/public/api/personal-api-keys/", auth=(admin, ""), json={"label": "x"}, timeout=10
+        ).json()
+        for _ in range(12):  # new connections: both workers come to know the key
+            assert get(served, "/admin/general-settings", created["key"]).status_code == 200
+        revoked = httpx.delete(
+            served.url + f"/public/api/personal-api-keys/{created['id']}", auth=(admin, ""), timeout=10
+        )
+        assert revoked.status_code == 204
+        assert {get(served, "/admin/general-settings", created["key"]).status_code for _ in range(12)} == {
+            401
+        }
+
+
 def test_the_secret_of_the_deprecated_route_never_reaches_the_log(tmp_path: Path, config) -> None:  # type: ignore[no-untyped-def]
     wanted = "lk_automation_key_for_ci_0003"
     with Served(

@@ -1,7 +1,7 @@
-"""The per-request key check: one indexed read of the key, one of the user's groups.
+"""The per-request key check: what a key grants, read in one round trip and then kept
+in memory until the store says keys, users or groups changed.
 
-Kept on SQLAlchemy Core and a read-only connection so it costs tens of microseconds; the
-last-used time is written at most once a minute per key.
+The last-used time is written at most once a minute per key and process.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from labkeeper.auth.keys import hash_secret
 from labkeeper.auth.models import ApiKey
 from labkeeper.auth.principal import GLOBAL_PERMISSIONS, Principal
 from labkeeper.db import Store, now_ms
+from labkeeper.db.stamps import IDENTITY, Stamps
 from labkeeper.errors import Unauthorized
 
 LAST_USED_RESOLUTION_MS = 60_000
@@ -74,18 +75,53 @@ def _group(row: tuple) -> _GroupRow:
     return _GroupRow(name=row[0], admin=bool(row[1]), permissions=_json(row[2]) or {})
 
 
-def authenticate(store: Store, secret: str | None) -> Principal:
+@dataclass(slots=True)
+class _KnownKey:
+    principal: Principal
+    expires_on: int
+    last_used_on: int
+
+
+MAX_KNOWN_KEYS = 10_000
+_KNOWN = "known-api-keys"
+
+
+def authenticate(store: Store, secret: str | None, stamps: Stamps | None = None) -> Principal:
+    """Who a key is, checked on every request; `stamps` as read at the start of the request.
+
+    What a key grants is kept in memory under the store's `identity` change stamp (see
+    db/stamps.py), which any change to a key, a user, a group or a membership moves, in any
+    process: the next request then reads the key again. Expiry is checked on every request.
+    """
     if not secret:
         raise Unauthorized("No API key: send it as HTTP Basic user or as a Bearer token")
+    stamp = (stamps or store.stamps()).get(IDENTITY, 0)
+    known = store.cache.get(_KNOWN)
+    if known is None or known[0] != stamp:
+        known = store.cache[_KNOWN] = (stamp, {})
+    digest = hash_secret(secret)
+    key = known[1].get(digest)
+    if key is None:
+        key = _read_key(store, digest)  # read after the stamp: at worst newer than it
+        if len(known[1]) >= MAX_KNOWN_KEYS:
+            known[1].clear()
+        known[1][digest] = key
+    now = now_ms()
+    if key.expires_on and key.expires_on <= now:
+        raise Unauthorized(f"API key {key.principal.key_id} has expired; ask an admin for a new one")
+    if now - key.last_used_on > LAST_USED_RESOLUTION_MS:
+        with store.engine.begin() as conn:
+            conn.execute(_TOUCH, {"key_id": key.principal.key_id, "now": now})
+        key.last_used_on = now
+    return key.principal
+
+
+def _read_key(store: Store, digest: str) -> _KnownKey:
     with store.raw_reader() as query:
-        rows = query(_KEY_BY_HASH, {"digest": hash_secret(secret)})
+        rows = query(_KEY_BY_HASH, {"digest": digest})
         if not rows:
             raise Unauthorized("Invalid API key: it is unknown or has been revoked")
-        key = rows[0]
-        key_id, kind, user_login, key_admin, key_groups, expires_on, last_used_on, extra, enabled = key[:9]
-        now = now_ms()
-        if expires_on and expires_on <= now:
-            raise Unauthorized(f"API key {key_id} has expired; ask an admin for a new one")
+        key_id, kind, user_login, key_admin, key_groups, expires_on, last_used, extra, enabled = rows[0][:9]
         if kind == "GLOBAL":
             groups = list(_json(key_groups) or [])
             group_rows = [_group(r) for name in groups for r in query(_GROUP_BY_NAME, {"name": name})]
@@ -94,11 +130,8 @@ def authenticate(store: Store, secret: str | None) -> Principal:
                 raise Unauthorized(f"API key {key_id} belongs to a disabled or deleted user")
             group_rows = [_group(r[9:]) for r in rows if r[9] is not None]
             groups = [row.name for row in group_rows]
-    if now - last_used_on > LAST_USED_RESOLUTION_MS:
-        with store.engine.begin() as conn:
-            conn.execute(_TOUCH, {"key_id": key_id, "now": now})
     extra = _json(extra) or {}
-    return principal_from_groups(
+    principal = principal_from_groups(
         login=user_login,
         groups=groups,
         group_rows=group_rows,
@@ -107,3 +140,4 @@ def authenticate(store: Store, secret: str | None) -> Principal:
         kind=kind,
         key_permissions=extra.get("globalPermissions") if kind == "GLOBAL" else None,
     )
+    return _KnownKey(principal, expires_on or 0, last_used or 0)

@@ -12,6 +12,7 @@ from labkeeper.auth.keys import secret_from_header
 from labkeeper.auth.principal import Principal
 from labkeeper.config import Config
 from labkeeper.db import Store
+from labkeeper.db.stamps import Stamps
 from labkeeper.futures.runner import TaskRunner
 from labkeeper.server.params import parse_int
 
@@ -28,12 +29,32 @@ async def get_config(request: Request) -> Config:
     return request.app.state.config
 
 
+STAMPS = "labkeeper.stamps"
+
+
 async def current_principal(request: Request) -> Principal:
-    principal = authenticate(
-        request.app.state.store, secret_from_header(request.headers.get("authorization"))
-    )
-    request.state.principal = principal
+    """Who calls. Reads the store's change stamps once for the request (see db/stamps.py):
+    a read-only handler may hand `request_stamps(request)` to the caches it consults."""
+    scope = request.scope
+    store = scope["app"].state.store
+    stamps = scope[STAMPS] = store.stamps()
+    principal = authenticate(store, secret_from_header(_authorization(scope)), stamps)
+    scope.setdefault("state", {})["principal"] = principal  # request.state.principal, for the audit
     return principal
+
+
+def _authorization(scope: dict) -> str | None:
+    """The Authorization header (ASGI servers give header names in lower case)."""
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            return value.decode("latin-1")
+    return None
+
+
+def request_stamps(request: Request) -> Stamps:
+    """The stamps read when the caller was authenticated: only for handlers that do not
+    write, since a write of the request's own would not show in them."""
+    return request.scope[STAMPS]
 
 
 async def admin_principal(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
