@@ -3,8 +3,10 @@ groups or memberships, made by any process and by any means, shows on the next r
 
 from __future__ import annotations
 
+import asyncio
 import time
 
+import httpx
 import pytest
 import sqlalchemy as sa
 
@@ -12,7 +14,7 @@ from labkeeper.auth.keys import hash_secret
 from labkeeper.db import now_ms
 from labkeeper.db.stamps import IDENTITY
 from tests.auth.helpers import assert_error
-from tests.conftest import Instance
+from tests.conftest import API, Instance
 
 # Plain SQL from another connection: no labkeeper code runs, so only the store can tell.
 CHANGES = {
@@ -88,3 +90,22 @@ def test_a_known_key_still_expires_on_time(instance: Instance) -> None:
     assert finn.get("/current-user").status_code == 200
     time.sleep(max(0.0, (expires - now_ms()) / 1000) + 0.05)
     assert_error(finn.get("/current-user"), 401, "expired")
+
+
+def test_concurrent_requests_all_see_a_revocation(instance: Instance) -> None:
+    """Requests served at the same time on the app's loop (on PostgreSQL they share stamp
+    reads): every one sent after the revocation fails."""
+    secret = instance.make_user("gail", ["ops"], admin_group=True)
+
+    async def burst() -> list[int]:
+        transport = httpx.ASGITransport(app=instance.app)
+        headers = {"Authorization": f"Bearer {secret}"}
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://t" + API, headers=headers
+        ) as client:
+            answers = await asyncio.gather(*(client.get("/admin/general-settings") for _ in range(40)))
+        return [answer.status_code for answer in answers]
+
+    assert set(instance.portal.call(burst)) == {200}
+    run_elsewhere(instance, "DELETE FROM api_keys WHERE secret_hash = :d", d=hash_secret(secret))
+    assert set(instance.portal.call(burst)) == {401}

@@ -12,14 +12,17 @@ import functools
 import re
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import JSON, MetaData, event
-from sqlalchemy.engine import Engine, create_engine
+from sqlalchemy.engine import URL, Engine, create_engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import NullPool
+
+from labkeeper.db.shared_read import SharedRead
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -81,6 +84,34 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, poolclass=NullPool)
 
 
+class _AsyncReader:
+    """An autocommit psycopg async connection that reads the change stamps."""
+
+    def __init__(self, url: URL) -> None:
+        self._conninfo = url.render_as_string(hide_password=False)
+        self._connection: Any = None
+
+    async def stamps(self) -> dict[str, int]:
+        import psycopg
+
+        for attempt in (1, 2):  # once more on a new connection, e.g. after a server restart
+            if self._connection is None:
+                self._connection = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
+            try:
+                cursor = await self._connection.execute(_READ_STAMPS)
+                return dict(await cursor.fetchall())
+            except psycopg.OperationalError:
+                self.close()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.pgconn.finish()  # what AsyncConnection.close() does, callable from any thread
+
+
 class Store:
     """The one gateway to the database used by every service."""
 
@@ -93,6 +124,9 @@ class Store:
         self._hot = threading.local()
         self._hot_lock = threading.Lock()
         self._hot_all: list[Any] = []
+        # request_stamps on PostgreSQL: one shared read and one async connection per loop.
+        self._shared_stamps: weakref.WeakKeyDictionary[Any, SharedRead] = weakref.WeakKeyDictionary()
+        self._async_readers: list[_AsyncReader] = []
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         # Same pool; on SQLite its transactions start with a plain (shared) BEGIN.
         self.reader = self.engine.execution_options(labkeeper_readonly=True)
@@ -139,6 +173,25 @@ class Store:
             return dict(self._hot_query()(_READ_STAMPS))
         with self.raw_reader() as query:
             return dict(query(_READ_STAMPS))
+
+    async def request_stamps(self) -> dict[str, int]:
+        """The stamps for a request being served, read after it arrived.
+
+        SQLite answers in microseconds, so the read is made at once. A PostgreSQL read is a
+        network round trip: the requests waiting at the same time share one read, made on an
+        async connection of the event loop's own (db/shared_read.py), and the loop serves
+        others meanwhile instead of blocking on the round trip.
+        """
+        if self.is_sqlite:
+            return self.stamps()
+        loop = asyncio.get_running_loop()
+        shared = self._shared_stamps.get(loop)
+        if shared is None:
+            connection = _AsyncReader(self.engine.url.set(drivername="postgresql"))
+            with self._hot_lock:
+                self._async_readers.append(connection)
+            shared = self._shared_stamps[loop] = SharedRead(connection.stamps)
+        return await shared.read()
 
     def _querying(self, cursor: Any) -> Callable[..., list[tuple]]:
         convert = None if self.is_sqlite else self._postgres_params
@@ -187,6 +240,9 @@ class Store:
 
     def dispose(self) -> None:
         with self._hot_lock:
+            for reader in self._async_readers:
+                reader.close()
+            self._async_readers.clear()
             for connection in self._hot_all:
                 with contextlib.suppress(Exception):
                     connection.close()

@@ -37,7 +37,7 @@ async def current_principal(request: Request) -> Principal:
     a read-only handler may hand `request_stamps(request)` to the caches it consults."""
     scope = request.scope
     store = scope["app"].state.store
-    stamps = scope[STAMPS] = store.stamps()
+    stamps = scope[STAMPS] = await store.request_stamps()
     principal = authenticate(store, secret_from_header(_authorization(scope)), stamps)
     scope.setdefault("state", {})["principal"] = principal  # request.state.principal, for the audit
     return principal
