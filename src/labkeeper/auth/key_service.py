@@ -13,6 +13,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from labkeeper.auth import schemas
+from labkeeper.auth.guard import ensure_an_admin_remains, lock_admin_changes
 from labkeeper.auth.keys import hash_secret, new_id, new_secret, shown_prefix
 from labkeeper.auth.models import ApiKey, User
 from labkeeper.auth.principal import Principal
@@ -205,6 +206,7 @@ def update_global_key(store: Store, key_id: str, body: dict[str, Any]) -> dict[s
         )
     max_days = max_lifetime_days(store)
     with store.begin() as s:
+        lock_admin_changes(s)
         key = _global(s, key_id, lock=True)
         if parsed.label is not None:
             key.label = parsed.label
@@ -225,14 +227,16 @@ def update_global_key(store: Store, key_id: str, body: dict[str, Any]) -> dict[s
             extra["globalPermissions"] = parsed.permissions
         key.extra = extra
         _changed_lifetime(key, parsed, now=now_ms(), max_days=max_days)
-        s.flush()
+        ensure_an_admin_remains(s, f"change global API key {key_id}")
         return schemas.global_key_json(key)
 
 
 def delete_global_key(store: Store, key_id: str) -> None:
     with store.begin() as s:
+        lock_admin_changes(s)
         _global(s, key_id, lock=True)
         s.execute(delete(ApiKey).where(ApiKey.id == key_id))
+        ensure_an_admin_remains(s, f"delete global API key {key_id}")
 
 
 # ---------------------------------------------------------------- personal keys
@@ -325,8 +329,10 @@ def update_personal_key(
 
 def delete_personal_key(store: Store, key_id: str, *, caller: Principal) -> None:
     with store.begin() as s:
+        lock_admin_changes(s)
         _personal(s, key_id, caller, lock=True)
         s.execute(delete(ApiKey).where(ApiKey.id == key_id))
+        ensure_an_admin_remains(s, f"delete personal API key {key_id}")
 
 
 # ---------------------------------------------------------------- session keys

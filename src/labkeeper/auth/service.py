@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from labkeeper.auth import schemas
+from labkeeper.auth.guard import ensure_an_admin_remains, lock_admin_changes
 from labkeeper.auth.models import ApiKey, Group, Membership, User
 from labkeeper.auth.passwords import hash_password, verify_password
 from labkeeper.auth.principal import Principal
@@ -141,6 +142,7 @@ def update_user(store: Store, login: str, body: dict[str, Any]) -> dict[str, Any
     password_hash = hash_password(parsed.password) if parsed.password else None
     try:
         with store.begin() as s:
+            lock_admin_changes(s)
             user = _require_user(s, login, lock=True)
             for column, value in parsed.columns.items():
                 setattr(user, column, value)
@@ -149,7 +151,7 @@ def update_user(store: Store, login: str, body: dict[str, Any]) -> dict[str, Any
             _apply_extra(user, parsed.extra)
             if parsed.groups is not None:
                 _set_memberships(s, login, parsed.groups)
-            s.flush()
+            ensure_an_admin_remains(s, f"change user {login!r}")
             doc = schemas.user_json(user, _memberships(s, login))
     except IntegrityError:
         raise Conflict(f"User {login!r} changed at the same time (a group was deleted?); retry") from None
@@ -163,6 +165,7 @@ def delete_user(store: Store, login: str, *, caller: Principal, allow_self_delet
             "pass allowSelfDeletion=true to really do it"
         )
     with store.begin() as s:
+        lock_admin_changes(s)
         _require_user(s, login, lock=True)
         impersonating = s.scalars(
             select(ApiKey.id).where(ApiKey.kind == "GLOBAL", ApiKey.user_login == login)
@@ -176,6 +179,7 @@ def delete_user(store: Store, login: str, *, caller: Principal, allow_self_delet
         s.execute(delete(ApiKey).where(ApiKey.user_login == login))
         s.execute(delete(Membership).where(Membership.login == login))
         s.execute(delete(User).where(User.login == login))
+        ensure_an_admin_remains(s, f"delete user {login!r}")
 
 
 def verify_user_password(store: Store, login: str, password: str) -> bool:
@@ -284,17 +288,19 @@ def update_group(store: Store, name: str, body: dict[str, Any]) -> dict[str, Any
             f"Invalid name: a group cannot be renamed (the body says {parsed.name!r}, the URL {name!r})"
         )
     with store.begin() as s:
+        lock_admin_changes(s)
         group = _require_group(s, name, lock=True)
         for column, value in parsed.columns.items():
             setattr(group, column, value)
         if parsed.permissions:
             group.permissions = {**(group.permissions or {}), **parsed.permissions}
-        s.flush()
+        ensure_an_admin_remains(s, f"change group {name!r}")
         return schemas.group_json(group)
 
 
 def delete_group(store: Store, name: str) -> None:
     with store.begin() as s:
+        lock_admin_changes(s)
         _require_group(s, name, lock=True)
         s.execute(delete(Membership).where(Membership.group_name == name))
         # Global keys granted through this group lose it, so a later group of the same
@@ -307,3 +313,4 @@ def delete_group(store: Store, name: str) -> None:
                     .values(groups=[g for g in key.groups if g != name])
                 )
         s.execute(delete(Group).where(Group.name == name))
+        ensure_an_admin_remains(s, f"delete group {name!r}")
