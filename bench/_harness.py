@@ -19,6 +19,19 @@ BENCH_KEY = "lk_benchmark_admin_key_000000000001"
 LABKEEPER = str(Path(sys.executable).parent / "labkeeper")
 
 
+def pinned(command: list[str], cpu: int | None) -> list[str]:
+    """The command run on one CPU (`taskset`), or as is when `cpu` is None."""
+    return command if cpu is None else ["taskset", "-c", str(cpu), *command]
+
+
+def split_cpus() -> tuple[int | None, int | None]:
+    """(server CPU, load generator CPU): the server alone on one core and wrk on another,
+    so that neither steals the other's time; (None, None) on a one-core machine."""
+    if (os.cpu_count() or 1) < 2 or shutil.which("taskset") is None:
+        return None, None
+    return 0, 1
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -41,7 +54,7 @@ def wait_healthy(url: str, proc: subprocess.Popen, path: str = "/healthz", timeo
 class LabkeeperServer:
     """`labkeeper serve` on a fresh data directory (SQLite unless a database URL is given)."""
 
-    def __init__(self, *, database_url: str | None = None, workers: int = 1) -> None:
+    def __init__(self, *, database_url: str | None = None, workers: int = 1, cpu: int | None = None) -> None:
         self.data_dir = Path(tempfile.mkdtemp(prefix="labkeeper-bench-"))
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -59,7 +72,11 @@ class LabkeeperServer:
             args += ["--database-url", database_url]
         env = dict(os.environ, LABKEEPER_BOOTSTRAP_ADMIN_KEY=BENCH_KEY)
         self.proc = subprocess.Popen(
-            args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+            pinned(args, cpu),
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         wait_healthy(self.url, self.proc)
         self.api = httpx.Client(base_url=self.url + "/dip/publicapi", auth=(BENCH_KEY, ""), timeout=60)
@@ -77,7 +94,7 @@ class LabkeeperServer:
 class BareServer:
     """A bare ASGI handler on uvicorn (same loop and parser) answering fixed JSON bodies."""
 
-    def __init__(self, bodies: dict[str, bytes]) -> None:
+    def __init__(self, bodies: dict[str, bytes], cpu: int | None = None) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="labkeeper-bare-"))
         for index, (path, body) in enumerate(bodies.items()):
             (self.dir / f"{index}.path").write_text(path)
@@ -86,7 +103,7 @@ class BareServer:
         self.url = f"http://127.0.0.1:{self.port}"
         script = Path(__file__).with_name("_bare_asgi.py")
         self.proc = subprocess.Popen(
-            [sys.executable, str(script), str(self.dir), str(self.port)],
+            pinned([sys.executable, str(script), str(self.dir), str(self.port)], cpu),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
@@ -99,28 +116,15 @@ class BareServer:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def wrk(url: str, *, connections: int = 32, seconds: int = 10, threads: int = 2) -> dict[str, float]:
+def wrk(
+    url: str, *, connections: int = 32, seconds: int = 10, threads: int = 2, cpu: int | None = None
+) -> dict[str, float]:
     """Run wrk with an auth header; return requests/s and p50/p99 latency in ms."""
     if shutil.which("wrk") is None:
         sys.exit("this benchmark needs wrk (Debian package 'wrk': apt-get install wrk)")
-    out = subprocess.run(
-        [
-            "wrk",
-            "-t",
-            str(threads),
-            "-c",
-            str(connections),
-            "-d",
-            f"{seconds}s",
-            "--latency",
-            "-H",
-            f"Authorization: Bearer {BENCH_KEY}",
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    command = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--latency"]
+    command += ["-H", f"Authorization: Bearer {BENCH_KEY}", url]
+    out = subprocess.run(pinned(command, cpu), capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if errors:
