@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+import sqlalchemy as sa
+
 from labkeeper.db import Store, now_ms
 from labkeeper.settings.models import Document
 from tests.conftest import Instance
@@ -44,3 +47,26 @@ def test_threads_without_a_loop_borrow_from_the_pool(instance: Instance) -> None
     with store.raw_reader() as query:
         assert query(SQL, {"name": "x"}) == []
     assert getattr(store._hot, "connection", None) is None
+
+
+def test_requests_survive_the_database_dropping_every_connection(instance: Instance) -> None:
+    """PostgreSQL restarted or an admin killed the sessions: the next request reconnects
+    (the kept reader, the shared stamp reader and the pool alike)."""
+    store = instance.store
+    if store.is_sqlite:
+        pytest.skip("SQLite has no server to drop connections; CI runs this on PostgreSQL")
+    assert instance.admin.get("/admin/general-settings").status_code == 200
+    assert instance.admin.get("/projects/").status_code == 200
+    killer = sa.create_engine(store.url)
+    try:
+        with killer.connect() as conn:
+            dropped = conn.exec_driver_sql(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            ).scalar()
+    finally:
+        killer.dispose()
+    assert dropped >= 2  # at least the kept reader and the shared stamp reader
+    assert instance.admin.get("/admin/general-settings").status_code == 200
+    assert instance.admin.get("/projects/").status_code == 200
+    assert instance.admin.get("/admin/users/").status_code == 200

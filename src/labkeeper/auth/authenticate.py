@@ -95,7 +95,7 @@ def authenticate(store: Store, secret: str | None, stamps: Stamps | None = None)
     """
     if not secret:
         raise Unauthorized("No API key: send it as HTTP Basic user or as a Bearer token")
-    stamp = (stamps or store.stamps()).get(IDENTITY, 0)
+    stamp = (stamps if stamps is not None else store.stamps()).get(IDENTITY, 0)
     known = store.cache.get(_KNOWN)
     if known is None or known[0] != stamp:
         known = store.cache[_KNOWN] = (stamp, {})

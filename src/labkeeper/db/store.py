@@ -94,17 +94,19 @@ class _AsyncReader:
     async def stamps(self) -> dict[str, int]:
         import psycopg
 
-        for attempt in (1, 2):  # once more on a new connection, e.g. after a server restart
-            if self._connection is None:
-                self._connection = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
-            try:
-                cursor = await self._connection.execute(_READ_STAMPS)
-                return dict(await cursor.fetchall())
-            except psycopg.OperationalError:
-                self.close()
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+        try:
+            return await self._read()
+        except psycopg.OperationalError:  # e.g. the server restarted: once more, on a new connection
+            self.close()
+            return await self._read()
+
+    async def _read(self) -> dict[str, int]:
+        import psycopg
+
+        if self._connection is None:
+            self._connection = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
+        cursor = await self._connection.execute(_READ_STAMPS)
+        return dict(await cursor.fetchall())
 
     def close(self) -> None:
         connection, self._connection = self._connection, None

@@ -101,7 +101,7 @@ class ProjectListCache:
     def render(
         self, store: Store, principal: Principal, *, include_location: bool, stamps: Stamps | None = None
     ) -> bytes:
-        stamp = (stamps or store.stamps()).get(PROJECTS, 0)
+        stamp = (stamps if stamps is not None else store.stamps()).get(PROJECTS, 0)
         snapshot = self._snapshot
         if snapshot is None or snapshot.stamp != stamp:
             snapshot = self._rebuild(store, stamp)

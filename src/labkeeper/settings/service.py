@@ -37,7 +37,7 @@ def general_settings_json(store: Store, stamps: Stamps | None = None) -> bytes:
     """The complete settings document, serialized. Read on every settings GET and by every
     service that consults a setting, so it is rebuilt only when the `settings` change stamp
     moves; `stamps` as read at the start of the request, if they were."""
-    stamp = (stamps or store.stamps()).get(SETTINGS, 0)
+    stamp = (stamps if stamps is not None else store.stamps()).get(SETTINGS, 0)
     cached = store.cache.get(GENERAL)
     if cached is not None and cached[0] == stamp:
         return cached[1]
