@@ -22,26 +22,30 @@ class SharedRead(Generic[T]):
 
     def __init__(self, fetch: Callable[[], Awaitable[T]]) -> None:
         self._fetch = fetch
-        self._next: asyncio.Future[T] | None = None  # the read that starts next
+        self._waiting: list[asyncio.Future[T]] = []  # callers for the read that starts next
         self._pump: asyncio.Task[None] | None = None
 
     async def read(self) -> T:
-        if self._next is None:
-            self._next = asyncio.get_running_loop().create_future()
-        waiting = self._next
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiting.append(waiter)
         if self._pump is None or self._pump.done():
             self._pump = asyncio.create_task(self._run())
-        return await asyncio.shield(waiting)  # a cancelled caller leaves the read to the others
+        return await waiter  # a cancelled caller cancels its own waiter, not the read
 
     async def _run(self) -> None:
-        while self._next is not None:
-            future, self._next = self._next, None  # later callers wait for the read after this one
+        while self._waiting:
+            batch, self._waiting = self._waiting, []  # later callers wait for the next read
             try:
                 result = await self._fetch()
             except asyncio.CancelledError:  # the loop is shutting down
-                future.cancel()
+                for waiter in batch:
+                    waiter.cancel()
                 raise
-            except Exception as exc:  # noqa: BLE001 - handed to every waiting caller
-                future.set_exception(exc)
+            except Exception as exc:  # noqa: BLE001 - handed to every caller of this read
+                for waiter in batch:
+                    if not waiter.done():
+                        waiter.set_exception(exc)
                 continue
-            future.set_result(result)
+            for waiter in batch:
+                if not waiter.done():
+                    waiter.set_result(result)
