@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 
 from labkeeper.audit.service import list_events, record_event
 from labkeeper.names import check_name
 from labkeeper.server.deps import Admin, AppStore, Page
 from labkeeper.server.params import parse_int
 from labkeeper.server.responses import empty_response, json_response, read_json
+from labkeeper.server.routing import api_router
 
-router = APIRouter(tags=["audit"])
+router = api_router("audit")
 
 
 @router.get("/admin/audit")

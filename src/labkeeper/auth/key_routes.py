@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from starlette.exceptions import HTTPException
 
 from labkeeper.auth import key_service
 from labkeeper.names import check_name
 from labkeeper.server.deps import Admin, AppStore, Caller, Page
 from labkeeper.server.responses import empty_response, json_response, read_json
+from labkeeper.server.routing import api_router
 
-router = APIRouter(tags=["api keys"])
+router = api_router("api keys")
 
 
 def _key_id(value: str) -> str:

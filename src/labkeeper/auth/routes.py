@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from labkeeper.auth import key_routes, service
@@ -10,8 +10,9 @@ from labkeeper.names import check_name
 from labkeeper.server.deps import Admin, AppStore, Caller, Page
 from labkeeper.server.params import parse_bool
 from labkeeper.server.responses import empty_response, json_response, read_json
+from labkeeper.server.routing import api_router
 
-router = APIRouter(tags=["users and groups"])
+router = api_router("users and groups")
 
 
 # Password hashing costs tens of milliseconds: the calls that may hash run off the event loop.
@@ -88,4 +89,4 @@ async def delete_group(name: str, store: AppStore, _admin: Admin) -> Response:
     return empty_response()
 
 
-router.include_router(key_routes.router)
+router.routes.extend(key_routes.router.routes)  # one flat list (see server/routing.py)

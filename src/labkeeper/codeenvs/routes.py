@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 
 from labkeeper.codeenvs import service
 from labkeeper.codeenvs.reports import task_report
@@ -10,8 +10,9 @@ from labkeeper.futures.service import future_state
 from labkeeper.server.deps import AppConfig, AppStore, Caller, Runner
 from labkeeper.server.params import parse_bool
 from labkeeper.server.responses import json_response, read_json
+from labkeeper.server.routing import api_router
 
-router = APIRouter(tags=["code envs"])
+router = api_router("code envs")
 ENV = "/admin/code-envs/{env_lang}/{env_name}"
 
 

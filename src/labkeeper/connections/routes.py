@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 
 from labkeeper.connections import service
 from labkeeper.connections.query import Canceller, QueryFailed, run_query
 from labkeeper.server.deps import Admin, AppConfig, AppStore, Caller
 from labkeeper.server.responses import empty_response, json_response, read_json
+from labkeeper.server.routing import api_router
 
-router = APIRouter(tags=["connections"])
+router = api_router("connections")
 
 
 @router.get("/admin/connections/")

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 
 from labkeeper.futures import service
 from labkeeper.futures.models import RUNNING
 from labkeeper.server.deps import AppStore, Caller, Page, Runner
 from labkeeper.server.params import parse_bool
 from labkeeper.server.responses import empty_response, json_response
+from labkeeper.server.routing import api_router
 
-router = APIRouter(tags=["futures"])
+router = api_router("futures")
 
 
 @router.get("/futures/")

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 
 from labkeeper.names import check_name
 from labkeeper.projects import objects, recipes, scenarios
 from labkeeper.server.deps import AppStore, Caller
 from labkeeper.server.params import parse_bool
 from labkeeper.server.responses import empty_response, json_response, read_json
+from labkeeper.server.routing import api_router
 
-router = APIRouter(tags=["project objects"])
+router = api_router("project objects")
 
 
 def _dataset(name: str) -> str:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 
 from labkeeper.projects import object_routes, service
 from labkeeper.server.deps import AppConfig, AppStore, Caller, current_principal, request_stamps
 from labkeeper.server.params import parse_bool
 from labkeeper.server.responses import empty_response, json_response, read_json
+from labkeeper.server.routing import api_router
 
-router = APIRouter(tags=["projects"])
+router = api_router("projects")
 
 
 @router.get("/projects/")
@@ -111,6 +112,4 @@ async def get_resolved_variables(key: str, request: Request, store: AppStore, pr
     return json_response(service.get_resolved_variables(store, principal=principal, key=key, typed=typed))
 
 
-# One flat router: an included router is matched as a nested level, walked once to match
-# and again to dispatch, which every request to a later route pays for.
-router.routes.extend(object_routes.router.routes)
+router.routes.extend(object_routes.router.routes)  # one flat list (see server/routing.py)

@@ -30,7 +30,7 @@ from labkeeper.notebooks.jupyter import routes as jupyter_routes
 from labkeeper.notebooks.jupyter.component import component as jupyter_component
 from labkeeper.notebooks.sql import routes as sql_notebook_routes
 from labkeeper.projects import routes as project_routes
-from labkeeper.server import logfilter
+from labkeeper.server import logfilter, routing
 from labkeeper.server.bootstrap import ensure_admin
 from labkeeper.server.errors import install_error_handlers
 from labkeeper.server.fastlane import FastLaneApp
@@ -98,14 +98,12 @@ def create_app(config: Config) -> FastAPI:
     )
     app.state.config = config
     install_error_handlers(app)
-    api = APIRouter(prefix=API_PREFIX)
-    for router in ROUTERS:
-        api.include_router(router)
-    app.include_router(api)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    routing.install(app.router, ROUTERS)
 
     def audit(**event: str) -> None:
         record_event(app.state.store, **event)

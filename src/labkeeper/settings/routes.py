@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 
 from labkeeper.auth.service import groups_of
 from labkeeper.projects.access import ensure_project_exists
 from labkeeper.server.deps import Admin, AppStore, current_admin, request_stamps
 from labkeeper.server.responses import empty_response, json_response, read_json
+from labkeeper.server.routing import api_router
 from labkeeper.settings import service
 from labkeeper.settings.impersonation import resolve
 
-router = APIRouter(tags=["settings"])
+router = api_router("settings")
 
 
 @router.get("/admin/general-settings")

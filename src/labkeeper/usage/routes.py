@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 
 from labkeeper.server.deps import Admin, AppStore
 from labkeeper.server.params import parse_bool
 from labkeeper.server.responses import json_response
+from labkeeper.server.routing import api_router
 from labkeeper.usage import service
 
-router = APIRouter(tags=["usage"])
+router = api_router("usage")
 
 
 @router.get("/admin/monitoring/global-usage-summary")

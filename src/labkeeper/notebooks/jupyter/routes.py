@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import Depends, Request, Response
 
 from labkeeper.errors import BadRequest
 from labkeeper.futures.runner import Submission
@@ -17,8 +17,9 @@ from labkeeper.projects.access import require_project
 from labkeeper.server.deps import Admin, Caller, Runner
 from labkeeper.server.params import parse_bool
 from labkeeper.server.responses import json_response, read_json
+from labkeeper.server.routing import api_router
 
-router = APIRouter(tags=["jupyter notebooks"])
+router = api_router("jupyter notebooks")
 NB = "/projects/{project_key}/jupyter-notebooks/{name}"
 
 

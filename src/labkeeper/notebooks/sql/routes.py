@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from sqlalchemy import select
 
 from labkeeper.db import Store
@@ -14,8 +14,9 @@ from labkeeper.notebooks.sql import runs, service
 from labkeeper.server.deps import AppStore, Caller, Runner
 from labkeeper.server.params import parse_bool
 from labkeeper.server.responses import empty_response, json_response, read_json
+from labkeeper.server.routing import api_router
 
-router = APIRouter(tags=["sql-notebooks"])
+router = api_router("sql-notebooks")
 WAIT_SLICE = 0.05
 
 
