@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 
-from labkeeper.audit.service import record_event
 from labkeeper.db import now_ms
+from labkeeper.notebooks.jupyter.events import record_unloaded
 from labkeeper.notebooks.jupyter.models import JupyterSession
 from labkeeper.processes import stop_tree
 from labkeeper.settings.service import get_general_settings
@@ -52,21 +52,7 @@ class Housekeeping:
             self._forget(row.id)
             if live is not None and self._loop is not None and not self._loop.is_closed():
                 self._loop.call_soon_threadsafe(lambda live=live: asyncio.ensure_future(self._shutdown(live)))
-            record_event(
-                self.store,
-                user="labkeeper",
-                action="jupyter-kernel-unloaded",
-                target=f"{row.project_key}/{row.notebook_name}",
-                details={
-                    "sessionId": row.id,
-                    "kernelId": row.kernel_id,
-                    "kernelPid": row.pid,
-                    "reason": "its project was deleted",
-                    "creator": row.creator,
-                    "unixOwner": row.unix_owner,
-                    "idleSeconds": None,
-                },
-            )
+            record_unloaded(self.store, row, reason="its project was deleted")
         self.tree.remove_project(project_key)
 
     async def _housekeeping(self) -> None:

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 import psutil
 from sqlalchemy import delete, select
 
-from labkeeper.audit.service import record_event
 from labkeeper.auth.models import ApiKey
 from labkeeper.db import now_ms
+from labkeeper.notebooks.jupyter.events import record_unloaded
 from labkeeper.notebooks.jupyter.models import JupyterSession
 from labkeeper.processes import stop_tree
 
@@ -64,21 +64,11 @@ def stop_leftovers(manager: SessionManager) -> int:
             for pid in _find_by_connection_file(row.connection_file):
                 killed += stop_tree(os.getsid(pid)) if psutil.pid_exists(pid) else 0
         manager._forget(row.id)
-        record_event(
+        record_unloaded(
             store,
-            user="labkeeper",
-            action="jupyter-kernel-unloaded",
-            target=f"{row.project_key}/{row.notebook_name}",
-            details={
-                "sessionId": row.id,
-                "kernelId": row.kernel_id,
-                "kernelPid": row.pid,
-                "reason": "labkeeper restarted: the kernel's server process was gone",
-                "processesKilled": killed,
-                "creator": row.creator,
-                "unixOwner": row.unix_owner,
-                "idleSeconds": None,
-            },
+            row,
+            reason="labkeeper restarted: the kernel's server process was gone",
+            processesKilled=killed,
         )
         log.warning("stopped kernel %s of a previous labkeeper process (%d processes)", row.kernel_id, killed)
     with store.begin() as s:

@@ -26,7 +26,6 @@ import psutil
 from jupyter_client.asynchronous import AsyncKernelClient
 from sqlalchemy import delete, func, select, update
 
-from labkeeper.audit.service import record_event
 from labkeeper.auth.key_service import create_session_key, delete_key
 from labkeeper.auth.models import User
 from labkeeper.auth.principal import Principal
@@ -37,6 +36,7 @@ from labkeeper.errors import Conflict, Forbidden, TooManyRequests
 from labkeeper.isolation.identity import UnixIdentity, first_denied, kernel_identity
 from labkeeper.isolation.layout import RunTree
 from labkeeper.notebooks.jupyter import files
+from labkeeper.notebooks.jupyter.events import record_unloaded
 from labkeeper.notebooks.jupyter.housekeeping import Housekeeping
 from labkeeper.notebooks.jupyter.kernels import (
     MAX_IPC_PREFIX,
@@ -402,26 +402,14 @@ class SessionManager(SessionQueries, Housekeeping):
             await asyncio.to_thread(self._forget, session_id)
         finally:
             self._stopping.discard(session_id)
-        details: dict[str, Any] = {
-            "sessionId": row.id,
-            "kernelId": row.kernel_id,
-            "kernelPid": row.pid,
-            "reason": reason,
-            "creator": row.creator,
-            "unixOwner": row.unix_owner,
-            "idleSeconds": round(
-                (idle_ms if idle_ms is not None else now_ms() - answer["kernelLastActivityTime"]) / 1000, 1
-            )
-            if answer["kernelLastActivityTime"]
-            else None,
-        }
+        last_activity = answer["kernelLastActivityTime"]
+        idle_seconds = (
+            round((idle_ms if idle_ms is not None else now_ms() - last_activity) / 1000, 1)
+            if last_activity
+            else None
+        )
         await asyncio.to_thread(
-            record_event,
-            self.store,
-            user=by,
-            action="jupyter-kernel-unloaded",
-            target=f"{row.project_key}/{row.notebook_name}",
-            details=details,
+            record_unloaded, self.store, row, reason=reason, by=by, idle_seconds=idle_seconds
         )
         answer["unloaded"] = True
         return answer
