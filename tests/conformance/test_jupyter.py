@@ -19,7 +19,8 @@ from dataikuapi.dss.notebook import DSSNotebook
 from dataikuapi.utils import DataikuException
 
 from tests.conftest import ADMIN_KEY, LiveServer
-from tests.jupyter.helpers import alive, notebook, wait_for
+from tests.helpers import alive, wait_for
+from tests.jupyter.helpers import notebook
 from tests.jupyter.test_kernel_client import DOC_EXAMPLE
 
 

@@ -15,8 +15,9 @@ import httpx
 import psutil
 
 from tests.conftest import ADMIN_KEY, Instance, LiveServer
+from tests.helpers import wait_for
 from tests.isolation.conftest import RUNTIME_KERNEL
-from tests.jupyter.helpers import notebook, wait_for
+from tests.jupyter.helpers import notebook
 from tests.projects.helpers import assert_error
 
 PROBE = """

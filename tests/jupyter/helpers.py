@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-import psutil
+from tests.helpers import wait_for
 
 
 def notebook(*sources: str, kernel: str = "python3", minor: int = 5) -> dict[str, Any]:
@@ -31,22 +30,6 @@ def notebook(*sources: str, kernel: str = "python3", minor: int = 5) -> dict[str
         },
         "cells": cells,
     }
-
-
-def alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
-def wait_for(predicate, timeout: float = 20.0, interval: float = 0.05):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)
 
 
 def make_project(client, key: str) -> None:  # type: ignore[no-untyped-def]

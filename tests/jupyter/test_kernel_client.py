@@ -11,7 +11,8 @@ import ast
 import httpx
 
 from tests.conftest import ADMIN_KEY, LiveServer
-from tests.jupyter.helpers import kernel_env, notebook, wait_for
+from tests.helpers import wait_for
+from tests.jupyter.helpers import kernel_env, notebook
 
 DOC_EXAMPLE = """import pprint
 import dataiku

@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 from tests.conftest import ADMIN_KEY, free_port
-from tests.jupyter.helpers import alive, kernel_env, notebook, wait_for
+from tests.helpers import alive, wait_for
+from tests.jupyter.helpers import kernel_env, notebook
 
 pytestmark = pytest.mark.e2e
 

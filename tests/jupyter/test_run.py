@@ -7,7 +7,8 @@ import time
 import pytest
 
 from tests.conftest import Instance
-from tests.jupyter.helpers import alive, notebook, run_cells, wait_for
+from tests.helpers import alive, wait_for
+from tests.jupyter.helpers import notebook, run_cells
 from tests.projects.helpers import create
 
 NB = "/projects/RUN/jupyter-notebooks"

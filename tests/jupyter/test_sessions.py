@@ -10,7 +10,8 @@ import psutil
 import pytest
 
 from tests.conftest import Instance
-from tests.jupyter.helpers import alive, kernel_env, notebook, run_cells, set_settings, wait_for
+from tests.helpers import alive, wait_for
+from tests.jupyter.helpers import kernel_env, notebook, run_cells, set_settings
 from tests.projects.helpers import assert_error, create, grant
 
 NB = "/projects/SES/jupyter-notebooks"

@@ -4,8 +4,6 @@ line to the PostgreSQL test database (127.0.0.1:5432, database `test`)."""
 from __future__ import annotations
 
 import secrets
-import time
-from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -74,12 +72,3 @@ def history(instance: Instance, key: str, notebook: str) -> dict[str, list[dict]
     answer = instance.admin.get(f"/projects/{key}/sql-notebooks/{notebook}/history")
     assert answer.status_code == 200, answer.text
     return answer.json()
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.01) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)

@@ -11,6 +11,7 @@ import pytest
 from labkeeper.connections.service import DEFAULT_CONNECTION
 from labkeeper.notebooks.sql.models import SqlQueryRun
 from tests.conftest import Instance
+from tests.helpers import wait_for
 from tests.sql.helpers import (
     PG_PARAMS,
     history,
@@ -21,7 +22,6 @@ from tests.sql.helpers import (
     query_cell,
     run,
     unique,
-    wait_for,
 )
 
 ENDLESS_CTE = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"

@@ -7,6 +7,7 @@ import pytest
 
 from labkeeper.connections.service import DEFAULT_CONNECTION
 from tests.conftest import Instance
+from tests.helpers import wait_for
 from tests.sql.helpers import (
     history,
     make_notebook,
@@ -150,9 +151,9 @@ def test_a_run_without_wait_is_a_future(instance: Instance, project: str) -> Non
     answer = run(instance, project, notebook, "q", wait=False)
     assert answer.status_code == 200
     job = answer.json()["jobId"]
-    from tests.sql.helpers import wait_for
-
-    state = wait_for(lambda: (s := instance.admin.get(f"/futures/{job}").json()).get("hasResult") and s)
+    state = wait_for(
+        lambda: (s := instance.admin.get(f"/futures/{job}").json()).get("hasResult") and s, timeout=10.0
+    )
     assert state["result"]["rows"] == [[42]] and state["result"]["state"] == "DONE"
 
 
