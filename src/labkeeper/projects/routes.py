@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import Request, Response
 
 from labkeeper.projects import object_routes, service
-from labkeeper.server.deps import AppConfig, AppStore, Caller, current_principal, request_stamps
+from labkeeper.server.deps import AppConfig, AppStore, Caller, current_principal, stamps_read_for
 from labkeeper.server.params import parse_bool
 from labkeeper.server.responses import empty_response, json_response, read_json
 from labkeeper.server.routing import api_router
@@ -21,7 +21,7 @@ async def list_projects(request: Request) -> Response:
     query = request.query_params if request.scope["query_string"] else {}  # most lists ask nothing
     include_location = parse_bool("includeLocation", query.get("includeLocation"))
     body = service.render_project_list(
-        request.app.state.store, principal, include_location=include_location, stamps=request_stamps(request)
+        request.app.state.store, principal, include_location=include_location, stamps=stamps_read_for(request)
     )
     return Response(body, media_type="application/json")
 

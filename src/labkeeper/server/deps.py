@@ -34,7 +34,7 @@ STAMPS = "labkeeper.stamps"
 
 async def current_principal(request: Request) -> Principal:
     """Who calls. Reads the store's change stamps once for the request (see db/stamps.py):
-    a read-only handler may hand `request_stamps(request)` to the caches it consults."""
+    a read-only handler may hand `stamps_read_for(request)` to the caches it consults."""
     scope = request.scope
     store = scope["app"].state.store
     stamps = scope[STAMPS] = await store.request_stamps()
@@ -51,7 +51,7 @@ def _authorization(scope: dict) -> str | None:
     return None
 
 
-def request_stamps(request: Request) -> Stamps:
+def stamps_read_for(request: Request) -> Stamps:
     """The stamps read when the caller was authenticated: only for handlers that do not
     write, since a write of the request's own would not show in them."""
     return request.scope[STAMPS]
