@@ -30,6 +30,7 @@ def principal_from_groups(
     key_id: str,
     kind: str,
     key_permissions: dict | None = None,
+    proxied_by: str | None = None,
 ) -> Principal:
     admin = key_admin or any(row.admin for row in group_rows)
     permissions = {p for row in group_rows for p in GLOBAL_PERMISSIONS if (row.permissions or {}).get(p)}
@@ -42,6 +43,7 @@ def principal_from_groups(
         permissions=frozenset(permissions),
         key_id=key_id,
         key_kind=kind,
+        proxied_by=proxied_by,
     )
 
 
@@ -55,6 +57,12 @@ _KEY_BY_HASH = (
     " LEFT OUTER JOIN memberships m ON m.login = k.user_login AND k.kind <> 'GLOBAL'"
     " LEFT OUTER JOIN groups g ON g.name = m.group_name"
     " WHERE k.secret_hash = :digest"
+)
+_USER_GROUPS = (
+    "SELECT u.enabled, g.name, g.admin, g.permissions FROM users u"
+    " LEFT OUTER JOIN memberships m ON m.login = u.login"
+    " LEFT OUTER JOIN groups g ON g.name = m.group_name"
+    " WHERE u.login = :login"
 )
 _GROUP_BY_NAME = "SELECT g.name, g.admin, g.permissions FROM groups g WHERE g.name = :name"
 _TOUCH = update(ApiKey).where(ApiKey.id == bindparam("key_id")).values(last_used_on=bindparam("now"))
@@ -122,12 +130,12 @@ def _read_key(store: Store, digest: str) -> _KnownKey:
         if not rows:
             raise Unauthorized("Invalid API key: it is unknown or has been revoked")
         key_id, kind, user_login, key_admin, key_groups, expires_on, last_used, extra, enabled = rows[0][:9]
+        if user_login is not None and not enabled:  # no such user any more, or disabled
+            raise Unauthorized(f"API key {key_id} acts as user {user_login}, who is disabled or deleted")
         if kind == "GLOBAL":
             groups = list(_json(key_groups) or [])
             group_rows = [_group(r) for name in groups for r in query(_GROUP_BY_NAME, {"name": name})]
         else:
-            if not enabled:  # no such user any more, or disabled
-                raise Unauthorized(f"API key {key_id} belongs to a disabled or deleted user")
             group_rows = [_group(r[9:]) for r in rows if r[9] is not None]
             groups = [row.name for row in group_rows]
     extra = _json(extra) or {}
@@ -141,3 +149,13 @@ def _read_key(store: Store, digest: str) -> _KnownKey:
         key_permissions=extra.get("globalPermissions") if kind == "GLOBAL" else None,
     )
     return _KnownKey(principal, expires_on or 0, last_used or 0)
+
+
+def read_user_groups(store: Store, login: str) -> tuple[bool, list[str], list[_GroupRow]] | None:
+    """(enabled, group names, group rows) of a user, in one round trip; None when there is no such user."""
+    with store.raw_reader() as query:
+        rows = query(_USER_GROUPS, {"login": login})
+    if not rows:
+        return None
+    group_rows = [_group(r[1:]) for r in rows if r[1] is not None]
+    return bool(rows[0][0]), [row.name for row in group_rows], group_rows

@@ -1,17 +1,39 @@
-"""Global and personal API keys."""
+"""Global and personal API keys.
+
+A notebook session's key may list and read keys (masked), nothing more: every route that
+creates, changes, deletes or looks up by secret takes `KeyManager` / `KeyAdmin`, which refuse
+it, so nothing a session holds outlives it.
+"""
 
 from __future__ import annotations
 
-from fastapi import Request, Response
+from typing import Annotated
+
+from fastapi import Depends, Request, Response
 from starlette.exceptions import HTTPException
 
 from labkeeper.auth import key_service
+from labkeeper.auth.principal import Principal
 from labkeeper.names import check_name
-from labkeeper.server.deps import Admin, AppStore, Caller, Page
+from labkeeper.server.deps import Admin, AppStore, Caller, Page, admin_principal, current_principal
 from labkeeper.server.responses import empty_response, json_response, read_json
 from labkeeper.server.routing import api_router
 
 router = api_router("api keys")
+
+
+async def _key_caller(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    key_service.refuse_session_keys(principal)
+    return principal
+
+
+async def _key_admin(principal: Annotated[Principal, Depends(admin_principal)]) -> Principal:
+    key_service.refuse_session_keys(principal)
+    return principal
+
+
+KeyManager = Annotated[Principal, Depends(_key_caller)]
+KeyAdmin = Annotated[Principal, Depends(_key_admin)]
 
 
 def _key_id(value: str) -> str:
@@ -27,7 +49,7 @@ async def list_global_keys(store: AppStore, _admin: Admin, paging: Page) -> Resp
 
 
 @router.post("/admin/global-api-keys/")
-async def create_global_key(store: AppStore, admin: Admin, request: Request) -> Response:
+async def create_global_key(store: AppStore, admin: KeyAdmin, request: Request) -> Response:
     return json_response(key_service.create_global_key(store, await read_json(request), creator=admin))
 
 
@@ -37,13 +59,13 @@ async def get_global_key(key_id: str, store: AppStore, _admin: Admin) -> Respons
 
 
 @router.put("/admin/global-api-keys/{key_id}")
-async def update_global_key(key_id: str, store: AppStore, _admin: Admin, request: Request) -> Response:
+async def update_global_key(key_id: str, store: AppStore, _admin: KeyAdmin, request: Request) -> Response:
     _key_id(key_id)
     return json_response(key_service.update_global_key(store, key_id, await read_json(request)))
 
 
 @router.delete("/admin/global-api-keys/{key_id}")
-async def delete_global_key(key_id: str, store: AppStore, _admin: Admin) -> Response:
+async def delete_global_key(key_id: str, store: AppStore, _admin: KeyAdmin) -> Response:
     key_service.delete_global_key(store, _key_id(key_id))
     return empty_response()
 
@@ -54,7 +76,9 @@ def _forget_secret(request: Request) -> None:
 
 
 @router.get("/admin/globalAPIKeys/{secret}", deprecated=True)
-async def get_global_key_by_secret(secret: str, request: Request, store: AppStore, _admin: Admin) -> Response:
+async def get_global_key_by_secret(
+    secret: str, request: Request, store: AppStore, _admin: KeyAdmin
+) -> Response:
     _forget_secret(request)
     return json_response(key_service.get_global_key_by_secret(store, secret))
 
@@ -62,7 +86,9 @@ async def get_global_key_by_secret(secret: str, request: Request, store: AppStor
 @router.api_route(
     "/admin/globalAPIKeys/{secret}", methods=["POST", "PUT", "DELETE", "PATCH"], include_in_schema=False
 )
-async def refuse_global_key_by_secret(request: Request) -> Response:
+async def refuse_global_key_by_secret(request: Request, _caller: KeyManager) -> Response:
+    # Authenticated, so that the refusal is audited like any call (an anonymous one is only
+    # counted: server/middleware.py).
     _forget_secret(request)
     raise HTTPException(
         405,
@@ -82,7 +108,7 @@ async def list_own_personal_keys(store: AppStore, caller: Caller, paging: Page) 
 
 
 @router.post("/personal-api-keys/")
-async def create_own_personal_key(store: AppStore, caller: Caller, request: Request) -> Response:
+async def create_own_personal_key(store: AppStore, caller: KeyManager, request: Request) -> Response:
     return json_response(key_service.create_personal_key(store, await read_json(request), caller=caller))
 
 
@@ -92,14 +118,14 @@ async def get_personal_key(key_id: str, store: AppStore, caller: Caller) -> Resp
 
 
 @router.put("/personal-api-keys/{key_id}")
-async def update_personal_key(key_id: str, store: AppStore, caller: Caller, request: Request) -> Response:
+async def update_personal_key(key_id: str, store: AppStore, caller: KeyManager, request: Request) -> Response:
     _key_id(key_id)
     body = await read_json(request)
     return json_response(key_service.update_personal_key(store, key_id, body, caller=caller))
 
 
 @router.delete("/personal-api-keys/{key_id}")
-async def delete_personal_key(key_id: str, store: AppStore, caller: Caller) -> Response:
+async def delete_personal_key(key_id: str, store: AppStore, caller: KeyManager) -> Response:
     key_service.delete_personal_key(store, _key_id(key_id), caller=caller)
     return empty_response()
 
@@ -112,6 +138,6 @@ async def list_all_personal_keys(store: AppStore, _admin: Admin, paging: Page) -
 
 
 @router.post("/admin/personal-api-keys/")
-async def create_personal_key_for_user(store: AppStore, admin: Admin, request: Request) -> Response:
+async def create_personal_key_for_user(store: AppStore, admin: KeyAdmin, request: Request) -> Response:
     body = await read_json(request)
     return json_response(key_service.create_personal_key(store, body, caller=admin, for_user=True))

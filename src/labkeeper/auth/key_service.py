@@ -24,8 +24,20 @@ from labkeeper.names import check_name
 from labkeeper.settings.service import get_general_settings
 
 DAY_MS = 86_400_000
-GLOBAL, PERSONAL, SESSION = "GLOBAL", "PERSONAL", "SESSION"
-_USER_KINDS = (PERSONAL, SESSION)
+GLOBAL, PERSONAL, SESSION, PROXY = "GLOBAL", "PERSONAL", "SESSION", "PROXY"
+_USER_KINDS = (PERSONAL, SESSION, PROXY)  # PROXY: an admin key acting as a user (auth/proxy.py)
+
+
+def refuse_session_keys(caller: Principal) -> None:
+    """Nothing a notebook session holds may outlive it: its key may not create, read, change
+    or delete API keys (global or personal), whoever its creator is."""
+    if caller.is_session:
+        raise Forbidden(
+            "Action forbidden: session keys cannot manage API keys",
+            detail=f"{caller.audit_name} calls with the API key of a notebook session, which acts as its "
+            "creator but may not create, read, change or delete API keys (they would outlive the "
+            "session); use a personal API key",
+        )
 
 
 # ---------------------------------------------------------------- lifetimes
@@ -186,7 +198,7 @@ def create_global_key(store: Store, body: dict[str, Any], *, creator: Principal)
             s,
             kind=GLOBAL,
             user_login=parsed.impersonation or None,
-            created_by=creator.name,
+            created_by=creator.audit_name[:100],
             now=now,
             expires_on=expires_on,
             label=parsed.label or "",
@@ -299,7 +311,7 @@ def create_personal_key(
             s,
             kind=PERSONAL,
             user_login=owner,
-            created_by=caller.name,
+            created_by=caller.audit_name[:100],
             now=now,
             expires_on=expires_on,
             label=parsed.label or "",

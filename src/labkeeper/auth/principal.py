@@ -26,12 +26,25 @@ class Principal:
     admin: bool
     permissions: frozenset[str]
     key_id: str
-    key_kind: str  # GLOBAL | PERSONAL | SESSION
+    key_kind: str  # GLOBAL | PERSONAL | SESSION | PROXY (an admin key acting as `login`)
+    # With X-DKU-ProxyUser: the name of the admin key's own principal, which acts as `login`
+    # with exactly `login`'s rights (see auth/proxy.py).
+    proxied_by: str | None = None
 
     @property
     def name(self) -> str:
         """The name recorded as owner or actor."""
         return self.login or f"apikey:{self.key_id}"
+
+    @property
+    def audit_name(self) -> str:
+        """Who the audit log says acted: "admin as bob" for a call made through X-DKU-ProxyUser."""
+        return self.name if self.proxied_by is None else f"{self.proxied_by} as {self.name}"
+
+    @property
+    def is_session(self) -> bool:
+        """A notebook session's key (or a call proxied through one): it may never manage keys."""
+        return self.key_kind == "SESSION"
 
     def has(self, permission: str) -> bool:
         return self.admin or permission in self.permissions

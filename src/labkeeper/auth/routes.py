@@ -37,17 +37,21 @@ async def get_user(login: str, store: AppStore, _admin: Admin) -> Response:
     return json_response(service.get_user(store, check_name("user login", login)))
 
 
+# Disabling or deleting a user also waits for their kernels and tasks to stop: off the loop too.
+
+
 @router.put("/admin/users/{login}")
-async def update_user(login: str, store: AppStore, _admin: Admin, request: Request) -> Response:
+async def update_user(login: str, store: AppStore, admin: Admin, request: Request) -> Response:
     check_name("user login", login)
     body = await read_json(request)
-    return json_response(await run_in_threadpool(service.update_user, store, login, body))
+    return json_response(await run_in_threadpool(service.update_user, store, login, body, caller=admin))
 
 
 @router.delete("/admin/users/{login}")
 async def delete_user(login: str, store: AppStore, admin: Admin, request: Request) -> Response:
     allow = parse_bool("allowSelfDeletion", request.query_params.get("allowSelfDeletion"))
-    service.delete_user(store, check_name("user login", login), caller=admin, allow_self_deletion=allow)
+    login = check_name("user login", login)
+    await run_in_threadpool(service.delete_user, store, login, caller=admin, allow_self_deletion=allow)
     return empty_response()
 
 

@@ -14,6 +14,7 @@ from labkeeper.auth.guard import ensure_an_admin_remains, lock_admin_changes
 from labkeeper.auth.models import ApiKey, Group, Membership, User
 from labkeeper.auth.passwords import hash_password, verify_password
 from labkeeper.auth.principal import Principal
+from labkeeper.auth.retirement import user_retired
 from labkeeper.db import Store, now_ms
 from labkeeper.errors import BadRequest, Conflict, Forbidden, NotFound
 
@@ -136,7 +137,10 @@ def _check_same(name: str, sent: str | None, expected: str) -> None:
         )
 
 
-def update_user(store: Store, login: str, body: dict[str, Any]) -> dict[str, Any]:
+def update_user(
+    store: Store, login: str, body: dict[str, Any], *, caller: Principal | None = None
+) -> dict[str, Any]:
+    """Change a user; disabling one stops their kernels and tasks once committed (auth/retirement.py)."""
     parsed = schemas.parse_user(body, creating=False)
     _check_same("login", parsed.login, login)
     password_hash = hash_password(parsed.password) if parsed.password else None
@@ -144,8 +148,10 @@ def update_user(store: Store, login: str, body: dict[str, Any]) -> dict[str, Any
         with store.begin() as s:
             lock_admin_changes(s)
             user = _require_user(s, login, lock=True)
+            was_enabled = bool(user.enabled)
             for column, value in parsed.columns.items():
                 setattr(user, column, value)
+            disabled = was_enabled and not user.enabled
             if password_hash:
                 user.password_hash = password_hash
             _apply_extra(user, parsed.extra)
@@ -155,6 +161,8 @@ def update_user(store: Store, login: str, body: dict[str, Any]) -> dict[str, Any
             doc = schemas.user_json(user, _memberships(s, login))
     except IntegrityError:
         raise Conflict(f"User {login!r} changed at the same time (a group was deleted?); retry") from None
+    if disabled:
+        user_retired(store, login, reason="the user was disabled", by=caller.audit_name if caller else "")
     return doc
 
 
@@ -180,6 +188,7 @@ def delete_user(store: Store, login: str, *, caller: Principal, allow_self_delet
         s.execute(delete(Membership).where(Membership.login == login))
         s.execute(delete(User).where(User.login == login))
         ensure_an_admin_remains(s, f"delete user {login!r}")
+    user_retired(store, login, reason="the user was deleted", by=caller.audit_name)
 
 
 def verify_user_password(store: Store, login: str, password: str) -> bool:

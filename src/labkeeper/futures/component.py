@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import FastAPI
 
+from labkeeper.futures import retire
 from labkeeper.futures.inprocess import InProcessRunner
 from labkeeper.settings.service import get_general_settings
 
@@ -17,8 +20,10 @@ class FuturesComponent:
 
         app.state.runner = InProcessRunner(store, retention_hours=retention_hours)
         await app.state.runner.start()
+        retire.install(store, app.state.runner, asyncio.get_running_loop())
 
     async def stop(self, app: FastAPI) -> None:
+        retire.uninstall(app.state.store)
         await app.state.runner.stop()
 
 

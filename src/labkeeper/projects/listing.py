@@ -2,9 +2,14 @@
 
 `GET /projects/` is the hottest read of the API, so each worker process keeps every
 project's list item already serialized, plus the finished answer for each caller view
-(admin, or a login with its groups), under the store's `projects` change stamp (see
+under the store's `projects` change stamp (see
 db/stamps.py): every write to the projects table, from any process, moves it, and the next
 request rebuilds.
+
+A view is keyed by the whole principal (its key id and kind, login, groups, rights, and the
+admin key behind an X-DKU-ProxyUser call), never by a part two callers can share: two global
+keys with the same groups may see different projects (each owns what it created). Only the
+admin view, the whole list whoever asks, is shared.
 """
 
 from __future__ import annotations
@@ -63,7 +68,7 @@ class _Entry:
 class _Snapshot:
     stamp: int
     entries: list[_Entry]
-    views: dict[tuple, bytes] = field(default_factory=dict)
+    views: dict[tuple[object, bool], bytes] = field(default_factory=dict)
 
 
 _COLUMNS = (
@@ -105,8 +110,7 @@ class ProjectListCache:
         snapshot = self._snapshot
         if snapshot is None or snapshot.stamp != stamp:
             snapshot = self._rebuild(store, stamp)
-        view = (True,) if principal.admin else (principal.login, principal.groups)
-        cache_key = (view, include_location)
+        cache_key = (True if principal.admin else principal, include_location)
         answer = snapshot.views.get(cache_key)
         if answer is None:
             answer = _render(snapshot.entries, principal, include_location)

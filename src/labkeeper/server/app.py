@@ -34,7 +34,14 @@ from labkeeper.server import logfilter, routing
 from labkeeper.server.bootstrap import ensure_admin
 from labkeeper.server.errors import install_error_handlers
 from labkeeper.server.fastlane import FastLaneApp
-from labkeeper.server.middleware import ALIAS_PREFIX, API_PREFIX, AliasPrefix, AuditTrail, BodyLimit
+from labkeeper.server.middleware import (
+    ALIAS_PREFIX,
+    API_PREFIX,
+    AliasPrefix,
+    AuditTrail,
+    BodyLimit,
+    Unaudited,
+)
 from labkeeper.settings import routes as settings_routes
 from labkeeper.usage import routes as usage_routes
 
@@ -108,7 +115,8 @@ def create_app(config: Config) -> FastAPI:
     def audit(**event: str) -> None:
         record_event(app.state.store, **event)
 
-    app.add_middleware(AuditTrail, record=audit)
+    app.state.unaudited = Unaudited()
+    app.add_middleware(AuditTrail, record=audit, unaudited=app.state.unaudited)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
     app.add_middleware(AliasPrefix)
     hot = {

@@ -8,11 +8,13 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from labkeeper.auth.authenticate import authenticate
-from labkeeper.auth.keys import secret_from_header
+from labkeeper.auth.keys import secrets_from_header
 from labkeeper.auth.principal import Principal
+from labkeeper.auth.proxy import act_as
 from labkeeper.config import Config
 from labkeeper.db import Store
 from labkeeper.db.stamps import Stamps
+from labkeeper.errors import Unauthorized
 from labkeeper.futures.runner import TaskRunner
 from labkeeper.server.params import parse_int
 
@@ -38,17 +40,29 @@ async def current_principal(request: Request) -> Principal:
     scope = request.scope
     store = scope["app"].state.store
     stamps = scope[STAMPS] = await store.request_stamps()
-    principal = authenticate(store, secret_from_header(_authorization(scope)), stamps)
+    authorization, proxy_user = _credentials(scope)
+    candidates = secrets_from_header(authorization)
+    try:
+        principal = authenticate(store, candidates[0] if candidates else None, stamps)
+    except Unauthorized:
+        if len(candidates) < 2:
+            raise
+        principal = authenticate(store, candidates[1], stamps)  # HTTP Basic: the other field
+    if proxy_user:
+        principal = act_as(store, principal, proxy_user, stamps)
     scope.setdefault("state", {})["principal"] = principal  # request.state.principal, for the audit
     return principal
 
 
-def _authorization(scope: dict) -> str | None:
-    """The Authorization header (ASGI servers give header names in lower case)."""
+def _credentials(scope: dict) -> tuple[str | None, str | None]:
+    """The Authorization and X-DKU-ProxyUser headers (ASGI servers give names in lower case)."""
+    authorization = proxy_user = None
     for name, value in scope["headers"]:
         if name == b"authorization":
-            return value.decode("latin-1")
-    return None
+            authorization = value.decode("latin-1")
+        elif name == b"x-dku-proxyuser":
+            proxy_user = value.decode("latin-1").strip()
+    return authorization, proxy_user
 
 
 def stamps_read_for(request: Request) -> Stamps:

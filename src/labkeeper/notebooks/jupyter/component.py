@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from labkeeper.notebooks.jupyter import files
+from labkeeper.notebooks.jupyter import files, retire
 from labkeeper.notebooks.jupyter import run as _run  # noqa: F401  (registers the run operation)
 from labkeeper.notebooks.jupyter.sessions import MANAGERS, SessionManager
 from labkeeper.projects.models import Project
@@ -26,6 +26,7 @@ class JupyterComponent:
         manager = SessionManager(app.state.store, app.state.config)
         await manager.start(background=app.state.config.background)
         app.state.jupyter = manager
+        retire.install(manager)
         data_dir = app.state.config.data_dir
 
         def count(session):  # type: ignore[no-untyped-def]
@@ -34,6 +35,7 @@ class JupyterComponent:
         register_notebook_counter("nbJupyterNotebooks", count)
 
     async def stop(self, app: FastAPI) -> None:
+        retire.uninstall(app.state.jupyter)
         await app.state.jupyter.stop()
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select, update
 
 from labkeeper.db import now_ms
+from labkeeper.notebooks.jupyter import keylease
 from labkeeper.notebooks.jupyter.events import record_unloaded
 from labkeeper.notebooks.jupyter.models import JupyterSession
 from labkeeper.processes import stop_tree
@@ -82,6 +83,7 @@ class Housekeeping:
                 live = self.live.pop(session_id)  # stopped by another worker: finish the job here
                 await self._shutdown(live)
         self._flush()
+        keylease.renew_due(self)  # type: ignore[arg-type]
         timeout = get_general_settings(self.store)["notebooks"].get("idleKernelTimeoutSeconds") or 0
         if isinstance(timeout, (int, float)) and timeout > 0:
             now = now_ms()

@@ -27,7 +27,7 @@ from jupyter_client.asynchronous import AsyncKernelClient
 from sqlalchemy import delete, func, select, update
 
 from labkeeper.auth.key_service import create_session_key, delete_key
-from labkeeper.auth.models import User
+from labkeeper.auth.models import ApiKey, User
 from labkeeper.auth.principal import Principal
 from labkeeper.auth.service import groups_of
 from labkeeper.config import Config
@@ -35,7 +35,7 @@ from labkeeper.db import Store, now_ms
 from labkeeper.errors import Conflict, Forbidden, TooManyRequests
 from labkeeper.isolation.identity import UnixIdentity, first_denied, kernel_identity
 from labkeeper.isolation.layout import RunTree
-from labkeeper.notebooks.jupyter import files
+from labkeeper.notebooks.jupyter import files, keylease
 from labkeeper.notebooks.jupyter.events import record_unloaded
 from labkeeper.notebooks.jupyter.housekeeping import Housekeeping
 from labkeeper.notebooks.jupyter.kernels import (
@@ -127,6 +127,7 @@ class SessionManager(SessionQueries, Housekeeping):
             with contextlib.suppress(Exception):
                 await self._unload(session_id, reason="server shutdown", by="labkeeper")
         MANAGERS.pop(id(self.store), None)
+        keylease.forget_worker(self)
 
     async def _home(self, coroutine: Any) -> Any:
         """Run `coroutine` on the loop the manager started on, where its kernels and their
@@ -167,7 +168,7 @@ class SessionManager(SessionQueries, Housekeeping):
         )
         session_id, kernel_id = secrets.token_hex(8), str(uuid.uuid4())
         key_id, secret = create_session_key(
-            self.store, login=login, label=f"{KEY_LABEL}{session_id}", lifetime_ms=0
+            self.store, login=login, label=f"{KEY_LABEL}{session_id}", lifetime_ms=keylease.lease_ms()
         )
         try:
             self._reserve(
@@ -437,10 +438,9 @@ class SessionManager(SessionQueries, Housekeeping):
             if row is None:
                 return
             s.execute(delete(JupyterSession).where(JupyterSession.id == session_id))
-            key_id, kernel_id = row.api_key_id, row.kernel_id
-            paths = [row.connection_file, row.socket_dir]
-        if key_id:
-            delete_key(self.store, key_id)
+            if row.api_key_id:  # with the row, never after it: no ended session keeps a key
+                s.execute(delete(ApiKey).where(ApiKey.id == row.api_key_id))
+            kernel_id, paths = row.kernel_id, [row.connection_file, row.socket_dir]
         remove_files(paths + [str(self.logs / f"{kernel_id}.log")])
 
 
