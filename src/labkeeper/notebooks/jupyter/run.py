@@ -16,7 +16,6 @@ from queue import Empty
 from typing import Any
 
 from jupyter_client.asynchronous import AsyncKernelClient
-from nbformat.v4 import output_from_msg
 from sqlalchemy import select
 
 from labkeeper.db import Store
@@ -24,7 +23,14 @@ from labkeeper.futures.runner import OperationError, TaskContext, operation
 from labkeeper.isolation.processes import usage
 from labkeeper.notebooks.jupyter import files
 from labkeeper.notebooks.jupyter.models import JupyterSession
+from labkeeper.notebooks.jupyter.outputs import (
+    DEFAULT_MAX_CELL_OUTPUT_BYTES,
+    DEFAULT_MAX_RUN_OUTPUT_BYTES,
+    OutputSpool,
+    spool_dir,
+)
 from labkeeper.notebooks.jupyter.sessions import manager_for
+from labkeeper.settings.service import get_general_settings
 
 KIND = "jupyter-notebook-run"
 # How long to wait for a message before checking that the kernel still lives.
@@ -45,37 +51,11 @@ def _source(cell: dict[str, Any]) -> str:
     return "".join(source) if isinstance(source, list) else str(source)
 
 
-def _add_output(outputs: list[dict[str, Any]], msg: dict[str, Any], state: dict[str, Any]) -> None:
-    kind = msg["msg_type"]
-    if kind == "clear_output":
-        if msg["content"].get("wait"):
-            state["clear_pending"] = True
-        else:
-            outputs.clear()
-        return
-    if kind not in ("stream", "display_data", "execute_result", "error"):
-        return
-    if state.pop("clear_pending", False):
-        outputs.clear()
-    output = dict(output_from_msg(msg))
-    if (
-        kind == "stream"
-        and outputs
-        and outputs[-1].get("output_type") == "stream"
-        and outputs[-1].get("name") == output.get("name")
-    ):
-        outputs[-1]["text"] = outputs[-1]["text"] + output["text"]
-        return
-    outputs.append(output)
-
-
 async def _execute(
-    client: AsyncKernelClient, code: str, alive: Any
-) -> tuple[list[dict[str, Any]], int | None, dict]:
-    """Run `code`; return its outputs, its execution count and its reply content."""
+    client: AsyncKernelClient, code: str, alive: Any, spool: OutputSpool
+) -> tuple[int | None, dict]:
+    """Run `code`, streaming its outputs into `spool`; return its execution count and reply."""
     msg_id = client.execute(code, store_history=True, allow_stdin=False, stop_on_error=True)
-    outputs: list[dict[str, Any]] = []
-    state: dict[str, Any] = {}
     count: int | None = None
     while True:
         try:
@@ -91,7 +71,7 @@ async def _execute(
         elif msg["msg_type"] == "status" and msg["content"].get("execution_state") == "idle":
             break
         else:
-            _add_output(outputs, msg, state)
+            spool.add(msg)
     while True:
         try:
             reply = await client.get_shell_msg(timeout=POLL_SECONDS)
@@ -101,7 +81,7 @@ async def _execute(
             continue
         if (reply.get("parent_header") or {}).get("msg_id") == msg_id:
             content = reply["content"]
-            return outputs, content.get("execution_count", count), content
+            return content.get("execution_count", count), content
 
 
 @operation(KIND)
@@ -124,6 +104,12 @@ async def run_notebook(ctx: TaskContext, args: dict[str, Any]) -> dict[str, Any]
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGINT)
 
+    limits = get_general_settings(store)["notebooks"]
+    spool = OutputSpool(
+        spool_dir(manager.config.data_dir),
+        max_run_bytes=_limit(limits, "maxRunOutputBytes", DEFAULT_MAX_RUN_OUTPUT_BYTES),
+        max_cell_bytes=_limit(limits, "maxCellOutputBytes", DEFAULT_MAX_CELL_OUTPUT_BYTES),
+    )
     client = AsyncKernelClient()
     client.load_connection_file(row.connection_file)
     client.start_channels()
@@ -134,12 +120,13 @@ async def run_notebook(ctx: TaskContext, args: dict[str, Any]) -> dict[str, Any]
         await client.wait_for_ready(timeout=30)
         for index, cell in enumerate(code_cells):
             ctx.progress([(f"Running cell {index + 1} of {len(code_cells)}", index, len(code_cells))])
+            spool.start_cell(index)
             try:
-                outputs, count, reply = await _execute(client, _source(cell), alive)
+                count, reply = await _execute(client, _source(cell), alive, spool)
             except _KernelGone:
                 failure = f"the kernel of session {session_id} stopped while running cell {index + 1}"
                 break
-            cell["outputs"], cell["execution_count"] = outputs, count
+            cell["outputs"], cell["execution_count"] = [], count
             ran += 1
             if reply.get("status") == "error":
                 if ctx.should_abort():
@@ -154,11 +141,39 @@ async def run_notebook(ctx: TaskContext, args: dict[str, Any]) -> dict[str, Any]
         unregister()
         manager.attach(session_id, -1)
         client.stop_channels()
-        if ran:
-            _save_outputs(path, content)
+        try:
+            if ran:
+                _fill_outputs(code_cells, spool)
+                _save_outputs(path, content)
+        finally:
+            spool.close()
     if failure:
         raise OperationError(f"Running notebook {name} stopped: {failure}")
-    return {"sessionId": session_id, "cellsRun": ran, "codeCells": len(code_cells)}
+    return {
+        "sessionId": session_id,
+        "cellsRun": ran,
+        "codeCells": len(code_cells),
+        "outputBytes": spool.run_bytes,
+        "outputTruncated": spool.truncated,
+    }
+
+
+def _limit(section: dict[str, Any], key: str, default: int) -> int:
+    value = section.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else default
+
+
+def _fill_outputs(code_cells: list[dict[str, Any]], spool: OutputSpool) -> None:
+    """Put the spooled outputs into the cells that ran; mark the truncated ones."""
+    for index, outputs in spool.outputs().items():
+        cell = code_cells[index]
+        cell["outputs"] = outputs
+        if index in spool.dropped:
+            marks = cell.setdefault("metadata", {}).setdefault("labkeeper", {})
+            marks["outputTruncated"] = {
+                "droppedBytes": spool.dropped[index],
+                "limit": spool.limits.get(index, ""),
+            }
 
 
 def _save_outputs(path: Any, executed: dict[str, Any]) -> None:
@@ -177,4 +192,7 @@ def _save_outputs(path: Any, executed: dict[str, Any]) -> None:
         if source is not None:
             cell["outputs"] = source.get("outputs", [])
             cell["execution_count"] = source.get("execution_count")
+            truncated = (source.get("metadata") or {}).get("labkeeper", {}).get("outputTruncated")
+            if truncated:
+                cell.setdefault("metadata", {}).setdefault("labkeeper", {})["outputTruncated"] = truncated
     files.write(path, current)
