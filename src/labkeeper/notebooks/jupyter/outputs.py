@@ -5,9 +5,13 @@ file (`data_dir/jupyter/run-outputs/`, the server's alone) and only counters sta
 Two caps bound what is kept, counted in bytes of the outputs' JSON:
 
 - `notebooks.maxCellOutputBytes`: per cell (since its last `clear_output`);
-- `notebooks.maxRunOutputBytes`: per run, everything written to the spool.
+- `notebooks.maxRunOutputBytes`: per run, everything written to the spool; once reached,
+  nothing later in the run is kept.
 
 Past a cap, outputs are counted and dropped (a stream chunk that crosses it keeps its head).
+A single message bigger than the cell cap is refused by zmq before it is read (the run's
+IOPub socket has ZMQ_MAXMSGSIZE), so it never reaches memory; it counts as dropped, at
+least its cap's worth.
 The saved cell then ends with a stderr stream saying the output was truncated, like
 Jupyter's "Output truncated" notice, and its metadata says how much was dropped
 (`metadata.labkeeper.outputTruncated`). The notebook is assembled from the spool when the
@@ -44,6 +48,7 @@ class OutputSpool:
         self.max_run_bytes = max_run_bytes
         self.max_cell_bytes = max_cell_bytes
         self.run_bytes = 0
+        self.run_full = False
         self._cell = -1
         self._cell_bytes = 0
         self._clear_pending = False
@@ -73,13 +78,13 @@ class OutputSpool:
             self._clear()
         output = dict(output_from_msg(msg))
         line = orjson.dumps([self._cell, output])
-        room = min(self.max_cell_bytes - self._cell_bytes, self.max_run_bytes - self.run_bytes)
+        run_room = 0 if self.run_full else self.max_run_bytes - self.run_bytes
+        room = min(self.max_cell_bytes - self._cell_bytes, run_room)
         if len(line) > room:
-            limit = (
-                "notebooks.maxRunOutputBytes"
-                if self.max_run_bytes - self.run_bytes <= self.max_cell_bytes - self._cell_bytes
-                else "notebooks.maxCellOutputBytes"
-            )
+            if run_room <= self.max_cell_bytes - self._cell_bytes:
+                limit, self.run_full = "notebooks.maxRunOutputBytes", True  # nothing later is kept
+            else:
+                limit = "notebooks.maxCellOutputBytes"
             self.limits.setdefault(self._cell, limit)
             kept = self._head(output, room) if kind == "stream" else None
             if kept is None:
@@ -90,6 +95,11 @@ class OutputSpool:
         self._file.write(line + b"\n")
         self._cell_bytes += len(line)
         self.run_bytes += len(line)
+
+    def lost_message(self, index: int, max_message: int) -> None:
+        """A message over `max_message` bytes was refused before it was read (its size unknown)."""
+        self.dropped[index] = self.dropped.get(index, 0) + max_message
+        self.limits.setdefault(index, "notebooks.maxCellOutputBytes")
 
     def _head(self, output: dict[str, Any], room: int) -> bytes | None:
         """The stream output cut to fit in `room` bytes of spool, or None when nothing fits."""

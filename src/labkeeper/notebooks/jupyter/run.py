@@ -15,6 +15,8 @@ import signal
 from queue import Empty
 from typing import Any
 
+import zmq
+import zmq.asyncio
 from jupyter_client.asynchronous import AsyncKernelClient
 from sqlalchemy import select
 
@@ -35,6 +37,7 @@ from labkeeper.settings.service import get_general_settings
 KIND = "jupyter-notebook-run"
 # How long to wait for a message before checking that the kernel still lives.
 POLL_SECONDS = 1.0
+IOPUB_QUEUE = 8  # messages
 
 
 class _KernelGone(Exception):
@@ -57,12 +60,19 @@ async def _execute(
     """Run `code`, streaming its outputs into `spool`; return its execution count and reply."""
     msg_id = client.execute(code, store_history=True, allow_stdin=False, stop_on_error=True)
     count: int | None = None
+    replied: dict | None = None
     while True:
         try:
             msg = await client.get_iopub_msg(timeout=POLL_SECONDS)
         except Empty:
             if not alive():
                 raise _KernelGone from None
+            if replied is not None:
+                break  # replied and quiet: the idle status was lost with an oversized message
+            with contextlib.suppress(Empty):
+                reply = await client.get_shell_msg(timeout=0)
+                if (reply.get("parent_header") or {}).get("msg_id") == msg_id:
+                    replied = reply
             continue
         if (msg.get("parent_header") or {}).get("msg_id") != msg_id:
             continue
@@ -72,6 +82,8 @@ async def _execute(
             break
         else:
             spool.add(msg)
+    if replied is not None:
+        return replied["content"].get("execution_count", count), replied["content"]
     while True:
         try:
             reply = await client.get_shell_msg(timeout=POLL_SECONDS)
@@ -110,9 +122,18 @@ async def run_notebook(ctx: TaskContext, args: dict[str, Any]) -> dict[str, Any]
         max_run_bytes=_limit(limits, "maxRunOutputBytes", DEFAULT_MAX_RUN_OUTPUT_BYTES),
         max_cell_bytes=_limit(limits, "maxCellOutputBytes", DEFAULT_MAX_CELL_OUTPUT_BYTES),
     )
-    client = AsyncKernelClient()
+    # A small receive queue: a flooding kernel's messages wait in the kernel's own send queue,
+    # never in this server's memory (outputs are spooled to disk as they are read).
+    context = zmq.asyncio.Context()
+    context.setsockopt(zmq.RCVHWM, IOPUB_QUEUE)
+    # One message is never bigger than a cell may keep (plus room for its envelope): zmq drops a
+    # bigger one before it is read into memory (and reconnects); the cell is marked truncated.
+    max_message = spool.max_cell_bytes + 64 * 1024
+    context.setsockopt(zmq.MAXMSGSIZE, max_message)
+    client = AsyncKernelClient(context=context)
     client.load_connection_file(row.connection_file)
     client.start_channels()
+    dropped_connections = client.iopub_channel.socket.get_monitor_socket(zmq.EVENT_DISCONNECTED)
     unregister = ctx.on_abort(interrupt)
     manager.attach(session_id, +1)
     ran, failure = 0, ""
@@ -127,6 +148,7 @@ async def run_notebook(ctx: TaskContext, args: dict[str, Any]) -> dict[str, Any]
                 failure = f"the kernel of session {session_id} stopped while running cell {index + 1}"
                 break
             cell["outputs"], cell["execution_count"] = [], count
+            await _settle(client, dropped_connections, spool, index, max_message)
             ran += 1
             if reply.get("status") == "error":
                 if ctx.should_abort():
@@ -140,7 +162,10 @@ async def run_notebook(ctx: TaskContext, args: dict[str, Any]) -> dict[str, Any]
     finally:
         unregister()
         manager.attach(session_id, -1)
+        client.iopub_channel.socket.disable_monitor()
+        dropped_connections.close(linger=0)
         client.stop_channels()
+        context.term()
         try:
             if ran:
                 _fill_outputs(code_cells, spool)
@@ -156,6 +181,24 @@ async def run_notebook(ctx: TaskContext, args: dict[str, Any]) -> dict[str, Any]
         "outputBytes": spool.run_bytes,
         "outputTruncated": spool.truncated,
     }
+
+
+async def _settle(
+    client: AsyncKernelClient, monitor: Any, spool: OutputSpool, index: int, max_message: int
+) -> None:
+    """After a cell whose IOPub connection dropped oversized messages, keep reading (into
+    that cell) until the connection stays up and quiet, so the next cell's outputs are not
+    lost behind the rest of this cell's flood."""
+    while await monitor.poll(0):
+        await monitor.recv_multipart()
+        spool.lost_message(index, max_message)
+        while True:
+            try:
+                msg = await client.get_iopub_msg(timeout=POLL_SECONDS)
+            except Empty:
+                break
+            if msg["msg_type"] != "status":
+                spool.add(msg)
 
 
 def _limit(section: dict[str, Any], key: str, default: int) -> int:

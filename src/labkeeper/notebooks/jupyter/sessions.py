@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import zmq
 from jupyter_client.asynchronous import AsyncKernelClient
 from sqlalchemy import delete, func, select, update
 
@@ -355,6 +356,10 @@ class SessionManager(SessionQueries, Housekeeping):
             )
         client = km.client()
         client.start_channels()
+        # The watcher needs only the kernel's own topics (status): outputs (topics `stream.*`,
+        # `display_data`, `execute_result`) are then filtered by the kernel and never copied here.
+        client.iopub_channel.socket.setsockopt(zmq.UNSUBSCRIBE, b"")
+        client.iopub_channel.socket.setsockopt(zmq.SUBSCRIBE, b"kernel.")
         live.client = client
         try:
             await client.wait_for_ready(timeout=START_TIMEOUT)
