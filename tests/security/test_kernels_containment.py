@@ -17,7 +17,6 @@ import pytest
 from labkeeper.config import Config
 from labkeeper.connections.secrets import encrypt
 from labkeeper.errors import Conflict
-from labkeeper.isolation.layout import RunTree, socket_base
 from tests.conftest import ADMIN_KEY, Instance
 from tests.isolation import conftest as isolation
 from tests.security.kernels_helpers import (
@@ -37,7 +36,7 @@ import os, signal
 targets = {targets!r}
 for target in targets:
     try:
-        open(target).read() if not os.path.isdir(target) else os.listdir(target)
+        open(target, 'rb').read() if not os.path.isdir(target) else os.listdir(target)
         print("READ", target)
     except PermissionError:
         print("DENIED", target)
@@ -168,6 +167,8 @@ def test_kernel_sockets_are_ipc_in_a_private_short_folder_even_for_a_long_data_d
 
 
 def test_a_planted_symlink_in_place_of_the_socket_folder_is_refused(config: Config) -> None:
+    from labkeeper.isolation.layout import RunTree, socket_base
+
     base = socket_base(config.data_dir)
     base.parent.mkdir(parents=True, exist_ok=True)
     decoy = Path(tempfile.mkdtemp(prefix="lk-decoy-", dir="/tmp"))
