@@ -131,6 +131,8 @@ class SessionManager(SessionQueries, Housekeeping):
             with contextlib.suppress(Exception):
                 await self._unload(session_id, reason="server shutdown", by="labkeeper")
         MANAGERS.pop(id(self.store), None)
+        with contextlib.suppress(OSError):  # only when empty: another worker may still use it
+            os.rmdir(self.tree.sockets)
 
     async def _home(self, coroutine: Any) -> Any:
         """Run `coroutine` on the loop the manager started on, where its kernels and their
