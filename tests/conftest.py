@@ -7,12 +7,19 @@ drops it at the end; without it every test gets its own SQLite file.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
 import secrets
+import shutil
 import socket
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -60,12 +67,66 @@ def _empty_postgres(url: str) -> None:
     engine.dispose()
 
 
+RUNTIME_PACKAGES = [f"ipykernel=={metadata.version('ipykernel')}", f"httpx=={metadata.version('httpx')}"]
+
+
+def _shared_python() -> str:
+    for candidate in ("/usr/bin/python3.11", "/usr/local/bin/python3.11", "/usr/bin/python3"):
+        if os.path.exists(candidate) and os.stat(os.path.realpath(candidate)).st_mode & 0o001:
+            return candidate
+    raise RuntimeError(
+        "no Python interpreter that every account may execute (looked for /usr/bin/python3.11)"
+    )
+
+
+@pytest.fixture(scope="session")
+def kernel_runtime() -> str:
+    """The python of a world-readable venv with ipykernel + httpx (no orjson)."""
+    python = _shared_python()
+    tag = hashlib.sha256(" ".join([python, *RUNTIME_PACKAGES]).encode()).hexdigest()[:12]
+    root = Path(tempfile.gettempdir()) / f"labkeeper-test-kernel-runtime-{tag}"
+    env_python = root / "bin" / "python"
+    with open(f"{root}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (root / ".complete").exists():
+            shutil.rmtree(root, ignore_errors=True)
+            uv = Path(sys.executable).parent / "uv"
+            subprocess.run([str(uv), "venv", "--quiet", "--python", python, str(root)], check=True)
+            subprocess.run(
+                [
+                    str(uv),
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--compile-bytecode",
+                    "--python",
+                    str(env_python),
+                    *RUNTIME_PACKAGES,
+                ],
+                check=True,
+            )
+            subprocess.run(["chmod", "-R", "a+rX", str(root)], check=True)
+            (root / ".complete").write_text("ok")
+    os.chmod(root.parent, os.stat(root.parent).st_mode | 0o001)
+    return str(env_python)
+
+
 @pytest.fixture
-def config(tmp_path: Path, database_url: str | None) -> Config:
+def config(database_url: str | None, kernel_runtime: str) -> Iterator[Config]:
+    """A data dir every account can traverse to (pytest's tmp folder is 0700): run as root,
+    labkeeper starts kernels as labkeeper-kernel, which must reach `data_dir/run/` and
+    execute the built-in kernel's interpreter (the shared runtime, not one under /root)."""
     if database_url:
         _empty_postgres(database_url)
-    data_dir = tmp_path / "data"
-    return Config(data_dir=data_dir, database_url=database_url, bootstrap_admin_key=ADMIN_KEY)
+    base = Path(tempfile.mkdtemp(prefix="lk-test-", dir="/tmp"))
+    os.chmod(base, 0o755)
+    yield Config(
+        data_dir=base / "data",
+        database_url=database_url,
+        bootstrap_admin_key=ADMIN_KEY,
+        kernel_python=kernel_runtime,
+    )
+    shutil.rmtree(base, ignore_errors=True)
 
 
 class Instance:

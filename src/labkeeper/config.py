@@ -21,6 +21,10 @@ class Config:
     workers: int = 1
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     bootstrap_admin_key: str | None = field(default=None, repr=False)
+    # The interpreter of the built-in Python kernel (it needs ipykernel); None: the server's own.
+    # When labkeeper runs as root, kernels run as an unprivileged account that must be able to
+    # execute it: a server interpreter under /root is not, so point this at a shared one.
+    kernel_python: str | None = None
     # Background loops (task reaper, idle kernel reaper) can be turned off for unit tests.
     background: bool = True
 
@@ -39,6 +43,7 @@ class Config:
             "data_dir": Path(os.environ.get("LABKEEPER_DATA_DIR", "labkeeper-data")),
             "database_url": os.environ.get("LABKEEPER_DATABASE_URL") or None,
             "bootstrap_admin_key": os.environ.get("LABKEEPER_BOOTSTRAP_ADMIN_KEY") or None,
+            "kernel_python": os.environ.get("LABKEEPER_KERNEL_PYTHON") or None,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         values["data_dir"] = Path(str(values["data_dir"])).resolve()

@@ -12,7 +12,6 @@ import pytest
 from jupyter_client import KernelManager
 from jupyter_client.kernelspec import KernelSpecManager
 
-from labkeeper.codeenvs import usages
 from tests.codeenvs.helpers import configure, create, definition, env_python, save, update
 from tests.conftest import Instance
 
@@ -116,9 +115,7 @@ def make_project(instance: Instance, key: str, env_name: str) -> None:
     assert answer.status_code in (200, 204), answer.text
 
 
-def test_an_env_still_used_is_not_deleted_unless_forced(
-    envs: Instance, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_an_env_still_used_is_not_deleted_unless_forced(envs: Instance) -> None:
     create(envs.admin, "shared")
     create(envs.admin, "spare")
     make_project(envs, "CHURN", "shared")
@@ -130,20 +127,16 @@ def test_an_env_still_used_is_not_deleted_unless_forced(
     assert answer.status_code == 409 and "CHURN" in answer.json()["detailedMessage"]
     assert definition(envs.admin, "shared")["state"] == "READY"
 
-    # Another domain (notebooks) plugs its own usages in.
-    def notebooks(store: Any, *, env_lang: str | None, env_name: str | None) -> list[dict[str, Any]]:
-        usage = {
-            "envUsage": "NOTEBOOK",
-            "envLang": "PYTHON",
-            "envName": "spare",
-            "projectKey": "CHURN",
-            "objectType": "JUPYTER_NOTEBOOK",
-            "objectId": "explore",
-        }
-        return [usage] if env_name in (None, "spare") else []
-
-    monkeypatch.setattr(usages, "_PROVIDERS", [])
-    usages.register_usage_provider(notebooks)
+    # A notebook whose kernel runs in an env is a usage, registered by the notebooks domain.
+    nb = {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "metadata": {
+            "kernelspec": {"name": "py-dku-venv-spare", "display_name": "spare", "language": "python"}
+        },
+        "cells": [],
+    }
+    assert envs.admin.post("/projects/CHURN/jupyter-notebooks/explore", json=nb).status_code == 200
     answer = envs.admin.delete("/admin/code-envs/python/spare")
     assert answer.status_code == 409 and "notebook CHURN/explore" in answer.json()["detailedMessage"]
     assert len(envs.admin.get("/admin/code-envs/usages").json()) == 2

@@ -12,18 +12,14 @@
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import json
 import os
 import pwd
 import secrets
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Callable, Iterator
-from importlib import metadata
 from pathlib import Path
 
 import psutil
@@ -33,48 +29,33 @@ from labkeeper.config import Config
 from tests.conftest import ADMIN_KEY, _empty_postgres
 
 RUNTIME_KERNEL = "py-dku-venv-lkruntime"
-RUNTIME_PACKAGES = [f"ipykernel=={metadata.version('ipykernel')}", f"httpx=={metadata.version('httpx')}"]
+# Group permissions that let a user run kernels impersonated ("safe" code) or as the shared
+# kernel account ("unsafe" code, impersonation off).
+SAFE_CODE = {"mayRunNotebooks": True, "mayWriteSafeCode": True}
+UNSAFE_CODE = {"mayRunNotebooks": True, "mayWriteUnsafeCode": True}
 
 
-def _shared_python() -> str:
-    for candidate in ("/usr/bin/python3.11", "/usr/local/bin/python3.11", "/usr/bin/python3"):
-        if os.path.exists(candidate) and os.stat(os.path.realpath(candidate)).st_mode & 0o001:
-            return candidate
-    raise RuntimeError(
-        "no Python interpreter that every account may execute (looked for /usr/bin/python3.11)"
-    )
+def register_runtime_env(store, *, usable_by_all: bool = True, owner: str = "admin", permissions=()) -> None:  # type: ignore[no-untyped-def]
+    """Record the env behind RUNTIME_KERNEL, so its `use` right can be granted like any env's."""
+    from labkeeper.codeenvs.models import DESIGN_NON_MANAGED, READY, CodeEnv
+    from labkeeper.db import now_ms
 
-
-@pytest.fixture(scope="session")
-def kernel_runtime() -> str:
-    """The python of a world-readable venv with ipykernel + httpx (no orjson)."""
-    python = _shared_python()
-    tag = hashlib.sha256(" ".join([python, *RUNTIME_PACKAGES]).encode()).hexdigest()[:12]
-    root = Path(tempfile.gettempdir()) / f"labkeeper-test-kernel-runtime-{tag}"
-    env_python = root / "bin" / "python"
-    with open(f"{root}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (root / ".complete").exists():
-            shutil.rmtree(root, ignore_errors=True)
-            uv = Path(sys.executable).parent / "uv"
-            subprocess.run([str(uv), "venv", "--quiet", "--python", python, str(root)], check=True)
-            subprocess.run(
-                [
-                    str(uv),
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--compile-bytecode",
-                    "--python",
-                    str(env_python),
-                    *RUNTIME_PACKAGES,
-                ],
-                check=True,
+    with store.begin() as s:
+        s.merge(
+            CodeEnv(
+                lang="PYTHON",
+                name="lkruntime",
+                deployment_mode=DESIGN_NON_MANAGED,
+                owner=owner,
+                state=READY,
+                path="",
+                permissions=list(permissions),
+                usable_by_all=usable_by_all,
+                jupyter_kernel=True,
+                created_on=now_ms(),
+                updated_on=now_ms(),
             )
-            subprocess.run(["chmod", "-R", "a+rX", str(root)], check=True)
-            (root / ".complete").write_text("ok")
-    os.chmod(root.parent, os.stat(root.parent).st_mode | 0o001)
-    return str(env_python)
+        )
 
 
 @pytest.fixture
@@ -94,7 +75,12 @@ def config(database_url: str | None, kernel_runtime: str) -> Iterator[Config]:
         "metadata": {"labkeeper": {"codeEnv": "lkruntime"}},
     }
     (spec_dir / "kernel.json").write_text(json.dumps(spec))
-    yield Config(data_dir=data_dir, database_url=database_url, bootstrap_admin_key=ADMIN_KEY)
+    yield Config(
+        data_dir=data_dir,
+        database_url=database_url,
+        bootstrap_admin_key=ADMIN_KEY,
+        kernel_python=kernel_runtime,
+    )
     shutil.rmtree(base, ignore_errors=True)
 
 

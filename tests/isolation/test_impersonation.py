@@ -16,7 +16,7 @@ import psutil
 
 from tests.conftest import ADMIN_KEY, Instance, LiveServer
 from tests.helpers import wait_for
-from tests.isolation.conftest import RUNTIME_KERNEL
+from tests.isolation.conftest import RUNTIME_KERNEL, SAFE_CODE, register_runtime_env
 from tests.jupyter.helpers import notebook
 from tests.projects.helpers import assert_error
 
@@ -79,10 +79,12 @@ def text(client: httpx.Client, name: str) -> list[str]:
 def test_kernels_run_as_the_mapped_users_and_cannot_read_the_instance(live: LiveServer, unix_user) -> None:  # type: ignore[no-untyped-def]
     anne_unix, ben_unix = unix_user(), unix_user()
     admin = api(live.url, ADMIN_KEY)
+    register_runtime_env(live.store)
+    assert admin.post("/admin/groups/", json={"name": "coders", **SAFE_CODE}).status_code == 200
     for login in ("anne", "ben"):
         assert (
             admin.post(
-                "/admin/users/", json={"login": login, "password": "pw-123456789", "groups": []}
+                "/admin/users/", json={"login": login, "password": "pw-123456789", "groups": ["coders"]}
             ).status_code
             == 200
         )
@@ -153,7 +155,8 @@ def test_kernels_run_as_the_mapped_users_and_cannot_read_the_instance(live: Live
 def test_an_unmatched_user_gets_403_and_no_kernel_starts(instance: Instance, unix_user) -> None:  # type: ignore[no-untyped-def]
     mapped = unix_user()
     admin = instance.admin
-    carl = instance.client(instance.make_user("carl", ["carls"]))
+    register_runtime_env(instance.store)
+    carl = instance.client(instance.make_user("carl", ["carls"], group_permissions=SAFE_CODE))
     assert admin.post("/projects/", json={"projectKey": "ISO", "name": "ISO"}).status_code == 200
     perms = admin.get("/projects/ISO/permissions").json()
     perms["permissions"].append({"group": "carls", "writeProjectContent": True})

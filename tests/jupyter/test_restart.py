@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from labkeeper.config import Config
 from tests.conftest import ADMIN_KEY, free_port
 from tests.helpers import alive, wait_for
 from tests.jupyter.helpers import kernel_env, notebook
@@ -19,7 +20,7 @@ from tests.jupyter.helpers import kernel_env, notebook
 pytestmark = pytest.mark.e2e
 
 
-def serve(data_dir: Path, port: int, database_url: str | None) -> subprocess.Popen:
+def serve(data_dir: Path, port: int, database_url: str | None, kernel_python: str) -> subprocess.Popen:
     args = [
         sys.executable,
         "-m",
@@ -29,6 +30,8 @@ def serve(data_dir: Path, port: int, database_url: str | None) -> subprocess.Pop
         str(data_dir),
         "--port",
         str(port),
+        "--kernel-python",
+        kernel_python,
     ]
     if database_url:
         args += ["--database-url", database_url]
@@ -47,16 +50,16 @@ def serve(data_dir: Path, port: int, database_url: str | None) -> subprocess.Pop
 
 
 def test_kernels_of_a_killed_server_are_stopped_at_the_next_start(
-    tmp_path: Path, database_url: str | None
+    config: Config, database_url: str | None, kernel_runtime: str
 ) -> None:
     if database_url:
         from tests.conftest import _empty_postgres
 
         _empty_postgres(database_url)
     port = free_port()
-    data_dir = tmp_path / "data"
+    data_dir = config.data_dir  # one kernels as labkeeper-kernel can reach
     api = httpx.Client(base_url=f"http://127.0.0.1:{port}/dip/publicapi", auth=(ADMIN_KEY, ""), timeout=60)
-    first = serve(data_dir, port, database_url)
+    first = serve(data_dir, port, database_url, kernel_runtime)
     try:
         assert api.post("/projects/", json={"projectKey": "RS", "name": "RS"}).status_code == 200
         code = notebook("import subprocess\nprint(subprocess.Popen(['sleep', '300']).pid)")
@@ -75,7 +78,7 @@ def test_kernels_of_a_killed_server_are_stopped_at_the_next_start(
     time.sleep(0.5)
     assert alive(child), "the kernel's child outlives a crash of the server: only a restart can stop it"
 
-    second = serve(data_dir, port, database_url)
+    second = serve(data_dir, port, database_url, kernel_runtime)
     try:
         assert wait_for(lambda: not alive(session["kernelPid"]) and not alive(child), timeout=5)
         assert api.get("/projects/RS/jupyter-notebooks/nb/sessions").json() == []

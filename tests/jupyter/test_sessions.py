@@ -15,6 +15,8 @@ from tests.jupyter.helpers import kernel_env, notebook, run_cells, set_settings
 from tests.projects.helpers import assert_error, create, grant
 
 NB = "/projects/SES/jupyter-notebooks"
+# Impersonation is off: kernels run code as a shared account ("unsafe" code in DSS terms).
+CODE = {"mayRunNotebooks": True, "mayWriteUnsafeCode": True}
 
 
 @pytest.fixture
@@ -35,7 +37,9 @@ def test_a_session_is_a_real_kernel_with_true_fields(instance: Instance, project
     session = start(instance.admin)
     proc = psutil.Process(session["kernelPid"])
     assert "ipykernel_launcher" in " ".join(proc.cmdline())
-    assert proc.username() == pwd.getpwuid(os.geteuid()).pw_name == session["sessionUnixOwner"]
+    # As root, with impersonation off, kernels run as the unprivileged labkeeper-kernel account.
+    expected = "labkeeper-kernel" if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name
+    assert proc.username() == expected == session["sessionUnixOwner"]
     assert session["sessionCreator"] == "admin" and session["sessionCreatorDisplayName"] == "Administrator"
     assert session["projectKey"] == "SES" and session["notebookName"] == "main"
     assert session["kernelExecutionState"] == "idle" and session["kernelConnections"] == 0
@@ -108,7 +112,7 @@ def test_sessions_per_user_are_limited(instance: Instance, project: str) -> None
     start(instance.admin)
     body = assert_error(instance.admin.post(f"{NB}/main/sessions"), 429, "maxSessionsPerUser", "1")
     assert body["errorType"] == "TooManyRequestsException"
-    other = instance.client(instance.make_user("olga", ["writers"]))
+    other = instance.client(instance.make_user("olga", ["writers"], group_permissions=CODE))
     grant(instance, "SES", "writers", writeProjectContent=True)
     session = start(other)
     assert session["sessionCreator"] == "olga"
@@ -166,8 +170,8 @@ def test_legacy_routes_and_the_running_notebooks_list(instance: Instance, projec
 
 
 def test_who_may_start_run_and_stop(instance: Instance, project: str) -> None:
-    alice = instance.client(instance.make_user("alice", ["writers"]))
-    bob = instance.client(instance.make_user("bob", ["writers"]))
+    alice = instance.client(instance.make_user("alice", ["writers"], group_permissions=CODE))
+    bob = instance.client(instance.make_user("bob", ["writers"], group_permissions=CODE))
     grant(instance, "SES", "writers", writeProjectContent=True)
     session = start(alice)
     assert_error(bob.delete(f"{NB}/main/sessions/{session['sessionId']}"), 403, "ADMIN")

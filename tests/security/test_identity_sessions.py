@@ -44,6 +44,17 @@ def test_a_session_key_dies_with_its_session(instance: Instance, project: str) -
     assert_error(kernel_key.get("/current-user"), 401)
 
 
+def test_a_session_key_cannot_start_kernels_that_would_outlive_it(instance: Instance, project: str) -> None:
+    session = _start(instance.admin)
+    kernel_key = instance.client(kernel_env(session["kernelPid"])["LABKEEPER_API_KEY"])
+    assert instance.admin.post(f"{NB}/other", json=notebook("y = 2")).status_code == 200
+    assert_error(kernel_key.post(f"{NB}/other/sessions"), 403, "session's key")
+    assert_error(kernel_key.post(f"{NB}/other/actions/run"), 403, "session's key")
+    sessions = instance.admin.get("/projects/SEC/jupyter-notebooks/other/sessions").json()
+    assert sessions == []
+    assert instance.admin.delete(f"{NB}/main/sessions/{session['sessionId']}").status_code in (200, 204)
+
+
 def test_a_session_key_expires_even_if_its_deletion_failed(
     instance: Instance, project: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

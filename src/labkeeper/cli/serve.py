@@ -26,6 +26,11 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument(
+        "--kernel-python",
+        help="interpreter (with ipykernel) of the built-in Python kernel (default: labkeeper's own); "
+        "as root, kernels run as an unprivileged account that must be able to execute it",
+    )
+    parser.add_argument(
         "--access-log",
         action="store_true",
         help="log every request (off by default: it halves the throughput of small reads; "
@@ -44,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         workers=args.workers,
+        kernel_python=args.kernel_python,
     )
     created = prepare(config)  # the key, when this start created it
     if created is not None and config.bootstrap_admin_key is not None:

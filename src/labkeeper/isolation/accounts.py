@@ -39,7 +39,9 @@ def service_account(name: str) -> UnixIdentity:
             raise RuntimeError(f"could not create the system account {name!r}")
     if entry.pw_uid == 0:
         raise RuntimeError(f"the system account {name!r} has uid 0: labkeeper never runs user code as root")
-    return UnixIdentity(entry.pw_name, entry.pw_uid, entry.pw_gid, (entry.pw_gid,), impersonated=True)
+    return UnixIdentity(
+        entry.pw_name, entry.pw_uid, entry.pw_gid, (entry.pw_gid,), impersonated=True, shared=True
+    )
 
 
 def _lookup(name: str) -> pwd.struct_passwd | None:
@@ -52,8 +54,17 @@ def _lookup(name: str) -> pwd.struct_passwd | None:
 def _create(name: str) -> None:
     # useradd takes a lock on /etc/passwd: processes creating accounts at the same moment
     # (several workers starting) fail with exit 1 or 10 and try again.
-    command = ["useradd", "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent",
-               "--shell", _NOLOGIN, name]
+    command = [
+        "useradd",
+        "--system",
+        "--user-group",
+        "--no-create-home",
+        "--home-dir",
+        "/nonexistent",
+        "--shell",
+        _NOLOGIN,
+        name,
+    ]
     for _ in range(50):
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode == 0 or _lookup(name) is not None:

@@ -1,8 +1,13 @@
-"""The UNIX account a kernel runs as.
+"""The UNIX account a kernel runs as: `kernel_identity` is the one place deciding it.
 
-With `impersonation.enabled` and labkeeper running as root, the impersonation rules map the
-session's creator (in the session's project) onto an account; otherwise kernels run as the
-server's own account. Root and accounts whose uid is below `minTargetUid` are never targets.
+- `impersonation.enabled` and labkeeper running as root: the impersonation rules map the
+  session's creator (in the session's project) onto an account of their own. Root and
+  accounts whose uid is below `minTargetUid` are never targets.
+- impersonation off and labkeeper running as root: the dedicated unprivileged account
+  `labkeeper-kernel` (isolation/accounts.py), shared by every user's kernels, which
+  reaches nothing of the data directory but `run/`. Kernels never run as root.
+- labkeeper not running as root: it cannot switch accounts, so kernels run as the server's
+  own account (and can read what the server can).
 """
 
 from __future__ import annotations
@@ -26,6 +31,14 @@ class UnixIdentity:
     gid: int
     groups: tuple[int, ...]
     impersonated: bool  # True: a kernel of this identity is launched with setuid/setgid
+    # True for a service account that runs the code of every user (labkeeper-kernel): code
+    # there is "unsafe" in the DSS sense (mayWriteUnsafeCode), as with no impersonation.
+    shared: bool = False
+
+    @property
+    def per_user(self) -> bool:
+        """The kernel runs as an account of its creator's own (DSS: impersonated, safe code)."""
+        return self.impersonated and not self.shared
 
     def popen_kwargs(self) -> dict[str, Any]:
         """Popen arguments that make the child run as this account (empty for the server's own)."""
@@ -86,7 +99,11 @@ def kernel_identity(
 ) -> UnixIdentity:
     """The account a kernel of `login` in `project_key` runs as, under these settings."""
     if not impersonation.get("enabled"):
-        return server_identity()
+        if os.geteuid() != 0:
+            return server_identity()  # cannot switch: the README says so
+        from labkeeper.isolation.accounts import KERNEL_ACCOUNT, service_account
+
+        return service_account(KERNEL_ACCOUNT)
     if os.geteuid() != 0:
         me = server_identity().name
         raise Conflict(

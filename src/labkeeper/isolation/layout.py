@@ -11,7 +11,14 @@
         projects/<KEY>/       0711
           <user>/             0700  owned by <user>: working directory of its kernels there
         kernels/              0711  connection files, each 0600 and owned by its kernel's user
-        sockets/<id>/         0700  owned by the kernel's user: the kernel's IPC sockets
+
+    /run/labkeeper/<hash>/    0711  root-owned (when labkeeper runs as root), <hash> names the
+                                    data directory; /tmp/lk-<uid>/<hash>/ otherwise
+        <session id>/         0700  owned by the kernel's user: the kernel's IPC sockets
+
+IPC socket paths must fit in 108 bytes (sun_path). They live under that short base, never
+under the data directory (whose path may be long), so a kernel is always reached over IPC
+sockets only its own account can open; no TCP port is ever opened for a kernel.
 
 Before an impersonated kernel starts, `seal` makes the root 0711 and strips group/other
 permissions from every other entry of the root, except `run/` and the folders holding
@@ -25,9 +32,11 @@ an existing one that is a symlink or belongs to someone else is replaced, never 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import stat
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -47,12 +56,13 @@ class RunTree:
         self.homes = self.root / "homes"
         self.projects = self.root / "projects"
         self.connections = self.root / "kernels"
-        self.sockets = self.root / "sockets"
+        self.sockets = socket_base(self.data_dir)
 
     def prepare(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        for folder in (self.root, self.homes, self.projects, self.connections, self.sockets):
+        for folder in (self.root, self.homes, self.projects, self.connections):
             _root_owned_dir(folder, TRAVERSE_ONLY)
+        _secure_base(self.sockets)
 
     # -- sealing --------------------------------------------------------------------------
     def seal(self, shared: Iterable[str] = ()) -> None:
@@ -88,6 +98,7 @@ class RunTree:
         return _user_dir(project / ident.name, ident)
 
     def socket_dir(self, token: str, ident: UnixIdentity) -> Path:
+        _secure_base(self.sockets)  # /run is a tmpfs: it may have been emptied since start
         return _user_dir(self.sockets / token, ident)
 
     def connection_file(self, kernel_id: str) -> Path:
@@ -95,6 +106,36 @@ class RunTree:
 
     def remove_project(self, project_key: str) -> None:
         shutil.rmtree(self.projects / check_project_key(project_key), ignore_errors=True)
+
+
+def socket_base(data_dir: Path) -> Path:
+    """The short folder holding this data directory's kernel sockets (see the module doc)."""
+    tag = hashlib.sha256(os.path.abspath(data_dir).encode()).hexdigest()[:12]
+    if os.geteuid() == 0 and os.path.isdir("/run"):
+        return Path("/run/labkeeper") / tag
+    return Path(tempfile.gettempdir()) / f"lk-{os.geteuid()}" / tag
+
+
+def _secure_base(base: Path) -> None:
+    """Create `base` and its parent as ours (0711), refusing anything another account made.
+
+    The parent may sit in a world-writable folder (/tmp): it is created with mkdir (which
+    never follows a symlink at its last component), then checked with lstat: a symlink, a
+    file or a folder owned by someone else is refused, never followed or reused."""
+    for folder in (base.parent, base):
+        try:
+            folder.mkdir(mode=TRAVERSE_ONLY)
+        except FileExistsError:
+            pass
+        st = os.lstat(folder)
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+            raise Conflict(
+                f"Cannot keep kernel sockets in {folder}: it is not a folder owned by labkeeper's account",
+                detail=f"{folder} is a symlink, a file or belongs to uid {st.st_uid}; labkeeper keeps kernel "
+                "IPC sockets there and never follows or shares it. Remove it and restart labkeeper",
+            )
+        if stat.S_IMODE(st.st_mode) != TRAVERSE_ONLY:
+            os.chmod(folder, TRAVERSE_ONLY)
 
 
 def _root_owned_dir(folder: Path, mode: int) -> None:

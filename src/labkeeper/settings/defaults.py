@@ -31,6 +31,10 @@ DEFAULT_GENERAL_SETTINGS: dict[str, Any] = {
     "notebooks": {
         "idleKernelTimeoutSeconds": 3600,
         "maxSessionsPerUser": 5,
+        # A notebook run streams outputs to disk and keeps at most this much (JSON bytes),
+        # per run and per cell; past it the output is dropped and marked truncated.
+        "maxRunOutputBytes": 50_000_000,
+        "maxCellOutputBytes": 10_000_000,
     },
     "sqlNotebooks": {
         "maxRowsKept": 1000,

@@ -91,6 +91,9 @@ def _validate_numbers(doc: dict[str, Any]) -> None:
         ("codeEnvs", "maxConcurrentBuilds", 1, 64),
         ("notebooks", "idleKernelTimeoutSeconds", 0, 10**7),
         ("notebooks", "maxSessionsPerUser", 1, 10_000),
+        # The saved notebook must stay under the 64 MiB notebook limit (notebooks/jupyter/files.py).
+        ("notebooks", "maxRunOutputBytes", 1024, 60_000_000),
+        ("notebooks", "maxCellOutputBytes", 1024, 60_000_000),
         ("sqlNotebooks", "maxRowsKept", 0, 1_000_000),
         ("futures", "retentionHours", 0, 10**6),
         ("apiKeys", "maxLifetimeDays", 0, 10**5),

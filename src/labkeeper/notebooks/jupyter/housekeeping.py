@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select, update
 
 from labkeeper.db import now_ms
+from labkeeper.errors import NotFound
 from labkeeper.notebooks.jupyter import keylease
 from labkeeper.notebooks.jupyter.events import record_unloaded
 from labkeeper.notebooks.jupyter.models import JupyterSession
@@ -41,6 +42,23 @@ class Housekeeping:
         ) -> Any: ...
         async def _shutdown(self, live: LiveKernel) -> None: ...
         def _forget(self, session_id: str) -> None: ...
+        async def unload(
+            self, session_id: str, *, reason: str, by: str, idle_ms: int | None = None
+        ) -> Any: ...
+
+    async def unload_user(self, login: str, *, reason: str, by: str = "labkeeper") -> list[str]:
+        """Stop every kernel `login` created, on any worker (a disabled or deleted user);
+        each stop is audited like any unload. Returns the ids of the sessions stopped."""
+        with self.store.read() as s:
+            ids = list(s.scalars(select(JupyterSession.id).where(JupyterSession.creator == login)))
+        stopped = []
+        for session_id in ids:
+            try:
+                await self.unload(session_id, reason=reason, by=by)
+            except NotFound:
+                continue  # stopped meanwhile by someone else
+            stopped.append(session_id)
+        return stopped
 
     def project_deleted(self, project_key: str) -> None:
         """Stop the project's kernels (from any thread) and remove its working directories."""

@@ -33,14 +33,17 @@ from labkeeper.errors import BadRequest
 from labkeeper.isolation.identity import UnixIdentity
 
 BUILTIN_KERNEL = "python3"
-# Unix socket paths are limited to 108 bytes; beyond this the kernel falls back to TCP.
+CODEENV_KERNEL_PREFIX = "py-dku-venv-"  # as codeenvs/kernelspecs.py writes them
+# Unix socket paths are limited to 108 bytes (the prefix gets "-<port>" appended). A longer
+# prefix is refused: kernels are never reached over TCP, which any local account may connect to.
 MAX_IPC_PREFIX = 96
 PASSED_THROUGH = ("LANG", "LC_ALL", "LC_CTYPE", "TZ", "PYTHONDONTWRITEBYTECODE")
 PASSED_THROUGH_PREFIXES = ("OPENBLAS_", "OMP_", "MKL_")
 
 
 class KernelSpecs:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, builtin_python: str | None = None) -> None:
+        self.builtin_python = builtin_python or sys.executable
         self.builtin_dir = Path(data_dir) / "jupyter" / "builtin-kernels"
         self.codeenv_dir = Path(data_dir) / "jupyter" / "kernels"
         self.manager = KernelSpecManager(
@@ -51,7 +54,7 @@ class KernelSpecs:
         folder = self.builtin_dir / BUILTIN_KERNEL
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         spec = {
-            "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "argv": [self.builtin_python, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
             "display_name": "Python 3 (labkeeper)",
             "language": "python",
             "interrupt_mode": "signal",
@@ -77,6 +80,38 @@ class KernelSpecs:
     def all(self) -> dict[str, dict[str, Any]]:
         return {name: {"name": name, **spec["spec"]} for name, spec in self.manager.get_all_specs().items()}
 
+    def env_of_dir(self, resource_dir: str, metadata: dict[str, Any] | None) -> str | None:
+        """The code env a kernelspec folder belongs to (None: the built-in kernel).
+
+        Decided by where jupyter_client found the spec, not by the name a notebook spelled
+        (kernel names are matched case-insensitively): every spec in the code-env folder is
+        an env's, named by its metadata (written by labkeeper) or its folder."""
+        folder = Path(os.path.abspath(resource_dir))
+        if folder.parent != Path(os.path.abspath(self.codeenv_dir)):
+            return None
+        named = ((metadata or {}).get("labkeeper") or {}).get("codeEnv")
+        if isinstance(named, str) and named:
+            return named
+        return (
+            folder.name[len(CODEENV_KERNEL_PREFIX) :]
+            if folder.name.startswith(CODEENV_KERNEL_PREFIX)
+            else folder.name
+        )
+
+    def code_env_of(self, name: str) -> str | None:
+        """The code env whose kernel `name` selects, or None; a 400 when no such kernel."""
+        spec = self.get(name)
+        return self.env_of_dir(spec.resource_dir, spec.metadata)
+
+    def all_with_envs(self) -> list[tuple[str, dict[str, Any], str | None]]:
+        found = []
+        for name, entry in self.manager.get_all_specs().items():
+            spec = entry["spec"]
+            found.append(
+                (name, {"name": name, **spec}, self.env_of_dir(entry["resource_dir"], spec.get("metadata")))
+            )
+        return found
+
     def interpreters(self) -> list[str]:
         found = []
         for name in self.manager.find_kernel_specs():
@@ -90,7 +125,7 @@ class KernelSpecs:
 
 
 class LabkeeperKernelManager(AsyncKernelManager):
-    """A kernel launched as a chosen UNIX identity, reached over IPC sockets when possible.
+    """A kernel launched as a chosen UNIX identity, reached over IPC sockets only.
 
     `start_kernel(run_as=UnixIdentity, ipc_prefix=str|None, **popen_kwargs)`. The attributes
     `execution_state` and `last_activity` follow the names a Jupyter server's kernel
@@ -107,9 +142,10 @@ class LabkeeperKernelManager(AsyncKernelManager):
         if run_as is not None:
             self.run_as = run_as
             kw.update(run_as.popen_kwargs())
-        if ipc_prefix:
-            self.transport = "ipc"
-            self.ip = ipc_prefix
+        if not ipc_prefix or len(ipc_prefix) > MAX_IPC_PREFIX:
+            raise ValueError(f"kernel IPC prefix {ipc_prefix!r} is missing or too long: TCP is never used")
+        self.transport = "ipc"
+        self.ip = ipc_prefix
         self.shutdown_wait_time = 1.0
         return await super()._async_pre_start_kernel(**kw)
 

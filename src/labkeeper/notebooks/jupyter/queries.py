@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, func, select
 from labkeeper.auth.principal import Principal
 from labkeeper.errors import Forbidden, NotFound
 from labkeeper.isolation.processes import usage
-from labkeeper.notebooks.jupyter import files
+from labkeeper.notebooks.jupyter import files, rights
 from labkeeper.notebooks.jupyter.models import STARTING, JupyterSession
 from labkeeper.projects.access import can, get_project_checked, require_project
 from labkeeper.projects.models import Project
@@ -19,6 +19,7 @@ from labkeeper.projects.models import Project
 if TYPE_CHECKING:
     from labkeeper.config import Config
     from labkeeper.db import Store
+    from labkeeper.notebooks.jupyter.kernels import KernelSpecs
     from labkeeper.notebooks.jupyter.sessions import LiveKernel
 
 
@@ -35,6 +36,7 @@ class SessionQueries:
     store: Store
     config: Config
     live: dict[str, LiveKernel]
+    specs: KernelSpecs
 
     def _row(self, session_id: str) -> JupyterSession:
         with self.store.read() as s:
@@ -144,6 +146,7 @@ class SessionQueries:
         """The session a run uses: the one named (it must be the caller's own: code in it runs
         as its creator), else the caller's newest on this notebook, else None (start one)."""
         require_project(self.store, principal, project_key, "WRITE")
+        rights.require_may_run(principal)
         files.read(files.notebook_path(self.config.data_dir, project_key, notebook_name))
         if session_id is not None:
             row = self._row_of(project_key, notebook_name, session_id)
@@ -152,10 +155,19 @@ class SessionQueries:
                     f"Session {session_id} belongs to {row.creator}: code runs in a session as its creator, "
                     "so only they may run cells in it",
                 )
-            return session_id
-        mine = [
-            s
-            for s in self.sessions_of(project_key, notebook_name)
-            if principal.login is not None and s["sessionCreator"] == principal.login
-        ]
-        return mine[-1]["sessionId"] if mine else None
+        else:
+            mine = [
+                s
+                for s in self.sessions_of(project_key, notebook_name)
+                if principal.login is not None and s["sessionCreator"] == principal.login
+            ]
+            if not mine:
+                return None  # the caller starts one: start_session checks every right
+            session_id = mine[-1]["sessionId"]
+            row = self._row(session_id)
+        # Rights may have been withdrawn since the session started: check them again.
+        rights.require_code_right_in_session(principal, row)
+        rights.require_env_use(
+            self.store, principal, self.specs.code_env_of(row.kernel_name), row.kernel_name
+        )
+        return session_id

@@ -160,5 +160,6 @@ async def legacy_unload(project_key: str, caller: Caller, jupyter: Jupyter, requ
 
 @router.get("/jupyter/kernelspecs/")
 async def kernelspecs(caller: Caller, jupyter: Jupyter) -> Response:
-    """labkeeper addition: the kernels notebooks can ask for (metadata.kernelspec.name)."""
-    return json_response(jupyter.specs.all())
+    """labkeeper addition: the kernels the caller may start (metadata.kernelspec.name): the
+    built-in one and those of the code envs the caller may use."""
+    return json_response(service.usable_kernelspecs(jupyter, caller))

@@ -15,8 +15,9 @@ import signal
 from queue import Empty
 from typing import Any
 
+import zmq
+import zmq.asyncio
 from jupyter_client.asynchronous import AsyncKernelClient
-from nbformat.v4 import output_from_msg
 from sqlalchemy import select
 
 from labkeeper.db import Store
@@ -24,11 +25,19 @@ from labkeeper.futures.runner import OperationError, TaskContext, operation
 from labkeeper.isolation.processes import usage
 from labkeeper.notebooks.jupyter import files
 from labkeeper.notebooks.jupyter.models import JupyterSession
+from labkeeper.notebooks.jupyter.outputs import (
+    DEFAULT_MAX_CELL_OUTPUT_BYTES,
+    DEFAULT_MAX_RUN_OUTPUT_BYTES,
+    OutputSpool,
+    spool_dir,
+)
 from labkeeper.notebooks.jupyter.sessions import manager_for
+from labkeeper.settings.service import get_general_settings
 
 KIND = "jupyter-notebook-run"
 # How long to wait for a message before checking that the kernel still lives.
 POLL_SECONDS = 1.0
+IOPUB_QUEUE = 8  # messages
 
 
 class _KernelGone(Exception):
@@ -45,44 +54,25 @@ def _source(cell: dict[str, Any]) -> str:
     return "".join(source) if isinstance(source, list) else str(source)
 
 
-def _add_output(outputs: list[dict[str, Any]], msg: dict[str, Any], state: dict[str, Any]) -> None:
-    kind = msg["msg_type"]
-    if kind == "clear_output":
-        if msg["content"].get("wait"):
-            state["clear_pending"] = True
-        else:
-            outputs.clear()
-        return
-    if kind not in ("stream", "display_data", "execute_result", "error"):
-        return
-    if state.pop("clear_pending", False):
-        outputs.clear()
-    output = dict(output_from_msg(msg))
-    if (
-        kind == "stream"
-        and outputs
-        and outputs[-1].get("output_type") == "stream"
-        and outputs[-1].get("name") == output.get("name")
-    ):
-        outputs[-1]["text"] = outputs[-1]["text"] + output["text"]
-        return
-    outputs.append(output)
-
-
 async def _execute(
-    client: AsyncKernelClient, code: str, alive: Any
-) -> tuple[list[dict[str, Any]], int | None, dict]:
-    """Run `code`; return its outputs, its execution count and its reply content."""
+    client: AsyncKernelClient, code: str, alive: Any, spool: OutputSpool
+) -> tuple[int | None, dict]:
+    """Run `code`, streaming its outputs into `spool`; return its execution count and reply."""
     msg_id = client.execute(code, store_history=True, allow_stdin=False, stop_on_error=True)
-    outputs: list[dict[str, Any]] = []
-    state: dict[str, Any] = {}
     count: int | None = None
+    replied: dict | None = None
     while True:
         try:
             msg = await client.get_iopub_msg(timeout=POLL_SECONDS)
         except Empty:
             if not alive():
                 raise _KernelGone from None
+            if replied is not None:
+                break  # replied and quiet: the idle status was lost with an oversized message
+            with contextlib.suppress(Empty):
+                reply = await client.get_shell_msg(timeout=0)
+                if (reply.get("parent_header") or {}).get("msg_id") == msg_id:
+                    replied = reply
             continue
         if (msg.get("parent_header") or {}).get("msg_id") != msg_id:
             continue
@@ -91,7 +81,9 @@ async def _execute(
         elif msg["msg_type"] == "status" and msg["content"].get("execution_state") == "idle":
             break
         else:
-            _add_output(outputs, msg, state)
+            spool.add(msg)
+    if replied is not None:
+        return replied["content"].get("execution_count", count), replied["content"]
     while True:
         try:
             reply = await client.get_shell_msg(timeout=POLL_SECONDS)
@@ -101,7 +93,7 @@ async def _execute(
             continue
         if (reply.get("parent_header") or {}).get("msg_id") == msg_id:
             content = reply["content"]
-            return outputs, content.get("execution_count", count), content
+            return content.get("execution_count", count), content
 
 
 @operation(KIND)
@@ -124,9 +116,24 @@ async def run_notebook(ctx: TaskContext, args: dict[str, Any]) -> dict[str, Any]
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGINT)
 
-    client = AsyncKernelClient()
+    limits = get_general_settings(store)["notebooks"]
+    spool = OutputSpool(
+        spool_dir(manager.config.data_dir),
+        max_run_bytes=_limit(limits, "maxRunOutputBytes", DEFAULT_MAX_RUN_OUTPUT_BYTES),
+        max_cell_bytes=_limit(limits, "maxCellOutputBytes", DEFAULT_MAX_CELL_OUTPUT_BYTES),
+    )
+    # A small receive queue: a flooding kernel's messages wait in the kernel's own send queue,
+    # never in this server's memory (outputs are spooled to disk as they are read).
+    context = zmq.asyncio.Context()
+    context.setsockopt(zmq.RCVHWM, IOPUB_QUEUE)
+    # One message is never bigger than a cell may keep (plus room for its envelope): zmq drops a
+    # bigger one before it is read into memory (and reconnects); the cell is marked truncated.
+    max_message = spool.max_cell_bytes + 64 * 1024
+    context.setsockopt(zmq.MAXMSGSIZE, max_message)
+    client = AsyncKernelClient(context=context)
     client.load_connection_file(row.connection_file)
     client.start_channels()
+    dropped_connections = client.iopub_channel.socket.get_monitor_socket(zmq.EVENT_DISCONNECTED)
     unregister = ctx.on_abort(interrupt)
     manager.attach(session_id, +1)
     ran, failure = 0, ""
@@ -134,12 +141,14 @@ async def run_notebook(ctx: TaskContext, args: dict[str, Any]) -> dict[str, Any]
         await client.wait_for_ready(timeout=30)
         for index, cell in enumerate(code_cells):
             ctx.progress([(f"Running cell {index + 1} of {len(code_cells)}", index, len(code_cells))])
+            spool.start_cell(index)
             try:
-                outputs, count, reply = await _execute(client, _source(cell), alive)
+                count, reply = await _execute(client, _source(cell), alive, spool)
             except _KernelGone:
                 failure = f"the kernel of session {session_id} stopped while running cell {index + 1}"
                 break
-            cell["outputs"], cell["execution_count"] = outputs, count
+            cell["outputs"], cell["execution_count"] = [], count
+            await _settle(client, dropped_connections, spool, index, max_message)
             ran += 1
             if reply.get("status") == "error":
                 if ctx.should_abort():
@@ -153,12 +162,61 @@ async def run_notebook(ctx: TaskContext, args: dict[str, Any]) -> dict[str, Any]
     finally:
         unregister()
         manager.attach(session_id, -1)
+        client.iopub_channel.socket.disable_monitor()
+        dropped_connections.close(linger=0)
         client.stop_channels()
-        if ran:
-            _save_outputs(path, content)
+        context.term()
+        try:
+            if ran:
+                _fill_outputs(code_cells, spool)
+                _save_outputs(path, content)
+        finally:
+            spool.close()
     if failure:
         raise OperationError(f"Running notebook {name} stopped: {failure}")
-    return {"sessionId": session_id, "cellsRun": ran, "codeCells": len(code_cells)}
+    return {
+        "sessionId": session_id,
+        "cellsRun": ran,
+        "codeCells": len(code_cells),
+        "outputBytes": spool.run_bytes,
+        "outputTruncated": spool.truncated,
+    }
+
+
+async def _settle(
+    client: AsyncKernelClient, monitor: Any, spool: OutputSpool, index: int, max_message: int
+) -> None:
+    """After a cell whose IOPub connection dropped oversized messages, keep reading (into
+    that cell) until the connection stays up and quiet, so the next cell's outputs are not
+    lost behind the rest of this cell's flood."""
+    while await monitor.poll(0):
+        await monitor.recv_multipart()
+        spool.lost_message(index, max_message)
+        while True:
+            try:
+                msg = await client.get_iopub_msg(timeout=POLL_SECONDS)
+            except Empty:
+                break
+            if msg["msg_type"] != "status":
+                spool.add(msg)
+
+
+def _limit(section: dict[str, Any], key: str, default: int) -> int:
+    value = section.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else default
+
+
+def _fill_outputs(code_cells: list[dict[str, Any]], spool: OutputSpool) -> None:
+    """Put the spooled outputs into the cells that ran; mark the truncated ones."""
+    for index, outputs in spool.outputs().items():
+        cell = code_cells[index]
+        cell["outputs"] = outputs
+        if index in spool.dropped:
+            marks = cell.setdefault("metadata", {}).setdefault("labkeeper", {})
+            marks["outputTruncated"] = {
+                "droppedBytes": spool.dropped[index],
+                "limit": spool.limits.get(index, ""),
+            }
 
 
 def _save_outputs(path: Any, executed: dict[str, Any]) -> None:
@@ -177,4 +235,7 @@ def _save_outputs(path: Any, executed: dict[str, Any]) -> None:
         if source is not None:
             cell["outputs"] = source.get("outputs", [])
             cell["execution_count"] = source.get("execution_count")
+            truncated = (source.get("metadata") or {}).get("labkeeper", {}).get("outputTruncated")
+            if truncated:
+                cell.setdefault("metadata", {}).setdefault("labkeeper", {})["outputTruncated"] = truncated
     files.write(path, current)

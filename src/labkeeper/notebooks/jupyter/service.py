@@ -11,7 +11,7 @@ from typing import Any
 from labkeeper.auth.principal import Principal
 from labkeeper.db import now_ms
 from labkeeper.errors import Conflict, NotFound
-from labkeeper.notebooks.jupyter import files
+from labkeeper.notebooks.jupyter import files, rights
 from labkeeper.notebooks.jupyter.sessions import SessionManager
 from labkeeper.projects.access import require_project
 
@@ -135,3 +135,10 @@ def running_notebooks(manager: SessionManager) -> list[dict[str, Any]]:
             }
         answer.append({**item, "activeSessions": sessions})
     return answer
+
+
+def usable_kernelspecs(manager: SessionManager, principal: Principal) -> dict[str, dict[str, Any]]:
+    """Every kernelspec the caller could start: code envs they may not use are left out."""
+    found = manager.specs.all_with_envs()
+    usable = rights.usable_envs(manager.store, principal, {env for _, _, env in found if env is not None})
+    return {name: spec for name, spec, env in found if env is None or env in usable}

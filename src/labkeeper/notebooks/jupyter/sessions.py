@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import zmq
 from jupyter_client.asynchronous import AsyncKernelClient
 from sqlalchemy import delete, func, select, update
 
@@ -30,12 +31,14 @@ from labkeeper.auth.key_service import create_session_key, delete_key
 from labkeeper.auth.models import ApiKey, User
 from labkeeper.auth.principal import Principal
 from labkeeper.auth.service import groups_of
+from labkeeper.codeenvs.usages import register_usage_provider
 from labkeeper.config import Config
 from labkeeper.db import Store, now_ms
 from labkeeper.errors import Conflict, Forbidden, TooManyRequests
 from labkeeper.isolation.identity import UnixIdentity, first_denied, kernel_identity
 from labkeeper.isolation.layout import RunTree
-from labkeeper.notebooks.jupyter import files, keylease
+from labkeeper.notebooks.jupyter import files, keylease, rights
+from labkeeper.notebooks.jupyter.envusage import notebook_env_usages
 from labkeeper.notebooks.jupyter.events import record_unloaded
 from labkeeper.notebooks.jupyter.housekeeping import Housekeeping
 from labkeeper.notebooks.jupyter.kernels import (
@@ -93,7 +96,7 @@ class SessionManager(SessionQueries, Housekeeping):
         self.store = store
         self.config = config
         self.tree = RunTree(config.data_dir)
-        self.specs = KernelSpecs(config.data_dir)
+        self.specs = KernelSpecs(config.data_dir, config.kernel_python)
         self.logs = Path(config.data_dir) / "jupyter" / "kernel-logs"
         self.kernels = LabkeeperMultiKernelManager(
             kernel_spec_manager=self.specs.manager, connection_dir=str(self.tree.connections)
@@ -115,6 +118,7 @@ class SessionManager(SessionQueries, Housekeeping):
         await asyncio.to_thread(build_kernel_lib, self.tree.kernel_lib)
         await asyncio.to_thread(recovery.stop_leftovers, self)
         MANAGERS[id(self.store)] = self
+        register_usage_provider(notebook_env_usages)
         if background:
             self._housekeeper = asyncio.create_task(self._housekeeping())
 
@@ -128,6 +132,8 @@ class SessionManager(SessionQueries, Housekeeping):
                 await self._unload(session_id, reason="server shutdown", by="labkeeper")
         MANAGERS.pop(id(self.store), None)
         keylease.forget_worker(self)
+        with contextlib.suppress(OSError):  # only when empty: another worker may still use it
+            os.rmdir(self.tree.sockets)
 
     async def _home(self, coroutine: Any) -> Any:
         """Run `coroutine` on the loop the manager started on, where its kernels and their
@@ -156,9 +162,12 @@ class SessionManager(SessionQueries, Housekeeping):
             )
         login = principal.login
         require_project(self.store, principal, project_key, "WRITE")
+        rights.require_may_run(principal)
         content = files.read(files.notebook_path(self.config.data_dir, project_key, notebook_name))
         kernel_name = files.kernel_spec_of(content)["name"]
         spec = self.specs.get(kernel_name)
+        env_name = self.specs.env_of_dir(spec.resource_dir, spec.metadata)
+        rights.require_env_use(self.store, principal, env_name, kernel_name)
         settings = get_general_settings(self.store)
         ident = kernel_identity(
             settings["impersonation"],
@@ -166,6 +175,7 @@ class SessionManager(SessionQueries, Housekeeping):
             groups=groups_of(self.store, login),
             project_key=project_key,
         )
+        rights.require_code_right(principal, ident)
         session_id, kernel_id = secrets.token_hex(8), str(uuid.uuid4())
         key_id, secret = create_session_key(
             self.store, login=login, label=f"{KEY_LABEL}{session_id}", lifetime_ms=keylease.lease_ms()
@@ -312,6 +322,14 @@ class SessionManager(SessionQueries, Housekeeping):
             spec_env=spec.env,
         )
         prefix = str(sockets / "k")
+        if len(prefix) > MAX_IPC_PREFIX:
+            raise Conflict(
+                f"Kernel sockets would live at {prefix}, a path too long for a UNIX socket",
+                detail=f"The kernel's IPC socket prefix {prefix} is over {MAX_IPC_PREFIX} characters. "
+                "labkeeper "
+                "never falls back to TCP (any local account could connect); shorten TMPDIR or run as root "
+                "(sockets then live under /run/labkeeper)",
+            )
         log_path = self.logs / f"{kernel_id}.log"
         log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(log_fd, "wb") as log_file:
@@ -321,7 +339,7 @@ class SessionManager(SessionQueries, Housekeeping):
                 env=env,
                 cwd=str(work),
                 run_as=ident,
-                ipc_prefix=prefix if len(prefix) <= MAX_IPC_PREFIX else None,
+                ipc_prefix=prefix,
                 stdout=log_file,
                 stderr=log_file,
             )
@@ -341,6 +359,10 @@ class SessionManager(SessionQueries, Housekeeping):
             )
         client = km.client()
         client.start_channels()
+        # The watcher needs only the kernel's own topics (status): outputs (topics `stream.*`,
+        # `display_data`, `execute_result`) are then filtered by the kernel and never copied here.
+        client.iopub_channel.socket.setsockopt(zmq.UNSUBSCRIBE, b"")
+        client.iopub_channel.socket.setsockopt(zmq.SUBSCRIBE, b"kernel.")
         live.client = client
         try:
             await client.wait_for_ready(timeout=START_TIMEOUT)
