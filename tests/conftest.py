@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -60,12 +62,22 @@ def _empty_postgres(url: str) -> None:
     engine.dispose()
 
 
+def reachable_tmp_dir(prefix: str) -> Path:
+    """A fresh folder other accounts may traverse (pytest's tmp_path sits under a 0700
+    folder): as root, code env builds run as an unprivileged account that must reach the
+    data directory."""
+    base = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    os.chmod(base, 0o711)
+    return base
+
+
 @pytest.fixture
-def config(tmp_path: Path, database_url: str | None) -> Config:
+def config(database_url: str | None) -> Iterator[Config]:
     if database_url:
         _empty_postgres(database_url)
-    data_dir = tmp_path / "data"
-    return Config(data_dir=data_dir, database_url=database_url, bootstrap_admin_key=ADMIN_KEY)
+    base = reachable_tmp_dir("lk-test-")
+    yield Config(data_dir=base / "data", database_url=database_url, bootstrap_admin_key=ADMIN_KEY)
+    shutil.rmtree(base, ignore_errors=True)
 
 
 class Instance:
