@@ -287,6 +287,8 @@ class Build:
             raise OperationError(str(exc)) from None
         who = self.sandbox.identity
         self.log.line(f"labkeeper: building as UNIX user {who.name} (uid {who.uid})")
+        for variable, value in sorted(self.plan.index_env.items()):  # masked by the log
+            self.log.line(f"labkeeper: {variable}={value}")
 
 
 def _last_error(output: str) -> str:
