@@ -37,10 +37,8 @@ DIRECT_REFERENCES = [
     "bzr+https://evil.example/repo",
     "lkdemo_a-1.0-py3-none-any.whl",
     "evil.tar.gz",
-    "-e ./pkg",
-    "-e git+https://evil.example/repo.git#egg=x",
-    "--editable=/tmp/evil",
 ]
+EDITABLE = ["-e ./pkg", "-e git+https://evil.example/repo.git#egg=x", "--editable=/tmp/evil", "-e/tmp/evil"]
 
 
 @pytest.fixture
@@ -75,9 +73,25 @@ def test_creating_an_env_with_a_direct_reference_is_refused(envs: Instance, line
     assert envs.admin.get("/admin/code-envs/python/evil").status_code == 404
 
 
+@pytest.mark.parametrize("line", EDITABLE)
+def test_editable_installs_stay_refused_when_pip_options_are_allowed(
+    envs: Instance,
+    wheelhouse: Path,  # noqa: F811
+    line: str,
+) -> None:
+    configure(envs, wheelhouse, allowPipOptionsInSpec=True)
+    answer = hostile(envs).post(
+        "/admin/code-envs/PYTHON/evil",
+        params={"wait": "false"},
+        json={"deploymentMode": "DESIGN_MANAGED", "specPackageList": line},
+    )
+    assert_refused(answer, line)
+    assert "allowDirectReferences" in answer.json()["message"]
+
+
 @pytest.mark.parametrize(
     "line",
-    ["lkdemo-a @ file:///tmp/evil", "git+https://evil.example/r.git", "./pkg", "-e /tmp/evil", "x.whl"],
+    ["lkdemo-a @ file:///tmp/evil", "git+https://evil.example/r.git", "./pkg", "x.whl"],
 )
 def test_saving_a_direct_reference_into_an_env_one_may_update_is_refused(envs: Instance, line: str) -> None:
     create(envs.admin, "shared", specPackageList="lkdemo-a")

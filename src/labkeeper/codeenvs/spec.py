@@ -29,7 +29,7 @@ MAX_REQUIREMENT_CHARS = 2048
 PERMISSION_FLAGS = ("use", "update", "manage")
 # Names uv would read as a local archive rather than as a project on the index.
 _ARCHIVE_SUFFIXES = (".whl", ".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz", ".tar.xz", ".txz", ".egg")
-_EDITABLE = ("-e", "--editable")
+_EDITABLE = ("-e", "--editable")  # -e PATH, -ePATH, --editable=PATH
 
 # Fields of the definition labkeeper computes: accepted when sent back, never stored from it.
 READ_ONLY_FIELDS = frozenset(
@@ -91,7 +91,7 @@ def requirement_lines(
                     "--index-url, -r or -e are refused unless an admin sets the general setting "
                     "codeEnvs.allowPipOptionsInSpec"
                 )
-            if line.split(None, 1)[0].split("=", 1)[0] in _EDITABLE and not allow_direct:
+            if line.startswith(_EDITABLE) and not allow_direct:
                 raise BadRequest(_direct_message(where, number, line))
             has_options = True
         else:
