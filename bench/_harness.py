@@ -56,6 +56,7 @@ class LabkeeperServer:
 
     def __init__(self, *, database_url: str | None = None, workers: int = 1, cpu: int | None = None) -> None:
         self.data_dir = Path(tempfile.mkdtemp(prefix="labkeeper-bench-"))
+        os.chmod(self.data_dir, 0o711)  # as root, builds run as an account that must reach it
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         args = [
