@@ -56,9 +56,9 @@ class LabkeeperServer:
 
     def __init__(self, *, database_url: str | None = None, workers: int = 1, cpu: int | None = None) -> None:
         self.data_dir = Path(tempfile.mkdtemp(prefix="labkeeper-bench-"))
-        # As root, kernels run as labkeeper-kernel, which must traverse to data/run/ (and run the
-        # interpreter given by LABKEEPER_KERNEL_PYTHON, when the server's own is under /root).
-        os.chmod(self.data_dir, 0o755)
+        # As root, builds run as labkeeper-build and kernels as labkeeper-kernel: both must
+        # traverse to the data dir (kernels also to data/run/).
+        os.chmod(self.data_dir, 0o711)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         args = [

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(ROOT))
 
 from _harness import BENCH_KEY, LabkeeperServer  # noqa: E402
-from tests.codeenvs.wheelhouse import MARKER_VARIABLE, make_sleepy_sdist  # noqa: E402
+from tests.codeenvs.wheelhouse import make_sleepy_sdist  # noqa: E402
 from uv import find_uv_bin  # noqa: E402
 
 from labkeeper.client import DSSClient  # noqa: E402
@@ -53,6 +53,8 @@ PACKAGES = [
     "typing-extensions",
 ]
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "labkeeper-bench"
+if os.geteuid() == 0:  # builds run as an unprivileged account: the wheelhouse must be readable
+    CACHE = Path(tempfile.gettempdir()) / "labkeeper-bench-cache"
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -137,11 +139,11 @@ def abort_latency(client: DSSClient, markers: Path, index: int) -> tuple[float, 
         "PYTHON", f"abort{index}", "DESIGN_MANAGED", {"specPackageList": "lksleepy"}, wait=False
     )
     deadline = time.monotonic() + 60
-    while not list(markers.glob("building-*")):
+    while not list(markers.glob("run/builds/*/building-*")):
         if time.monotonic() > deadline:
             raise RuntimeError("the sleepy build did not start")
         time.sleep(0.01)
-    [marker] = list(markers.glob("building-*"))
+    [marker] = list(markers.glob("run/builds/*/building-*"))
     pids = [int(marker.name.split("-")[1]), int(marker.read_text())]
     backend = psutil.Process(pids[0])
     pids += [p.pid for p in backend.parents() if "uv" in p.name()]
@@ -153,7 +155,7 @@ def abort_latency(client: DSSClient, markers: Path, index: int) -> tuple[float, 
     while any(alive(pid) for pid in pids):
         time.sleep(0.005)
     gone_latency = time.perf_counter() - started
-    marker.unlink()
+    marker.unlink(missing_ok=True)  # the build removes its HOME when it ends
     client.get_code_env("PYTHON", f"abort{index}").delete()
     return state_latency, gone_latency
 
@@ -169,10 +171,8 @@ def main() -> None:
     wheels = wheelhouse(python)
     make_sleepy_sdist(wheels, "lksleepy")
     scratch = Path(tempfile.mkdtemp(prefix="labkeeper-bench-envs-"))
-    markers = scratch / "markers"
-    markers.mkdir()
-    os.environ[MARKER_VARIABLE] = str(markers)  # passed to the server, then to the sleepy backend
     server = LabkeeperServer()
+    markers = server.data_dir / "data"  # each sleepy build marks its own HOME in there
     client = DSSClient(server.url, BENCH_KEY)
     try:
         settings = client.get_general_settings()

@@ -67,6 +67,15 @@ def _empty_postgres(url: str) -> None:
     engine.dispose()
 
 
+def reachable_tmp_dir(prefix: str) -> Path:
+    """A fresh folder other accounts may traverse (pytest's tmp_path sits under a 0700
+    folder): as root, code env builds run as an unprivileged account that must reach the
+    data directory."""
+    base = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    os.chmod(base, 0o711)
+    return base
+
+
 RUNTIME_PACKAGES = [f"ipykernel=={metadata.version('ipykernel')}", f"httpx=={metadata.version('httpx')}"]
 
 
@@ -113,13 +122,12 @@ def kernel_runtime() -> str:
 
 @pytest.fixture
 def config(database_url: str | None, kernel_runtime: str) -> Iterator[Config]:
-    """A data dir every account can traverse to (pytest's tmp folder is 0700): run as root,
-    labkeeper starts kernels as labkeeper-kernel, which must reach `data_dir/run/` and
-    execute the built-in kernel's interpreter (the shared runtime, not one under /root)."""
+    """A data dir every account can traverse to: run as root, labkeeper builds envs as
+    labkeeper-build and starts kernels as labkeeper-kernel, which must reach it; kernels run
+    the shared runtime's interpreter (one under /root is out of their reach)."""
     if database_url:
         _empty_postgres(database_url)
-    base = Path(tempfile.mkdtemp(prefix="lk-test-", dir="/tmp"))
-    os.chmod(base, 0o755)
+    base = reachable_tmp_dir("lk-test-")
     yield Config(
         data_dir=base / "data",
         database_url=database_url,

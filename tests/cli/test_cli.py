@@ -19,7 +19,6 @@ from labkeeper.client import DSSClient
 from tests.codeenvs.conftest import index_settings
 from tests.codeenvs.conftest import wheelhouse as wheelhouse  # noqa: F401 - session fixture
 from tests.codeenvs.helpers import wait_for_markers
-from tests.codeenvs.wheelhouse import MARKER_VARIABLE
 from tests.conftest import ADMIN_KEY
 
 
@@ -33,7 +32,6 @@ def cli(live, wheelhouse: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     monkeypatch.setenv("LABKEEPER_URL", live.url)
     monkeypatch.setenv("LABKEEPER_API_KEY", ADMIN_KEY)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "no-config"))
-    monkeypatch.setenv(MARKER_VARIABLE, str(tmp_path))
     return live
 
 
@@ -78,7 +76,7 @@ def test_code_env_commands(cli, capsys: pytest.CaptureFixture[str]) -> None:  # 
 def test_futures_commands(cli, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
     assert main(["code-envs", "create", "slow", "-p", "lksleepy", "--no-wait"]) == 0
     job = capsys.readouterr().out.strip()
-    wait_for_markers(tmp_path)
+    wait_for_markers(cli.config.data_dir)
 
     assert main(["futures", "list"]) == 0
     out, _ = capsys.readouterr()

@@ -61,10 +61,11 @@ def env_python(instance: Instance, name: str) -> Path:
     return instance.config.data_dir / "code-envs" / "python" / name / "bin" / "python"
 
 
-def wait_for_markers(folder: Path, count: int = 1, timeout: float = 60.0) -> list[Path]:
+def wait_for_markers(data_dir: Path, count: int = 1, timeout: float = 60.0) -> list[Path]:
+    """The markers of running sleepy builds: each writes one into its build's HOME."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        found = sorted(folder.glob("building-*"))
+        found = sorted(Path(data_dir).glob("run/builds/*/building-*"))
         if len(found) >= count:
             return found
         time.sleep(0.02)

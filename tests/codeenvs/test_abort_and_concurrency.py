@@ -17,7 +17,6 @@ from tests.codeenvs.helpers import (
     wait_for_markers,
     wait_state,
 )
-from tests.codeenvs.wheelhouse import MARKER_VARIABLE
 from tests.conftest import Instance
 from tests.helpers import alive, task_tree
 
@@ -25,7 +24,6 @@ from tests.helpers import alive, task_tree
 @pytest.fixture
 def envs(instance: Instance, wheelhouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Instance:
     configure(instance, wheelhouse)
-    monkeypatch.setenv(MARKER_VARIABLE, str(tmp_path))
     return instance
 
 
@@ -44,7 +42,7 @@ def test_abort_stops_the_whole_build_tree_within_a_second_and_never_leaves_a_rea
     create(envs.admin, "slow", specPackageList="lkdemo-a")
     save(envs.admin, "slow", specPackageList="lkdemo-a\nlksleepy")
     job = update(envs.admin, "slow", wait=False).json()["jobId"]
-    marker = wait_for_markers(tmp_path)[0]
+    marker = wait_for_markers(envs.config.data_dir)[0]
     backend, grandchild = int(marker.name.split("-")[1]), int(marker.read_text())
     pids = task_tree(envs, job)
     assert backend in pids and grandchild in pids and len(pids) >= 3  # uv, the backend, its sleep
@@ -79,7 +77,7 @@ def test_an_aborted_creation_leaves_a_broken_env_that_an_update_repairs(
     envs: Instance, tmp_path: Path
 ) -> None:
     job = create(envs.admin, "fresh", wait=False, specPackageList="lksleepy")["jobId"]
-    wait_for_markers(tmp_path)
+    wait_for_markers(envs.config.data_dir)
     assert abort(envs, job) < 1.0
     assert definition(envs.admin, "fresh")["state"] == "BROKEN"
     save(envs.admin, "fresh", specPackageList="lkdemo-c")
@@ -89,7 +87,7 @@ def test_an_aborted_creation_leaves_a_broken_env_that_an_update_repairs(
 
 def test_a_second_build_of_the_same_env_is_refused_with_409(envs: Instance, tmp_path: Path) -> None:
     job = create(envs.admin, "busy", wait=False, specPackageList="lksleepy")["jobId"]
-    wait_for_markers(tmp_path)
+    wait_for_markers(envs.config.data_dir)
     for answer in (
         update(envs.admin, "busy"),
         envs.admin.post("/admin/code-envs/python/busy/jupyter", params={"active": "true"}),
@@ -107,20 +105,22 @@ def test_builds_of_different_envs_run_side_by_side_up_to_the_limit(
 ) -> None:
     configure(envs, wheelhouse, maxConcurrentBuilds=1)
     first = create(envs.admin, "one", wait=False, specPackageList="lksleepy")["jobId"]
-    wait_for_markers(tmp_path, 1)
+    wait_for_markers(envs.config.data_dir, 1)
     second = create(envs.admin, "two", wait=False, specPackageList="lksleepy-two")["jobId"]
     state = wait_state(
         envs.admin, second, lambda s: s["progress"]["states"] and "slot" in s["progress"]["states"][0]["name"]
     )
     assert state["alive"] and state["progress"]["states"][0]["name"] == "Waiting for a build slot"
     time.sleep(1.0)
-    assert len(list(tmp_path.glob("building-*"))) == 1, "the limit is one build at a time"
+    assert len(list(envs.config.data_dir.glob("run/builds/*/building-*"))) == 1, (
+        "the limit is one build at a time"
+    )
 
     # A waiting build can be aborted too.
     assert abort(envs, second) < 1.0
     third = create(envs.admin, "three", wait=False, specPackageList="lksleepy-three")["jobId"]
     configure(envs, wheelhouse, maxConcurrentBuilds=2)
-    wait_for_markers(tmp_path, 2, timeout=10)  # the waiting build starts once the limit rises
+    wait_for_markers(envs.config.data_dir, 2, timeout=10)  # the waiting build starts once the limit rises
     assert wait_state(envs.admin, first, lambda s: True)["alive"]
     for job in (first, third):
         assert abort(envs, job) < 1.0

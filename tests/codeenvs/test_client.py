@@ -15,9 +15,9 @@ from labkeeper.client import (
     DSSFuture,
     NotFoundError,
 )
+from labkeeper.config import Config
 from tests.codeenvs.conftest import index_settings
 from tests.codeenvs.helpers import wait_for_markers
-from tests.codeenvs.wheelhouse import MARKER_VARIABLE
 from tests.conftest import ADMIN_KEY
 
 
@@ -67,14 +67,11 @@ def test_code_env_handles_settings_builds_and_logs(lk: DSSClient) -> None:
         env.get_definition()
 
 
-def test_a_running_build_is_a_future_the_client_can_abort(
-    lk: DSSClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv(MARKER_VARIABLE, str(tmp_path))
+def test_a_running_build_is_a_future_the_client_can_abort(lk: DSSClient, config: Config) -> None:
     future = lk.create_code_env(
         "PYTHON", "slow", "DESIGN_MANAGED", {"specPackageList": "lksleepy"}, wait=False
     )
-    wait_for_markers(tmp_path)
+    wait_for_markers(config.data_dir)
     with pytest.raises(ConflictError, match=future.job_id):
         lk.get_code_env("PYTHON", "slow").update_packages()
     assert [f["jobId"] for f in lk.list_futures()] == [future.job_id]

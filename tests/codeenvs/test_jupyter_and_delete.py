@@ -96,7 +96,7 @@ def test_jupyter_support_registers_a_kernel_that_runs_in_the_env_and_delete_remo
 def test_jupyter_support_of_a_non_managed_env_needs_ipykernel_already_there(
     envs: Instance, tmp_path: Path
 ) -> None:
-    outside = tmp_path / "outside"
+    outside = envs.config.data_dir.parent / "outside"  # reachable: builds check it unprivileged
     create(envs.admin, "donor", specPackageList="lkdemo-a")
     shutil.copytree(envs.config.data_dir / "code-envs" / "python" / "donor", outside, symlinks=True)
     create(envs.admin, "ext", deploymentMode="DESIGN_NON_MANAGED", path=str(outside))

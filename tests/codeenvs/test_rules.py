@@ -123,7 +123,7 @@ def test_r_conda_unknown_modes_bad_names_and_bad_bodies_are_refused(envs: Instan
 def test_a_non_managed_env_is_registered_after_its_interpreter_is_checked(
     envs: Instance, tmp_path: Path
 ) -> None:
-    outside = tmp_path / "outside-env"
+    outside = envs.config.data_dir.parent / "outside-env"  # reachable: builds check it unprivileged
     subprocess.run(
         [
             find_uv_bin(),
@@ -131,7 +131,7 @@ def test_a_non_managed_env_is_registered_after_its_interpreter_is_checked(
             "--no-config",
             "-q",
             "--python",
-            interpreters.available()["PYTHON312"].path,
+            interpreters.available()["PYTHON311"].path,  # one every account may run
             str(outside),
         ],
         check=True,
@@ -140,11 +140,11 @@ def test_a_non_managed_env_is_registered_after_its_interpreter_is_checked(
     assert report["messages"]["error"] is False, report
     env = definition(envs.admin, "external")
     assert (
-        env["state"] == "READY" and env["path"] == str(outside) and env["pythonVersion"].startswith("3.12.")
+        env["state"] == "READY" and env["path"] == str(outside) and env["pythonVersion"].startswith("3.11.")
     )
     assert env["deploymentMode"] == "DESIGN_NON_MANAGED"
 
-    broken = tmp_path / "broken-env"
+    broken = envs.config.data_dir.parent / "broken-env"
     (broken / "bin").mkdir(parents=True)
     (broken / "bin" / "python").write_text("#!/bin/sh\necho 'not python' >&2\nexit 3\n")
     (broken / "bin" / "python").chmod(0o755)

@@ -61,14 +61,15 @@ def make_wheel(dest: Path, name: str, version: str, requires: list[str], source:
 
 SLEEPY_BACKEND = textwrap.dedent(
     f"""
-    # A build backend whose wheel build never ends: it marks that it runs, then sleeps.
+    # A build backend whose wheel build never ends: it marks that it runs, then sleeps. Builds
+    # get a clean environment: the marker goes to the build's own HOME unless told otherwise.
     import os, pathlib, subprocess, time
 
     def get_requires_for_build_wheel(config_settings=None):
         return []
 
     def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
-        marker_dir = os.environ.get("{MARKER_VARIABLE}")
+        marker_dir = os.environ.get("{MARKER_VARIABLE}") or os.environ.get("HOME")
         child = subprocess.Popen(["sleep", "600"])  # a grandchild too: the whole tree must go
         if marker_dir:  # written whole, then renamed: a reader never sees it empty
             partial = pathlib.Path(marker_dir, ".partial-%d" % os.getpid())

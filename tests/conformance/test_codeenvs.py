@@ -11,6 +11,8 @@ from dataikuapi.dss.admin import DSSCodeEnv, DSSDesignCodeEnvSettings
 from dataikuapi.dss.future import DSSFuture
 from dataikuapi.utils import DataikuException
 
+from labkeeper.codeenvs import interpreters
+from labkeeper.codeenvs.sandbox import blocked_for_builds
 from tests.codeenvs.conftest import index_settings
 from tests.codeenvs.conftest import wheelhouse as wheelhouse  # noqa: F401 - session fixture
 
@@ -62,10 +64,20 @@ def test_documented_example_code_env_with_default_python_without_jupyter_support
     assert "lkcore==1.0" in packages  # installCorePackages: the core set of the general settings
 
 
+def _specific_python() -> str:
+    """The documented example's PYTHON310, unless builds cannot run it here (as root, builds
+    run unprivileged, and a Python under /root is closed to them): then PYTHON311."""
+    found = interpreters.available().get("PYTHON310")
+    return "PYTHON310" if found and blocked_for_builds(found.path) is None else "PYTHON311"
+
+
+SPECIFIC_PYTHON = _specific_python()
+
+
 def test_documented_example_code_env_with_specific_python_version_with_jupyter_support(client, live) -> None:  # type: ignore[no-untyped-def]
     # Create the code env
     code_env = client.create_code_env(
-        "PYTHON", "my_code_env_name", "DESIGN_MANAGED", {"pythonInterpreter": "PYTHON310"}
+        "PYTHON", "my_code_env_name", "DESIGN_MANAGED", {"pythonInterpreter": SPECIFIC_PYTHON}
     )
 
     # Setup packages to install
@@ -85,7 +97,7 @@ def test_documented_example_code_env_with_specific_python_version_with_jupyter_s
 
     python = env_python(live, "my_code_env_name")
     code = "import sys, tabulate, nameparser, ipykernel; print(sys.version_info[:2])"
-    assert run(python, code) == "(3, 10)"
+    assert run(python, code) == f"(3, {SPECIFIC_PYTHON.removeprefix('PYTHON3')})"
     kernel = live.config.data_dir / "jupyter" / "kernels" / "py-dku-venv-my_code_env_name" / "kernel.json"
     assert kernel.is_file() and str(python) in kernel.read_text()
 

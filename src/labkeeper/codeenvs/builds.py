@@ -8,10 +8,13 @@ number; the others wait, abortable), then:
   Jupyter packages (when asked) and the spec, so the env matches its spec exactly;
 - `jupyter-on`: installs the Jupyter support packages; `jupyter-off` installs nothing;
 - then (un)registers the kernelspec and records the installed packages.
-uv runs with `--no-config`, an environment without UV_*/PIP_* variables and explicit index
-options from `codeEnvs.packageIndex`, so the host's pip or uv configuration never leaks in.
-Every line of output goes to the build's log. A failed or aborted build leaves the env
-BROKEN, never READY.
+Every process runs contained (`sandbox`): as the build account, never root, with an
+environment built from nothing but uv's settings and the index of `codeEnvs.packageIndex`
+(`--no-config`: the host's pip or uv configuration never leaks in). The spec is checked
+again when the build starts (it may have been stored before a setting changed): options
+and direct references are refused as at save. Every line of output goes to the build's
+log, masked (`masking`), and so do the errors a build reports. A failed or aborted build
+leaves the env BROKEN, never READY.
 """
 
 from __future__ import annotations
@@ -31,14 +34,17 @@ from uv import find_uv_bin
 
 from labkeeper.codeenvs import kernelspecs, logs, records
 from labkeeper.codeenvs.interpreters import resolve
+from labkeeper.codeenvs.masking import Masker, url_secrets
 from labkeeper.codeenvs.models import BROKEN, BUILDING, DESIGN_MANAGED, CodeEnv
 from labkeeper.codeenvs.packages import installed_packages, probe_interpreter
 from labkeeper.codeenvs.reports import success_report
+from labkeeper.codeenvs.sandbox import BuildSandbox, SandboxError
 from labkeeper.codeenvs.spec import (
     Requirements,
     check_package_index,
     check_package_names,
-    index_arguments,
+    index_options,
+    index_urls,
     requirement_lines,
 )
 from labkeeper.errors import BadRequest
@@ -46,7 +52,6 @@ from labkeeper.futures.runner import OperationError, TaskAborted, TaskContext, o
 from labkeeper.settings.service import get_general_settings
 
 MODES = ("create", "update", "rebuild", "jupyter-on", "jupyter-off", "register")
-_DROPPED_ENV_PREFIXES = ("UV_", "PIP_", "PYTHON", "CONDA_", "VIRTUAL_ENV", "PYENV_VERSION")
 
 
 class BuildSlots:
@@ -78,15 +83,6 @@ class BuildSlots:
 SLOTS = BuildSlots()
 
 
-def build_environ(cache_dir: Path) -> dict[str, str]:
-    """The environment of uv and of the build backends it runs: the server's, minus any
-    variable that could redirect an install (UV_*, PIP_*, PYTHON*, conda, venvs)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_DROPPED_ENV_PREFIXES)}
-    env["UV_CACHE_DIR"] = str(cache_dir)
-    env["NO_COLOR"] = "1"
-    return env
-
-
 def env_python(path: str | Path) -> Path:
     return Path(path) / "bin" / "python"
 
@@ -107,6 +103,8 @@ class Plan:
     jupyter_packages: list[str]
     install_jupyter: bool
     index_args: list[str]
+    index_env: dict[str, str]
+    secrets: list[str]
     max_builds: int
 
 
@@ -114,16 +112,22 @@ def make_plan(ctx: TaskContext, args: dict[str, Any]) -> Plan:
     general = get_general_settings(ctx.store)["codeEnvs"]
     env = records.load_env(ctx.store, args["lang"], args["name"])
     desc = env.desc or {}
-    allow = bool(general.get("allowPipOptionsInSpec", False))
+    allow = general.get("allowPipOptionsInSpec", False) is True
+    direct = general.get("allowDirectReferences", False) is True
     try:
-        spec = requirement_lines(env.spec_package_list or "", allow_options=allow)
-        core = check_package_names(general.get("corePackages") or [], "codeEnvs.corePackages")
+        spec = requirement_lines(env.spec_package_list or "", allow_options=allow, allow_direct=direct)
+        core = check_package_names(
+            general.get("corePackages") or [], "codeEnvs.corePackages", allow_direct=direct
+        )
         jupyter = check_package_names(
-            general.get("jupyterSupportPackages") or [], "codeEnvs.jupyterSupportPackages"
+            general.get("jupyterSupportPackages") or [],
+            "codeEnvs.jupyterSupportPackages",
+            allow_direct=direct,
         )
         index = check_package_index(general.get("packageIndex") or {})
     except Exception as exc:  # noqa: BLE001 - a setting changed since it was checked
         raise OperationError(str(exc)) from None
+    index_args, index_env = index_options(index)
     lines = list(spec.lines)
     install_jupyter = bool(desc.get("installJupyterSupport", False))
     extra = (core if desc.get("installCorePackages") else []) + (jupyter if install_jupyter else [])
@@ -139,7 +143,9 @@ def make_plan(ctx: TaskContext, args: dict[str, Any]) -> Plan:
         requirements=Requirements(tuple(extra + lines), spec.has_options),
         jupyter_packages=jupyter,
         install_jupyter=install_jupyter,
-        index_args=index_arguments(index),
+        index_args=index_args,
+        index_env=index_env,
+        secrets=url_secrets(index_urls(index)),
         max_builds=int(general.get("maxConcurrentBuilds") or 2),
     )
 
@@ -150,10 +156,14 @@ class Build:
     def __init__(self, ctx: TaskContext, plan: Plan, log: logs.BuildLog) -> None:
         self.ctx, self.plan, self.log = ctx, plan, log
         self.uv = find_uv_bin()
-        self.environ = build_environ(plan.data_dir / "cache" / "uv")
+        self.sandbox = BuildSandbox(plan.data_dir, plan.lang, plan.name, ctx.task_id, plan.path)
+        self.environ = self.sandbox.environ(plan.index_env)
         self.steps: list[str] = []
         self.python_version = ""
-        (plan.data_dir / "code-envs").mkdir(parents=True, exist_ok=True)
+
+    def run_as(self) -> dict[str, Any]:
+        """subprocess keywords of every build process: the build account, its environment."""
+        return {"env": self.environ, **self.sandbox.popen_kwargs()}
 
     def step(self, name: str, total: int) -> None:
         self.steps.append(name)
@@ -162,11 +172,10 @@ class Build:
 
     def run(self, argv: list[str], what: str) -> None:
         self.log.command(argv)
-        cwd = self.plan.data_dir / "code-envs"
-        code, output = self.ctx.run(argv, on_line=self.log.line, env=self.environ, cwd=cwd)
+        code, output = self.ctx.run(argv, on_line=self.log.line, **self.run_as())
         if code != 0:
             self.log.line(f"-- exit code {code}")
-            raise OperationError(f"{what} failed (exit code {code}): {_last_error(output)}")
+            raise OperationError(f"{what} failed (exit code {code}): {self.log.mask(_last_error(output))}")
 
     # -- managed envs ---------------------------------------------------------------------
     def create_venv(self) -> None:
@@ -174,10 +183,13 @@ class Build:
             interpreter = resolve(self.plan.interpreter_code)
         except BadRequest as exc:  # the interpreter was removed from the machine since
             raise OperationError(exc.message) from None
+        self.check_runnable(interpreter.path, f"the {interpreter.code} interpreter")
         kernelspecs.remove(self.plan.data_dir, self.plan.name)
-        if self.plan.path.exists() or self.plan.path.is_symlink():
+        if self.plan.path.is_symlink():
+            self.plan.path.unlink()
+        elif self.plan.path.exists():
             shutil.rmtree(self.plan.path)
-        self.plan.path.parent.mkdir(parents=True, exist_ok=True)
+        self.sandbox.make_env_folder()
         argv = [self.uv, "venv", "--no-config", "--no-python-downloads", "--quiet"]
         self.run([*argv, f"--python={interpreter.path}", str(self.plan.path)], "Creating the environment")
         self.python_version = interpreter.version
@@ -188,17 +200,12 @@ class Build:
         argv += ["--exact"] if exact else []
         argv += self.plan.index_args
         if requirements.has_options:  # allowed by the admin: uv reads the options from a file
-            spec_file = self.plan.data_dir / "code-envs" / "tmp" / f"{self.ctx.task_id}.txt"
-            spec_file.parent.mkdir(parents=True, exist_ok=True)
+            spec_file = self.sandbox.home / "tmp" / "requirements.txt"
             spec_file.write_text("\n".join(requirements.lines) + "\n")
             argv += [f"--requirements={spec_file}"]
         else:
             argv += ["--", *requirements.lines]
-        try:
-            self.run(argv, "Installing packages")
-        finally:
-            if requirements.has_options:
-                spec_file.unlink(missing_ok=True)
+        self.run(argv, "Installing packages")
 
     def uninstall_all(self) -> None:
         names = [line.split("==")[0] for line in installed_packages(self.plan.path).splitlines() if line]
@@ -234,7 +241,8 @@ class Build:
     # -- non-managed envs -------------------------------------------------------------------
     def build_registered(self) -> None:
         self.step("Checking the interpreter", 3)
-        version, problem = probe_interpreter(env_python(self.plan.path))
+        self.check_runnable(env_python(self.plan.path), "the env's interpreter")
+        version, problem = probe_interpreter(env_python(self.plan.path), run_as=self.run_as())
         if problem:
             raise OperationError(problem)
         self.python_version = version
@@ -262,7 +270,25 @@ class Build:
         self.log.line(f"Registered the Jupyter kernelspec {target}")
 
     def packages(self) -> str:
-        return installed_packages(self.plan.path, in_process=self.plan.managed)
+        return installed_packages(self.plan.path, in_process=self.plan.managed, run_as=self.run_as())
+
+    def check_runnable(self, path: str | Path, what: str) -> None:
+        try:
+            self.sandbox.check_runnable(path, what)
+        except SandboxError as exc:
+            raise OperationError(str(exc)) from None
+
+    def prepare(self) -> None:
+        try:
+            self.sandbox.prepare(managed=self.plan.managed)
+            if self.plan.mode != "jupyter-off":
+                self.sandbox.check_runnable(self.uv, "uv")
+        except SandboxError as exc:
+            raise OperationError(str(exc)) from None
+        who = self.sandbox.identity
+        self.log.line(f"labkeeper: building as UNIX user {who.name} (uid {who.uid})")
+        for variable, value in sorted(self.plan.index_env.items()):  # masked by the log
+            self.log.line(f"labkeeper: {variable}={value}")
 
 
 def _last_error(output: str) -> str:
@@ -281,8 +307,10 @@ def build_env(ctx: TaskContext, args: dict[str, Any]) -> dict[str, Any]:
     started = time.monotonic()
     log.line(f"labkeeper: {mode} of {lang} code env {name!r}, future {ctx.task_id}, by {ctx.owner}")
     touched = mode == "create"  # from here on a failure leaves the env BROKEN
+    build: Build | None = None
     try:
         plan = make_plan(ctx, args)
+        log.mask = Masker(plan.secrets)
         build = Build(ctx, plan, log)
         slot = (
             SLOTS.hold(
@@ -296,6 +324,7 @@ def build_env(ctx: TaskContext, args: dict[str, Any]) -> dict[str, Any]:
         with slot:
             records.set_if_holder(ctx.store, lang, name, token, state=BUILDING)
             touched = True
+            build.prepare()
             if plan.managed:
                 build.build_managed()
             else:
@@ -304,6 +333,7 @@ def build_env(ctx: TaskContext, args: dict[str, Any]) -> dict[str, Any]:
             version = build.python_version or records.load_env(ctx.store, lang, name).python_version
             values = {"actual_package_list": packages, "python_version": version}
             values["jupyter_kernel"] = kernelspecs.is_installed(plan.data_dir, name)
+            build.sandbox.finish()  # the env is the server's again before anyone sees it READY
             ctx.check_abort()
             if not records.finish_ready(ctx.store, lang, name, token, ctx.task_id, **values):
                 raise TaskAborted(ctx.task_id)
@@ -315,14 +345,24 @@ def build_env(ctx: TaskContext, args: dict[str, Any]) -> dict[str, Any]:
         _broken(ctx, args, log, reason, touched=touched)
         raise
     except OperationError as exc:
-        _broken(ctx, args, log, str(exc), touched=touched)
+        masked = log.mask(str(exc))
+        _broken(ctx, args, log, masked, touched=touched)
+        if masked != str(exc):
+            raise OperationError(masked) from None
         raise
     except Exception as exc:
-        _broken(ctx, args, log, f"{type(exc).__name__}: {exc}", touched=touched)
+        reason = log.mask(f"{type(exc).__name__}: {exc}")
+        _broken(ctx, args, log, reason, touched=touched)
+        if reason != f"{type(exc).__name__}: {exc}":
+            raise OperationError(reason) from None
         raise
     finally:
-        records.release(ctx.store, lang, name, token)
-        log.close()
+        try:
+            if build is not None:
+                build.sandbox.finish()
+        finally:
+            records.release(ctx.store, lang, name, token)
+            log.close()
 
 
 @contextmanager

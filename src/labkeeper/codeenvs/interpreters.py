@@ -97,11 +97,21 @@ def _uv_find(minor: str) -> str | None:
     return path if done.returncode == 0 and path else None
 
 
+def _shared_first(paths: list[str]) -> list[str]:
+    """When labkeeper runs as root, builds run as an unprivileged account: interpreters every
+    account may execute come first (a Python under /root is a last resort, refused at build)."""
+    if os.geteuid() != 0:
+        return paths
+    from labkeeper.codeenvs.sandbox import blocked_for_builds
+
+    return sorted(paths, key=lambda path: blocked_for_builds(os.path.realpath(path)) is not None)
+
+
 def discover() -> dict[str, Interpreter]:
     found: dict[str, Interpreter] = {}
     for code in INTERPRETER_CODES:
         minor = _minor(code)
-        for path in [*_candidates(minor), None]:
+        for path in [*_shared_first(_candidates(minor)), None]:
             candidate = path if path is not None else _uv_find(minor)
             if candidate is None:
                 continue

@@ -1,8 +1,14 @@
 """Build logs: the complete output of each build, one file per build, kept until the env
-is deleted. `<data_dir>/code-envs/logs/<lang>/<env>/<UTC time to the ms>-<mode>-<future id>.log`."""
+is deleted. `<data_dir>/code-envs/logs/<lang>/<env>/<UTC time to the ms>-<mode>-<future id>.log`.
+
+Written by the server only: `logs/` is 0700 and each file 0600, so neither the build account
+nor a kernel's account can read them. Every line is masked (credentials of index URLs) as
+it is written, and again when read through the API (logs written before masking existed).
+"""
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import shutil
@@ -11,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from labkeeper.codeenvs.masking import Masker, mask
 from labkeeper.errors import NotFound
 
 _LOG_NAME = re.compile(r"\d{8}-\d{6}\.\d{3}-[a-z-]+-[0-9a-f]+\.log")
@@ -25,15 +32,21 @@ class BuildLog:
 
     def __init__(self, data_dir: Path, lang: str, name: str, mode: str, task_id: str) -> None:
         folder = logs_dir(data_dir, lang, name)
-        folder.mkdir(parents=True, exist_ok=True)
+        root = Path(data_dir) / "code-envs" / "logs"
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(root, 0o700)
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         now = time.time()
         stamp = f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime(now))}.{int(now * 1000) % 1000:03d}"
         self.name = f"{stamp}-{mode}-{task_id}.log"
         self.path = folder / self.name
-        self._file: TextIO = self.path.open("a", encoding="utf-8", errors="replace", buffering=1)
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
+        self._file: TextIO = open(fd, "a", encoding="utf-8", errors="replace", buffering=1)  # noqa: SIM115
+        self.mask: Masker = Masker()
 
     def line(self, text: str) -> None:
         if not self._file.closed:
+            text = self.mask(text)
             self._file.write(text if text.endswith("\n") else text + "\n")
 
     def command(self, argv: Sequence[str]) -> None:
@@ -73,7 +86,7 @@ def read_log(data_dir: Path, lang: str, name: str, log_name: str) -> str:
     path = logs_dir(data_dir, lang, name) / log_name
     if not _LOG_NAME.fullmatch(log_name) or not path.is_file():
         raise NotFound(f"Code env {name!r} has no log named {log_name!r}; list_logs() gives the names")
-    return path.read_text(errors="replace")
+    return mask(path.read_text(errors="replace"))
 
 
 def remove_logs(data_dir: Path, lang: str, name: str) -> None:

@@ -7,6 +7,7 @@ import importlib.metadata
 import re
 import subprocess
 from pathlib import Path
+from typing import Any
 
 _LIST_SCRIPT = (
     "import importlib.metadata as m\n"
@@ -26,9 +27,12 @@ def _format(pairs: set[tuple[str, str]]) -> str:
     return "\n".join(lines)
 
 
-def installed_packages(env_path: Path, *, in_process: bool = True) -> str:
+def installed_packages(
+    env_path: Path, *, in_process: bool = True, run_as: dict[str, Any] | None = None
+) -> str:
     """`name==version` lines, sorted. Managed envs are read in-process from their
-    site-packages; others through their own interpreter (their layout is theirs)."""
+    site-packages; others through their own interpreter (their layout is theirs), started
+    with `run_as` (subprocess keywords: the build account and its environment)."""
     if in_process:
         sites = [str(p) for p in Path(env_path).glob("lib/python3*/site-packages")]
         pairs = {
@@ -40,7 +44,12 @@ def installed_packages(env_path: Path, *, in_process: bool = True) -> str:
     python = Path(env_path) / "bin" / "python"
     try:
         done = subprocess.run(  # noqa: S603 - fixed argv
-            [str(python), "-s", "-c", _LIST_SCRIPT], capture_output=True, text=True, timeout=60, check=False
+            [str(python), "-s", "-c", _LIST_SCRIPT],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            **(run_as or {}),
         )
     except (OSError, subprocess.TimeoutExpired):
         return ""
@@ -52,13 +61,19 @@ def installed_packages(env_path: Path, *, in_process: bool = True) -> str:
     return _format(pairs)
 
 
-def probe_interpreter(python: Path) -> tuple[str, str]:
-    """(version, "") when `python` runs, else ("", what is wrong)."""
+def probe_interpreter(python: Path, *, run_as: dict[str, Any] | None = None) -> tuple[str, str]:
+    """(version, "") when `python` runs (started with the subprocess keywords `run_as`),
+    else ("", what is wrong)."""
     if not python.exists():
         return "", f"{python} does not exist: a Python env needs bin/python"
     try:
         done = subprocess.run(  # noqa: S603 - fixed argv
-            [str(python), "-c", _VERSION_SCRIPT], capture_output=True, text=True, timeout=30, check=False
+            [str(python), "-c", _VERSION_SCRIPT],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+            **(run_as or {}),
         )
     except subprocess.TimeoutExpired:
         return "", f"{python} did not answer within 30 s"

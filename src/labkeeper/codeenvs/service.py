@@ -16,6 +16,7 @@ from labkeeper.auth.principal import Principal
 from labkeeper.codeenvs import interpreters, kernelspecs, logs, records, usages
 from labkeeper.codeenvs.models import BUILDING, DESIGN_MANAGED, DESIGN_NON_MANAGED, CodeEnv
 from labkeeper.codeenvs.rights import can_manage, can_update, can_use, is_manager, require_right
+from labkeeper.codeenvs.sandbox import blocked_for_builds
 from labkeeper.codeenvs.spec import (
     EDITABLE_FIELDS,
     READ_ONLY_FIELDS,
@@ -143,8 +144,13 @@ def env_log(store: Store, principal: Principal, data_dir: Path, lang: str, name:
 
 
 # -- changing ------------------------------------------------------------------------------------
-def _allow_options(store: Store) -> bool:
-    return bool(get_general_settings(store)["codeEnvs"].get("allowPipOptionsInSpec", False))
+def _spec_rules(store: Store) -> dict[str, bool]:
+    """What a spec may hold under the general settings: `requirement_lines` keywords."""
+    general = get_general_settings(store)["codeEnvs"]
+    return {
+        "allow_options": general.get("allowPipOptionsInSpec", False) is True,
+        "allow_direct": general.get("allowDirectReferences", False) is True,
+    }
 
 
 def create_env(
@@ -169,11 +175,11 @@ def create_env(
     desc.setdefault("installCorePackages", False)
     desc.setdefault("installJupyterSupport", False)
     spec = params.get("specPackageList", "")
-    requirement_lines(spec, allow_options=_allow_options(store))
+    requirement_lines(spec, **_spec_rules(store))
     if mode == DESIGN_MANAGED:
-        desc["pythonInterpreter"] = interpreters.resolve(
-            params.get("pythonInterpreter") or interpreters.default_code()
-        ).code
+        interpreter = interpreters.resolve(params.get("pythonInterpreter") or interpreters.default_code())
+        _check_buildable(interpreter)
+        desc["pythonInterpreter"] = interpreter.code
         path = str(managed_path(data_dir, name))
     else:
         principal.require_admin()
@@ -207,6 +213,18 @@ def create_env(
     return token, "create" if mode == DESIGN_MANAGED else "register"
 
 
+def _check_buildable(interpreter: interpreters.Interpreter) -> None:
+    blocked = blocked_for_builds(interpreter.path)
+    if blocked is not None:
+        raise BadRequest(
+            f"pythonInterpreter {interpreter.code} ({interpreter.path}) cannot be used: builds run as an "
+            f"unprivileged account, and {blocked} is closed to other accounts",
+            detail=f"Code env builds never run as root; {interpreter.path} sits under {blocked}, which other "
+            "accounts cannot traverse. Choose another pythonInterpreter, or have an admin install that "
+            "Python where every account may execute it (e.g. /usr/local or /opt)",
+        )
+
+
 def _existing_env_path(value: Any, data_dir: Path) -> str:
     if not isinstance(value, str) or not value.startswith("/"):
         raise BadRequest("A DESIGN_NON_MANAGED env needs 'path': the absolute path of an existing env")
@@ -228,7 +246,7 @@ def save_settings(
 ) -> dict[str, Any]:
     """Apply the editable fields sent; read-only fields sent back are ignored, unknown
     fields are kept as sent (null removes one)."""
-    allow = _allow_options(store)
+    rules = _spec_rules(store)
     with store.begin() as s:
         env = records.get_env(s, check_lang(lang), name)
         require_right(can_update(env, principal), principal, env, "update")
@@ -236,7 +254,7 @@ def save_settings(
             _apply_desc(s, env, principal, body["desc"])
         if "specPackageList" in body:
             spec = body["specPackageList"] if body["specPackageList"] is not None else ""
-            requirement_lines(spec, allow_options=allow)
+            requirement_lines(spec, **rules)
             env.spec_package_list = spec
         if "specCondaEnvironment" in body:
             conda = body["specCondaEnvironment"] or ""
@@ -287,7 +305,7 @@ def _apply_desc(s: Session, env: CodeEnv, principal: Principal, desc: Any) -> No
 def start_update(store: Store, principal: Principal, lang: str, name: str, *, force: bool) -> tuple[str, str]:
     env = records.load_env(store, check_lang(lang), name)
     require_right(can_update(env, principal), principal, env, "update")
-    requirement_lines(env.spec_package_list or "", allow_options=_allow_options(store))
+    requirement_lines(env.spec_package_list or "", **_spec_rules(store))
     mode = "register" if env.deployment_mode != DESIGN_MANAGED else ("rebuild" if force else "update")
     return records.claim(store, env.lang, env.name), mode
 

@@ -1,9 +1,16 @@
 """What a code env's settings may hold, checked before anything is stored or built.
 
-A spec line is a requirement (`pandas>=2`, `name @ https://...`), never an option: lines
-starting with `-` (`--index-url`, `-r file`, `-e path`) are refused unless the general
-setting `codeEnvs.allowPipOptionsInSpec` is true. Nothing here reaches a shell: builds pass
-each requirement as one argv element.
+A spec line is a PEP 508 requirement naming a package on the configured index
+(`pandas>=2`, `x[extra]; python_version < "3.12"`), parsed by `packaging`, never an option
+and never a direct reference:
+- lines starting with `-` (`--index-url`, `-r file`) are refused unless the general setting
+  `codeEnvs.allowPipOptionsInSpec` is true;
+- direct references (`name @ url`, `name @ file:...`, VCS URLs, editable `-e`) are refused
+  unless `codeEnvs.allowDirectReferences` is true: they would make the build fetch and run
+  whatever code the URL or path holds, bypassing the index the admin chose;
+- anything else that does not parse as a requirement (bare paths, bare URLs, archive file
+  names) is refused: uv would read it as a location.
+Nothing here reaches a shell: builds pass each requirement as one argv element.
 """
 
 from __future__ import annotations
@@ -11,12 +18,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from packaging.requirements import InvalidRequirement, Requirement
+
+from labkeeper.codeenvs.masking import mask
 from labkeeper.errors import BadRequest
 from labkeeper.names import check_text
 
 MAX_SPEC_CHARS = 256 * 1024
 MAX_REQUIREMENT_CHARS = 2048
 PERMISSION_FLAGS = ("use", "update", "manage")
+# Names uv would read as a local archive rather than as a project on the index.
+_ARCHIVE_SUFFIXES = (".whl", ".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz", ".tar.xz", ".txz", ".egg")
+_EDITABLE = ("-e", "--editable")  # -e PATH, -ePATH, --editable=PATH
 
 # Fields of the definition labkeeper computes: accepted when sent back, never stored from it.
 READ_ONLY_FIELDS = frozenset(
@@ -50,8 +63,12 @@ class Requirements:
     has_options: bool
 
 
-def requirement_lines(text: str, *, allow_options: bool, where: str = "specPackageList") -> Requirements:
-    """Split a spec into requirement lines, dropping blanks and comments."""
+def requirement_lines(
+    text: str, *, allow_options: bool, allow_direct: bool = False, where: str = "specPackageList"
+) -> Requirements:
+    """Split a spec into requirement lines, dropping blanks and comments; refuse options
+    (unless `allow_options`), direct references (unless `allow_direct`) and anything that
+    is not a requirement."""
     if not isinstance(text, str):
         raise BadRequest(f"{where} must be a string of requirement lines")
     if len(text) > MAX_SPEC_CHARS:
@@ -69,20 +86,74 @@ def requirement_lines(text: str, *, allow_options: bool, where: str = "specPacka
         if line.startswith("-"):
             if not allow_options:
                 raise BadRequest(
-                    f"{where} line {number} ({line[:60]!r}) is an option, not a requirement: "
+                    f"{where} line {number} ({_shown(line)!r}) is an option, not a requirement: "
                     "each line must name a package (e.g. 'pandas>=2'); options such as "
                     "--index-url, -r or -e are refused unless an admin sets the general setting "
                     "codeEnvs.allowPipOptionsInSpec"
                 )
+            if line.startswith(_EDITABLE) and not allow_direct:
+                raise BadRequest(_direct_message(where, number, line))
             has_options = True
+        else:
+            check_requirement(line, allow_direct=allow_direct, where=f"{where} line {number}")
         lines.append(line)
     return Requirements(tuple(lines), has_options)
 
 
-def check_package_names(values: Any, where: str) -> list[str]:
+def check_requirement(line: str, *, allow_direct: bool, where: str) -> Requirement:
+    """`line` parsed as a PEP 508 requirement naming a package on the index (or, when
+    `allow_direct`, a `name @ url` direct reference); a 400 naming `where` otherwise."""
+    try:
+        requirement = Requirement(line)
+    except InvalidRequirement as exc:
+        looks_like_location = "/" in line or ":" in line.split(";", 1)[0] or line.startswith(".")
+        hint = (
+            "a path, URL or VCS reference is not a requirement: name a package of the configured "
+            "index (e.g. 'pandas>=2')"
+            if looks_like_location
+            else f"it is not a valid requirement ({_first_line(str(exc))})"
+        )
+        raise BadRequest(
+            f"{where} ({_shown(line)!r}) is refused: {hint}",
+            detail=f"{where} ({_shown(line)!r}) does not parse as a PEP 508 requirement: {hint}. "
+            "Direct references are written 'name @ url' and need the general setting "
+            "codeEnvs.allowDirectReferences",
+        ) from None
+    if requirement.url is not None and not allow_direct:
+        raise BadRequest(_direct_message(where, None, line))
+    if requirement.name.lower().endswith(_ARCHIVE_SUFFIXES):
+        raise BadRequest(
+            f"{where} ({_shown(line)!r}) is refused: it names an archive file, not a package; "
+            "name a package of the configured index (e.g. 'pandas>=2')"
+        )
+    return requirement
+
+
+def _direct_message(where: str, number: int | None, line: str) -> str:
+    at = f"{where} line {number}" if number is not None else where
+    return (
+        f"{at} ({_shown(line)!r}) is a direct reference (a URL, path, VCS or editable install), "
+        "refused: builds install packages from the configured package index only; name the "
+        "package instead (e.g. 'pandas>=2'), or an admin sets the general setting "
+        "codeEnvs.allowDirectReferences"
+    )
+
+
+def _shown(line: str) -> str:
+    """The start of a line for an error message, with any URL credentials masked."""
+    return mask(line[:80])
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0][:200] if text.strip() else "invalid"
+
+
+def check_package_names(values: Any, where: str, *, allow_direct: bool = False) -> list[str]:
     if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
         raise BadRequest(f"general settings: '{where}' must be a list of requirement strings")
-    lines = requirement_lines("\n".join(values), allow_options=False, where=where).lines
+    lines = requirement_lines(
+        "\n".join(values), allow_options=False, allow_direct=allow_direct, where=where
+    ).lines
     return list(lines)
 
 
@@ -137,7 +208,8 @@ def check_package_index(index: Any) -> dict[str, Any]:
     for field, values in (("extraIndexUrls", extra), ("findLinks", links)):
         if not isinstance(values, list) or not all(_is_location(v) for v in values):
             raise BadRequest(
-                f"general settings: 'codeEnvs.packageIndex.{field}' must be a list of URLs or absolute paths"
+                f"general settings: 'codeEnvs.packageIndex.{field}' must be a list of URLs or absolute paths "
+                "(spaces and commas percent-encoded)"
             )
     if not isinstance(offline, bool):
         raise BadRequest("general settings: 'codeEnvs.packageIndex.offline' must be true or false")
@@ -147,20 +219,33 @@ def check_package_index(index: Any) -> dict[str, Any]:
 def _is_location(value: Any) -> bool:
     if not isinstance(value, str) or not value or value != value.strip():
         return False
-    if any(ord(c) < 32 for c in value):
+    if any(ord(c) <= 32 or c == "," for c in value):  # the uv variables split on spaces and commas
         return False
     return value.startswith(("http://", "https://", "file://", "/"))
 
 
-def index_arguments(index: dict[str, Any]) -> list[str]:
-    """uv arguments choosing exactly the configured indexes; `--opt=value` so that no value
-    can ever be read as another option. Offline: only `findLinks`, no index, no network."""
+def index_options(index: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
+    """uv arguments and environment variables choosing exactly the configured indexes.
+
+    Index URLs and find-links locations go in the environment (UV_DEFAULT_INDEX, UV_INDEX,
+    UV_FIND_LINKS), never in argv: a process's command line is readable by every local
+    account (/proc/<pid>/cmdline), and index URLs may hold credentials. Offline: only
+    `findLinks`, no index, no network."""
     args: list[str] = []
+    env: dict[str, str] = {}
     if index["offline"]:
         args += ["--offline", "--no-index"]
     else:
         if index["indexUrl"]:
-            args.append(f"--default-index={index['indexUrl']}")
-        args += [f"--index={url}" for url in index["extraIndexUrls"]]
-    args += [f"--find-links={link}" for link in index["findLinks"]]
-    return args
+            env["UV_DEFAULT_INDEX"] = index["indexUrl"]
+        if index["extraIndexUrls"]:
+            env["UV_INDEX"] = " ".join(index["extraIndexUrls"])
+    if index["findLinks"]:
+        env["UV_FIND_LINKS"] = ",".join(index["findLinks"])
+    return args, env
+
+
+def index_urls(index: dict[str, Any]) -> list[str]:
+    return [
+        u for u in [index.get("indexUrl"), *index.get("extraIndexUrls", []), *index.get("findLinks", [])] if u
+    ]

@@ -21,7 +21,8 @@ under the data directory (whose path may be long), so a kernel is always reached
 sockets only its own account can open; no TCP port is ever opened for a kernel.
 
 Before an impersonated kernel starts, `seal` makes the root 0711 and strips group/other
-permissions from every other entry of the root, except `run/` and the folders holding
+permissions from every other entry of the root, except `run/`, `code-envs/` (0711, its
+logs and caches closed by the builds, see codeenvs/sandbox.py) and the folders holding
 code-env interpreters (which impersonated kernels must execute). While impersonation is off
 the root stays as created (0700). SQLite creates its -wal/-shm files with the database
 file's own mode, so sealing the database file covers them.
@@ -45,6 +46,7 @@ from labkeeper.isolation.identity import UnixIdentity
 from labkeeper.names import check_project_key
 
 RUN = "run"
+CODE_ENVS = "code-envs"  # 0711 itself; envs readable, logs and caches closed (codeenvs/sandbox.py)
 TRAVERSE_ONLY = 0o711
 
 
@@ -67,7 +69,7 @@ class RunTree:
     # -- sealing --------------------------------------------------------------------------
     def seal(self, shared: Iterable[str] = ()) -> None:
         """Open the root for traversal only, and close every private entry of it."""
-        keep = {RUN, *shared}
+        keep = {RUN, CODE_ENVS, *shared}
         os.chmod(self.data_dir, TRAVERSE_ONLY)
         for entry in os.scandir(self.data_dir):
             if entry.name in keep:

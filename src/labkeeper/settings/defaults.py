@@ -26,6 +26,8 @@ DEFAULT_GENERAL_SETTINGS: dict[str, Any] = {
         "packageIndex": {"indexUrl": None, "extraIndexUrls": [], "findLinks": [], "offline": False},
         # Spec lines starting with '-' (--index-url, -r, -e ...) are refused unless true.
         "allowPipOptionsInSpec": False,
+        # Direct references (name @ url, file paths, VCS URLs, -e) are refused unless true.
+        "allowDirectReferences": False,
         "maxConcurrentBuilds": 2,
     },
     "notebooks": {

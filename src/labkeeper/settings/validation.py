@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from labkeeper.codeenvs.spec import check_package_index, check_package_names
 from labkeeper.errors import BadRequest
 
 RULE_TYPES = ("IDENTITY", "SINGLE_MAPPING", "REGEXP_RULE")
@@ -36,6 +37,19 @@ def validate_general_settings(doc: dict[str, Any]) -> None:
         if not isinstance(doc.get(section), dict):
             raise BadRequest(f"general settings: '{section}' must be an object")
     _validate_numbers(doc)
+    _validate_code_envs(doc["codeEnvs"])
+
+
+def _validate_code_envs(section: dict[str, Any]) -> None:
+    for flag in ("allowPipOptionsInSpec", "allowDirectReferences"):
+        if not isinstance(section.get(flag, False), bool):
+            raise BadRequest(f"general settings: 'codeEnvs.{flag}' must be true or false")
+    allow_direct = section.get("allowDirectReferences", False)
+    for field in ("corePackages", "jupyterSupportPackages"):
+        if field in section:
+            check_package_names(section[field], f"codeEnvs.{field}", allow_direct=allow_direct)
+    if "packageIndex" in section:
+        check_package_index(section["packageIndex"])
 
 
 def _validate_rule(rule: Any, where: str, *, is_user: bool, deny: set[str]) -> None:

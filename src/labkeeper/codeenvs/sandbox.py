@@ -1,0 +1,196 @@
+"""Where and as whom a build's processes run: the account, the environment, the folders.
+
+Every process of a build (uv venv, uv pip install, bytecode compilation, any build backend a
+package brings, the interpreter checks of a non-managed env) runs:
+- as the system account `labkeeper-build` when labkeeper runs as root (never as root), else
+  as the server's own account, which cannot switch;
+- with an environment built from nothing: a fixed PATH, HOME and TMPDIR in a folder of this
+  build alone, uv's cache and the index settings. No LABKEEPER_* variable, database URL,
+  key, proxy or the server's HOME reaches it; index URLs travel in UV_* variables, never in
+  argv (every local account may read a process's command line).
+
+Files, when labkeeper runs as root (`prepare` before the build, `finish` after it):
+
+    data_dir/                       0711  traversable only (sealed like for kernels)
+      code-envs/                    0711
+        python/                     0711
+          <env>/                    the build account's during its build; the server's after
+                                    (group/other write, setuid and setgid bits stripped), so
+                                    no later build of another env can change it; readable and
+                                    executable by every account (kernels run its interpreter)
+        cache/python/<env>/         uv's cache for this env only: 0700, the build account's
+                                    during the build, the server's after
+        logs/                       0700  the server's; each log 0600
+      run/builds/<future id>/       0700  the build account's HOME and TMPDIR, removed after
+
+The cache is per env, never shared: uv hard-links installed files from its cache, and a
+build backend may write to the cache, so a shared cache would let one user's build plant
+files in another user's env. A per-env cache stays warm for that env's rebuilds.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+from pathlib import Path
+from typing import Any
+
+from labkeeper.isolation.accounts import BUILD_ACCOUNT, can_switch_accounts, service_account
+from labkeeper.isolation.identity import UnixIdentity, first_denied, server_identity
+from labkeeper.isolation.layout import CODE_ENVS, TRAVERSE_ONLY, RunTree
+
+SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+_EXECUTE = 1
+_READ_EXECUTE = 5
+# Any account that is neither the owner nor in the group: what `others` mode bits grant.
+ANY_ACCOUNT = UnixIdentity("nobody", 65534, 65534, (), impersonated=True)
+
+
+class SandboxError(Exception):
+    """The build cannot run contained: the message says what to change."""
+
+
+def build_identity() -> UnixIdentity:
+    """The account builds run as: `labkeeper-build` when labkeeper is root, else its own."""
+    return service_account(BUILD_ACCOUNT) if can_switch_accounts() else server_identity()
+
+
+def blocked_for_builds(path: str | Path, want: int = _READ_EXECUTE) -> str | None:
+    """The folder or file that keeps builds from using `path` (None: nothing, or not root)."""
+    if not can_switch_accounts():
+        return None
+    return first_denied(path, ANY_ACCOUNT, want)
+
+
+class BuildSandbox:
+    """The account, environment and folders of one build."""
+
+    def __init__(self, data_dir: Path, lang: str, name: str, task_id: str, env_path: Path) -> None:
+        self.data_dir = Path(data_dir)
+        self.switch = can_switch_accounts()
+        self.identity = build_identity()
+        self.env_path = Path(env_path)
+        self.home = self.data_dir / "run" / "builds" / task_id
+        self.cache = self.data_dir / CODE_ENVS / "cache" / lang.lower() / name
+        self.owns_env = False
+        self.finished = False
+
+    # -- before ---------------------------------------------------------------------------
+    def prepare(self, *, managed: bool) -> None:
+        envs = self.data_dir / CODE_ENVS
+        tree = RunTree(self.data_dir)
+        tree.prepare()
+        for folder in (envs, envs / "python", envs / "cache", self.cache.parent):
+            _own_dir(folder, TRAVERSE_ONLY)
+        _own_dir(envs / "logs", 0o700)
+        _own_dir(self.home.parent, TRAVERSE_ONLY)
+        self.home.mkdir(mode=0o700)
+        (self.home / "tmp").mkdir(mode=0o700)
+        self.cache.mkdir(mode=0o700, exist_ok=True)
+        if not self.switch:
+            return
+        tree.seal()
+        self._check_reachable(envs / "python")
+        _chown_tree(self.home, self.identity)
+        _chown_tree(self.cache, self.identity)
+        if managed:
+            self.owns_env = True
+            if self.env_path.is_dir() and not self.env_path.is_symlink():
+                _chown_tree(self.env_path, self.identity)
+
+    def make_env_folder(self) -> None:
+        """An empty folder for `uv venv`, which the build account may fill."""
+        self.env_path.mkdir(mode=0o755)
+        if self.switch:
+            os.chown(self.env_path, self.identity.uid, self.identity.gid, follow_symlinks=False)
+
+    def _check_reachable(self, folder: Path) -> None:
+        blocked = first_denied(folder, ANY_ACCOUNT, _EXECUTE)
+        if blocked is not None:
+            raise SandboxError(
+                f"The build account {self.identity.name} cannot reach {folder}: {blocked} is closed to "
+                "other accounts. Builds never run as root; make the folders above the data directory "
+                "traversable (chmod o+x), or move the data directory"
+            )
+
+    def check_runnable(self, path: str | Path, what: str) -> None:
+        blocked = blocked_for_builds(path)
+        if blocked is not None:
+            raise SandboxError(
+                f"The build account {self.identity.name} cannot run {what} {path}: {blocked} is closed to "
+                "other accounts. Builds never run as root; install it where every account may execute it"
+            )
+
+    # -- during -----------------------------------------------------------------------------
+    def environ(self, index_env: dict[str, str]) -> dict[str, str]:
+        home = str(self.home)
+        env = {
+            "PATH": SAFE_PATH,
+            "HOME": home,
+            "TMPDIR": str(self.home / "tmp"),
+            "XDG_CONFIG_HOME": f"{home}/.config",
+            "XDG_CACHE_HOME": f"{home}/.cache",
+            "XDG_DATA_HOME": f"{home}/.local/share",
+            "LANG": "C.UTF-8",
+            "NO_COLOR": "1",
+            "PYTHONNOUSERSITE": "1",
+            "UV_CACHE_DIR": str(self.cache),
+            "UV_NO_CONFIG": "1",
+            "UV_PYTHON_DOWNLOADS": "never",
+        }
+        env.update(index_env)
+        return env
+
+    def popen_kwargs(self) -> dict[str, Any]:
+        return {"cwd": str(self.home), **self.identity.popen_kwargs()}
+
+    # -- after -------------------------------------------------------------------------------
+    def finish(self) -> None:
+        """Give everything the build account touched back to the server; remove its home.
+        Safe to call more than once."""
+        if self.finished:
+            return
+        self.finished = True
+        try:
+            if self.switch:
+                me = server_identity()
+                if self.owns_env and self.env_path.is_dir() and not self.env_path.is_symlink():
+                    _chown_tree(self.env_path, me, strip=True)
+                if self.cache.is_dir():
+                    _chown_tree(self.cache, me)
+                    os.chmod(self.cache, 0o700)
+        finally:
+            shutil.rmtree(self.home, ignore_errors=True)
+
+
+def _own_dir(folder: Path, mode: int) -> None:
+    """A folder of the server's at `mode`; a symlink or file in its place is replaced."""
+    try:
+        st = os.lstat(folder)
+    except FileNotFoundError:
+        folder.mkdir(mode=mode, parents=True, exist_ok=True)
+        st = os.lstat(folder)
+    if not stat.S_ISDIR(st.st_mode):
+        folder.unlink()
+        folder.mkdir(mode=mode)
+        st = os.lstat(folder)
+    if st.st_uid != os.geteuid():
+        os.chown(folder, os.geteuid(), os.getegid(), follow_symlinks=False)
+    if stat.S_IMODE(st.st_mode) != mode:
+        os.chmod(folder, mode)
+
+
+def _chown_tree(root: Path, ident: UnixIdentity, *, strip: bool = False) -> None:
+    """chown everything under `root` without following symlinks; with `strip`, also remove
+    group/other write and setuid/setgid bits (what a build account could use later)."""
+    for folder, dirs, files in os.walk(root):
+        for name in [*dirs, *files, None]:
+            path = os.path.join(folder, name) if name is not None else folder
+            st = os.lstat(path)
+            if st.st_uid != ident.uid or st.st_gid != ident.gid:
+                os.chown(path, ident.uid, ident.gid, follow_symlinks=False)
+            if strip and not stat.S_ISLNK(st.st_mode):
+                mode = stat.S_IMODE(st.st_mode)
+                if mode & 0o6022:
+                    os.chmod(path, mode & ~0o6022)
