@@ -23,6 +23,8 @@ class Config:
     bootstrap_admin_key: str | None = field(default=None, repr=False)
     # Background loops (task reaper, idle kernel reaper) can be turned off for unit tests.
     background: bool = True
+    # Seconds a stop (SIGTERM/SIGINT) lets requests finish before interrupting what runs.
+    graceful_timeout: float = 30.0
 
     @property
     def effective_database_url(self) -> str:
@@ -40,6 +42,8 @@ class Config:
             "database_url": os.environ.get("LABKEEPER_DATABASE_URL") or None,
             "bootstrap_admin_key": os.environ.get("LABKEEPER_BOOTSTRAP_ADMIN_KEY") or None,
         }
+        if os.environ.get("LABKEEPER_GRACEFUL_TIMEOUT"):
+            values["graceful_timeout"] = float(os.environ["LABKEEPER_GRACEFUL_TIMEOUT"])
         values.update({k: v for k, v in overrides.items() if v is not None})
         values["data_dir"] = Path(str(values["data_dir"])).resolve()
         return cls(**values)  # type: ignore[arg-type]

@@ -7,6 +7,7 @@ runner, kernels), a component whose `start(app)` / `stop(app)` the lifespan call
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -35,6 +36,7 @@ from labkeeper.server.bootstrap import ensure_admin
 from labkeeper.server.errors import install_error_handlers
 from labkeeper.server.fastlane import FastLaneApp
 from labkeeper.server.middleware import ALIAS_PREFIX, API_PREFIX, AliasPrefix, AuditTrail, BodyLimit
+from labkeeper.server.supervision import GracefulStop, die_with_parent, worker_parent
 from labkeeper.settings import routes as settings_routes
 from labkeeper.usage import routes as usage_routes
 
@@ -53,6 +55,7 @@ ROUTERS: list[APIRouter] = [
     jupyter_routes.router,
 ]
 COMPONENTS: list = [connections_component, futures_component, codeenvs_component, jupyter_component]
+COMPONENT_STOP_SECONDS = 3.0
 
 
 def prepare(config: Config) -> str | None:
@@ -77,15 +80,21 @@ def create_app(config: Config) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         prepare(config)
         app.state.store = Store(config.effective_database_url)
-        started = []
+        started: list = []
+
+        async def stop_started() -> None:
+            await stop_components(app, started)
+
+        graceful = GracefulStop(config.graceful_timeout, stop_started)
         try:
             for component in COMPONENTS:
                 await component.start(app)
                 started.append(component)
+            graceful.install()
             yield
         finally:
-            for component in reversed(started):
-                await component.stop(app)
+            graceful.uninstall()
+            await stop_started()
             app.state.store.dispose()
 
     app = FastLaneApp(
@@ -121,6 +130,22 @@ def create_app(config: Config) -> FastAPI:
     return app
 
 
+async def stop_components(app: FastAPI, started: list) -> None:
+    """Stop the started components, last first, each within COMPONENT_STOP_SECONDS (a stop
+    that takes longer is left behind: the process is exiting). Safe to call twice."""
+    while started:
+        component = started.pop()
+        try:
+            await asyncio.wait_for(component.stop(app), COMPONENT_STOP_SECONDS)
+        except TimeoutError:
+            log.error("%s did not stop within %s s", type(component).__name__, COMPONENT_STOP_SECONDS)
+        except Exception:
+            log.exception("%s failed to stop", type(component).__name__)
+
+
 def app_from_env() -> FastAPI:
     """Factory for `uvicorn --factory` workers: the CLI passes its settings by environment."""
+    parent = worker_parent()
+    if parent is not None:
+        die_with_parent(parent)
     return create_app(Config.from_env())
