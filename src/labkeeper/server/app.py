@@ -30,6 +30,7 @@ from labkeeper.futures.component import component as futures_component
 from labkeeper.notebooks.jupyter import routes as jupyter_routes
 from labkeeper.notebooks.jupyter.component import component as jupyter_component
 from labkeeper.notebooks.sql import routes as sql_notebook_routes
+from labkeeper.notebooks.sql.component import component as sql_notebooks_component
 from labkeeper.projects import routes as project_routes
 from labkeeper.server import logfilter, routing
 from labkeeper.server.bootstrap import ensure_admin
@@ -54,7 +55,14 @@ ROUTERS: list[APIRouter] = [
     sql_notebook_routes.router,
     jupyter_routes.router,
 ]
-COMPONENTS: list = [connections_component, futures_component, codeenvs_component, jupyter_component]
+# Recoveries at start run in this order: futures first fails the tasks of dead processes.
+COMPONENTS: list = [
+    connections_component,
+    futures_component,
+    sql_notebooks_component,
+    codeenvs_component,
+    jupyter_component,
+]
 COMPONENT_STOP_SECONDS = 3.0
 
 
