@@ -12,7 +12,7 @@ import uvicorn
 from labkeeper.config import Config
 from labkeeper.server.app import create_app, prepare
 from labkeeper.server.bootstrap import KEY_FILE
-from labkeeper.server.supervision import CANCEL_MARGIN, SUPERVISOR_PID_ENV, Supervisor
+from labkeeper.server.supervision import CANCEL_MARGIN, SUPERVISOR_PID_ENV, Supervisor, WorkerConfig
 
 
 def register(subparsers: Any) -> None:
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     os.environ[SUPERVISOR_PID_ENV] = str(os.getpid())
     if config.database_url:
         os.environ["LABKEEPER_DATABASE_URL"] = config.database_url
-    server_config = uvicorn.Config(
+    server_config = WorkerConfig(
         "labkeeper.server.app:app_from_env", factory=True, workers=config.workers, **common
     )
     socket = server_config.bind_socket()

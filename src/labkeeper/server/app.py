@@ -37,7 +37,7 @@ from labkeeper.server.bootstrap import ensure_admin
 from labkeeper.server.errors import install_error_handlers
 from labkeeper.server.fastlane import FastLaneApp
 from labkeeper.server.middleware import ALIAS_PREFIX, API_PREFIX, AliasPrefix, AuditTrail, BodyLimit
-from labkeeper.server.supervision import GracefulStop, die_with_parent, worker_parent
+from labkeeper.server.supervision import GracefulStop
 from labkeeper.settings import routes as settings_routes
 from labkeeper.usage import routes as usage_routes
 
@@ -153,7 +153,4 @@ async def stop_components(app: FastAPI, started: list) -> None:
 
 def app_from_env() -> FastAPI:
     """Factory for `uvicorn --factory` workers: the CLI passes its settings by environment."""
-    parent = worker_parent()
-    if parent is not None:
-        die_with_parent(parent)
     return create_app(Config.from_env())

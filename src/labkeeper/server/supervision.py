@@ -27,6 +27,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from uvicorn import Config as UvicornConfig
 from uvicorn.supervisors.multiprocess import Multiprocess
 
 log = logging.getLogger("labkeeper.supervision")
@@ -69,6 +70,18 @@ def worker_parent() -> int | None:
     """The supervisor's pid when this process is one of its workers, else None."""
     value = os.environ.get(SUPERVISOR_PID_ENV, "")
     return int(value) if value.isdigit() and int(value) != os.getpid() else None
+
+
+class WorkerConfig(UvicornConfig):
+    """uvicorn's config, which the supervisor pickles to each worker it spawns: unpickled
+    in the worker (first thing, before the app is imported), it ties the worker to the
+    supervisor, so that a worker still starting up dies with it too."""
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        parent = worker_parent()
+        if parent is not None:
+            die_with_parent(parent)
 
 
 # -- a bounded stop, inside a serving process ------------------------------------------------
