@@ -27,6 +27,8 @@ class Config:
     kernel_python: str | None = None
     # Background loops (task reaper, idle kernel reaper) can be turned off for unit tests.
     background: bool = True
+    # Seconds a stop (SIGTERM/SIGINT) lets requests finish before interrupting what runs.
+    graceful_timeout: float = 30.0
 
     @property
     def effective_database_url(self) -> str:
@@ -45,6 +47,8 @@ class Config:
             "bootstrap_admin_key": os.environ.get("LABKEEPER_BOOTSTRAP_ADMIN_KEY") or None,
             "kernel_python": os.environ.get("LABKEEPER_KERNEL_PYTHON") or None,
         }
+        if os.environ.get("LABKEEPER_GRACEFUL_TIMEOUT"):
+            values["graceful_timeout"] = float(os.environ["LABKEEPER_GRACEFUL_TIMEOUT"])
         values.update({k: v for k, v in overrides.items() if v is not None})
         values["data_dir"] = Path(str(values["data_dir"])).resolve()
         return cls(**values)  # type: ignore[arg-type]

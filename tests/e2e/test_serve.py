@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -20,9 +21,14 @@ LABKEEPER = str(Path(sys.executable).parent / "labkeeper")
 
 class Served:
     def __init__(
-        self, data_dir: Path, database_url: str | None, *extra: str, env: dict | None = None
+        self,
+        data_dir: Path,
+        database_url: str | None,
+        *extra: str,
+        env: dict | None = None,
+        port: int | None = None,
     ) -> None:
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         args = [LABKEEPER, "serve", "--data-dir", str(data_dir), "--port", str(self.port), *extra]
         if database_url:
@@ -52,11 +58,15 @@ class Served:
         raise AssertionError("labkeeper serve did not answer /healthz within 60 s")
 
     def __exit__(self, *exc: object) -> None:
-        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        except ProcessLookupError:  # the test already ended it
+            pass
         try:
             out, _ = self.proc.communicate(timeout=20)
         except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
             out, _ = self.proc.communicate()
         self.output = out
 

@@ -238,7 +238,9 @@ def test_session_state_does_not_follow_a_pooled_connection(instance: Instance, p
     notebook = make_notebook(instance, project, "pg", cells)
     run_ok(instance, project, notebook, "set")
     for _ in range(3):  # the pool hands back the same backend: it must look new
-        assert run_ok(instance, project, notebook, "show")["rows"] == [["labkeeper", None]]
+        run = run_ok(instance, project, notebook, "show")
+        # (each run names its backend after itself, so that a restart can find its query)
+        assert run["rows"] == [[f"labkeeper-sqlrun-{run['id']}", None]]
 
 
 def test_a_connection_recreated_under_the_same_name_opens_its_new_database(

@@ -12,6 +12,7 @@ import uvicorn
 from labkeeper.config import Config
 from labkeeper.server.app import create_app, prepare
 from labkeeper.server.bootstrap import KEY_FILE
+from labkeeper.server.supervision import CANCEL_MARGIN, SUPERVISOR_PID_ENV, Supervisor, WorkerConfig
 
 
 def register(subparsers: Any) -> None:
@@ -36,12 +37,24 @@ def register(subparsers: Any) -> None:
         help="log every request (off by default: it halves the throughput of small reads; "
         "state changes are always in the audit log)",
     )
+    parser.add_argument(
+        "--graceful-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="on SIGTERM/SIGINT, let requests finish for this long, then interrupt the tasks, "
+        "kernels and queries still running and exit (default 30; the stop never takes more "
+        "than this plus 5 s)",
+    )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.workers < 1:
         print("labkeeper: --workers must be at least 1", file=sys.stderr)
+        return 2
+    if args.graceful_timeout < 0:
+        print("labkeeper: --graceful-timeout must not be negative", file=sys.stderr)
         return 2
     config = Config.from_env(
         data_dir=args.data_dir,
@@ -50,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         kernel_python=args.kernel_python,
+        graceful_timeout=args.graceful_timeout,
     )
     created = prepare(config)  # the key, when this start created it
     if created is not None and config.bootstrap_admin_key is not None:
@@ -61,20 +75,34 @@ def run(args: argparse.Namespace) -> int:
             flush=True,
         )
     print(f"labkeeper: serving on http://{config.host}:{config.port} (data in {config.data_dir})", flush=True)
-    common = {
+    common: dict[str, Any] = {
         "host": config.host,
         "port": config.port,
         "log_level": "info",
         "proxy_headers": False,
         "server_header": False,
         "access_log": args.access_log,
+        # At the bound the app interrupts what runs (supervision.GracefulStop), so waiting
+        # requests answer; uvicorn cancels what is left just after.
+        "timeout_graceful_shutdown": config.graceful_timeout + CANCEL_MARGIN,
     }
     if config.workers == 1:
         uvicorn.run(create_app(config), **common)
         return 0
-    # Worker processes build their app from the environment.
+    # Worker processes build their app from the environment, and die with this process.
     os.environ["LABKEEPER_DATA_DIR"] = str(config.data_dir)
+    os.environ["LABKEEPER_GRACEFUL_TIMEOUT"] = str(config.graceful_timeout)
+    os.environ[SUPERVISOR_PID_ENV] = str(os.getpid())
     if config.database_url:
         os.environ["LABKEEPER_DATABASE_URL"] = config.database_url
-    uvicorn.run("labkeeper.server.app:app_from_env", factory=True, workers=config.workers, **common)
+    if config.kernel_python:
+        os.environ["LABKEEPER_KERNEL_PYTHON"] = config.kernel_python
+    server_config = WorkerConfig(
+        "labkeeper.server.app:app_from_env", factory=True, workers=config.workers, **common
+    )
+    socket = server_config.bind_socket()
+    try:
+        Supervisor(server_config, sockets=[socket], graceful_timeout=config.graceful_timeout).run()
+    finally:
+        socket.close()
     return 0

@@ -4,17 +4,20 @@ request that needs them waits for the search to end)."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
 from fastapi import FastAPI
 
 from labkeeper.codeenvs import builds, interpreters
+from labkeeper.codeenvs.recovery import complete_interrupted_builds
 
 
 class CodeEnvsComponent:
     operations = (builds.build_env, builds.delete_env)
 
     async def start(self, app: FastAPI) -> None:
+        await asyncio.to_thread(complete_interrupted_builds, app.state.store)
         threading.Thread(target=interpreters.available, name="find-interpreters", daemon=True).start()
 
     async def stop(self, app: FastAPI) -> None:

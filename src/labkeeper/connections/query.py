@@ -103,13 +103,25 @@ class Canceller:
 
 
 def run_query(
-    engine: Engine, kind: str, sql: str, *, max_rows: int, canceller: Canceller, password: str = ""
+    engine: Engine,
+    kind: str,
+    sql: str,
+    *,
+    max_rows: int,
+    canceller: Canceller,
+    password: str = "",
+    session_name: str = "",
+    on_session: Callable[[dict[str, Any]], None] | None = None,
 ) -> QueryResult:
+    """`session_name` / `on_session` (PostgreSQL): the query's backend is named so (its
+    `application_name`, unless the connection sets one) and `on_session({backendPid,
+    applicationName, backendStart})` is called before it runs, so that a later process can
+    find the query again and stop it."""
     try:
         if kind == SQLITE:
             return _run_sqlite(engine, sql, max_rows, canceller)
         if kind == POSTGRESQL:
-            return _run_postgresql(engine, sql, max_rows, canceller)
+            return _run_postgresql(engine, sql, max_rows, canceller, session_name, on_session)
     except QueryFailed as exc:
         message = str(exc)
         if password and password in message:
@@ -291,11 +303,43 @@ def _connect(engine: Engine) -> Any:
         raise QueryFailed(f"Cannot connect to the database: {str(cause).strip()}") from None
 
 
-def _run_postgresql(engine: Engine, sql: str, max_rows: int, canceller: Canceller) -> QueryResult:
+_NAME_SESSION = """
+SELECT CASE WHEN current_setting('application_name') = 'labkeeper'
+            THEN set_config('application_name', %s, false)
+            ELSE current_setting('application_name') END,
+       pg_backend_pid(),
+       (SELECT backend_start::text FROM pg_stat_activity WHERE pid = pg_backend_pid())
+"""
+
+
+def _name_session(pg: psycopg.Connection, name: str) -> dict[str, Any]:
+    """Name the backend `name` (until DISCARD ALL, see _settle) unless the connection's
+    properties chose an application_name; what identifies the backend."""
+    pg.autocommit = True  # outside a transaction, so that no rollback undoes it
+    try:
+        row = pg.execute(_NAME_SESSION, (name,)).fetchone()
+    finally:
+        pg.autocommit = False
+    assert row is not None
+    return {"applicationName": row[0], "backendPid": int(row[1]), "backendStart": row[2] or ""}
+
+
+def _run_postgresql(
+    engine: Engine,
+    sql: str,
+    max_rows: int,
+    canceller: Canceller,
+    session_name: str = "",
+    on_session: Callable[[dict[str, Any]], None] | None = None,
+) -> QueryResult:
     raw = _connect(engine)
     pg: psycopg.Connection = raw.driver_connection  # type: ignore[assignment]
     try:
         canceller.attach(lambda: pg.cancel_safe(timeout=2.0))
+        if session_name:
+            session = _name_session(pg, session_name)
+            if on_session is not None:
+                on_session(session)
         result = _with_cursor(pg, sql, max_rows)
         if result is None:
             if canceller.requested.is_set():

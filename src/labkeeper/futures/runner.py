@@ -59,6 +59,8 @@ class TaskContext(abc.ABC):
     args: dict[str, Any]
     owner: str
     store: Any  # the runner's Store, for operations that read or write records
+    # Why the runner itself stopped the task (e.g. the server shut down), "" otherwise.
+    stop_error: str = ""
 
     @abc.abstractmethod
     def should_abort(self) -> bool: ...

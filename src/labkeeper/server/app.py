@@ -7,6 +7,7 @@ runner, kernels), a component whose `start(app)` / `stop(app)` the lifespan call
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -29,6 +30,7 @@ from labkeeper.futures.component import component as futures_component
 from labkeeper.notebooks.jupyter import routes as jupyter_routes
 from labkeeper.notebooks.jupyter.component import component as jupyter_component
 from labkeeper.notebooks.sql import routes as sql_notebook_routes
+from labkeeper.notebooks.sql.component import component as sql_notebooks_component
 from labkeeper.projects import routes as project_routes
 from labkeeper.server import logfilter, routing
 from labkeeper.server.bootstrap import ensure_admin
@@ -42,6 +44,7 @@ from labkeeper.server.middleware import (
     BodyLimit,
     Unaudited,
 )
+from labkeeper.server.supervision import GracefulStop
 from labkeeper.settings import routes as settings_routes
 from labkeeper.usage import routes as usage_routes
 
@@ -59,7 +62,15 @@ ROUTERS: list[APIRouter] = [
     sql_notebook_routes.router,
     jupyter_routes.router,
 ]
-COMPONENTS: list = [connections_component, futures_component, codeenvs_component, jupyter_component]
+# Recoveries at start run in this order: futures first fails the tasks of dead processes.
+COMPONENTS: list = [
+    connections_component,
+    futures_component,
+    sql_notebooks_component,
+    codeenvs_component,
+    jupyter_component,
+]
+COMPONENT_STOP_SECONDS = 3.0
 
 
 def prepare(config: Config) -> str | None:
@@ -84,15 +95,21 @@ def create_app(config: Config) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         prepare(config)
         app.state.store = Store(config.effective_database_url)
-        started = []
+        started: list = []
+
+        async def stop_started() -> None:
+            await stop_components(app, started)
+
+        graceful = GracefulStop(config.graceful_timeout, stop_started)
         try:
             for component in COMPONENTS:
                 await component.start(app)
                 started.append(component)
+            graceful.install()
             yield
         finally:
-            for component in reversed(started):
-                await component.stop(app)
+            graceful.uninstall()
+            await stop_started()
             app.state.store.dispose()
 
     app = FastLaneApp(
@@ -127,6 +144,19 @@ def create_app(config: Config) -> FastAPI:
         base + path: handler for base in (API_PREFIX, ALIAS_PREFIX) for path, handler in hot.items()
     }
     return app
+
+
+async def stop_components(app: FastAPI, started: list) -> None:
+    """Stop the started components, last first, each within COMPONENT_STOP_SECONDS (a stop
+    that takes longer is left behind: the process is exiting). Safe to call twice."""
+    while started:
+        component = started.pop()
+        try:
+            await asyncio.wait_for(component.stop(app), COMPONENT_STOP_SECONDS)
+        except TimeoutError:
+            log.error("%s did not stop within %s s", type(component).__name__, COMPONENT_STOP_SECONDS)
+        except Exception:
+            log.exception("%s failed to stop", type(component).__name__)
 
 
 def app_from_env() -> FastAPI:

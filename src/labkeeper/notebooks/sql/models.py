@@ -65,3 +65,6 @@ class SqlQueryRun(Base):
     columns: Mapped[list] = mapped_column(default=list)
     rows: Mapped[list] = mapped_column(default=list)
     error: Mapped[str] = mapped_column(Text, default="")
+    # While the query runs on PostgreSQL: {backendPid, applicationName}, so that the next
+    # start can stop a query its dead server left running (see notebooks/sql/recovery.py).
+    database_session: Mapped[dict] = mapped_column(default=dict)

@@ -31,6 +31,7 @@ from labkeeper.projects.service import resolved_variables
 from labkeeper.settings.service import get_general_settings
 
 KIND = "sql-notebooks.run-cell"
+SESSION_PREFIX = "labkeeper-sqlrun-"  # application_name of a run's PostgreSQL backend
 log = logging.getLogger("labkeeper.sql-notebooks")
 _VARIABLE = re.compile(r"\$\{([^${}]+)\}")
 
@@ -141,6 +142,8 @@ def run_cell_operation(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
         unregister()
     if ctx.should_abort():
         values["state"] = ABORTED
+        if ctx.stop_error:  # stopped by the server itself (a shutdown), not by a user
+            values.update(state=FAILED, error=ctx.stop_error)
     values["duration_ms"] = int((time.monotonic() - started) * 1000)
     values["ended_on"] = now_ms()
     run = _record(ctx.store, args["runId"], values)
@@ -155,6 +158,11 @@ def run_cell_operation(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
 
 def _execute(databases: Databases, args: dict[str, Any], canceller: Canceller) -> dict[str, Any]:
     """Run the query; the run's outcome as column values."""
+    run_id = args["runId"]
+
+    def on_session(session: dict[str, Any]) -> None:
+        _record(databases.store, run_id, {"database_session": session}, read_back=False)
+
     try:
         spec = databases.spec(args["connection"])
         result = run_query(
@@ -164,6 +172,8 @@ def _execute(databases: Databases, args: dict[str, Any], canceller: Canceller) -
             max_rows=int(args["maxRows"]),
             canceller=canceller,
             password=spec.password,
+            session_name=SESSION_PREFIX + run_id,
+            on_session=on_session,
         )
     except QueryCancelled:
         return {"state": ABORTED}
