@@ -7,12 +7,7 @@ import os
 import sys
 from typing import Any
 
-import uvicorn
-
 from labkeeper.config import Config
-from labkeeper.server.app import create_app, prepare
-from labkeeper.server.bootstrap import KEY_FILE
-from labkeeper.server.supervision import CANCEL_MARGIN, SUPERVISOR_PID_ENV, Supervisor, WorkerConfig
 
 
 def register(subparsers: Any) -> None:
@@ -50,6 +45,14 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here, not at the top: each worker of --workers N re-imports this module before
+    # it unpickles its config (which ties it to its supervisor), so that import stays small.
+    import uvicorn
+
+    from labkeeper.server.app import create_app, prepare
+    from labkeeper.server.bootstrap import KEY_FILE
+    from labkeeper.server.supervision import CANCEL_MARGIN, SUPERVISOR_PID_ENV, Supervisor, WorkerConfig
+
     if args.workers < 1:
         print("labkeeper: --workers must be at least 1", file=sys.stderr)
         return 2
