@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from labkeeper.auth.principal import Principal
-from labkeeper.connections import secrets
+from labkeeper.connections import secrets, sqlite_guard
 from labkeeper.connections.documents import (
     MASK,
     SQLITE,
@@ -41,6 +41,15 @@ class ConnectionSpec:
     params: dict[str, Any]
     version: int
     password: str = field(default="", repr=False)
+
+
+def protected_files(store: Store, data_dir: Path) -> list[Path]:
+    """The instance's own files (the store's database among them), which no SQLite
+    connection may open."""
+    url = store.engine.url
+    return sqlite_guard.protected_files(
+        data_dir, url.database if url.get_backend_name() == "sqlite" else None
+    )
 
 
 def can_use(principal: Principal, connection: Connection) -> bool:
@@ -94,7 +103,7 @@ def get_connection(store: Store, name: str) -> dict[str, Any]:
 
 
 def create_connection(store: Store, data_dir: Path, principal: Principal, body: object) -> dict[str, Any]:
-    fields = check_document(data_dir, body)
+    fields = check_document(data_dir, body, protected=protected_files(store, data_dir))
     params, password = split_password(fields["params"])
     if password is None:
         raise BadRequest("A new connection's params.password cannot be the masked value: send the password")
@@ -129,7 +138,7 @@ def update_connection(
     store: Store, data_dir: Path, principal: Principal, name: str, body: object
 ) -> dict[str, Any]:
     name = check_connection_name(name)
-    fields = check_document(data_dir, body, name=name)
+    fields = check_document(data_dir, body, name=name, protected=protected_files(store, data_dir))
     params, password = split_password(fields["params"])
     secret = None if password is None else secrets.encrypt(data_dir, password)
     with store.begin() as s:

@@ -92,6 +92,7 @@ def _validate_numbers(doc: dict[str, Any]) -> None:
         ("notebooks", "idleKernelTimeoutSeconds", 0, 10**7),
         ("notebooks", "maxSessionsPerUser", 1, 10_000),
         ("sqlNotebooks", "maxRowsKept", 0, 1_000_000),
+        ("sqlNotebooks", "maxBytesKept", 0, 1_000_000_000),
         ("futures", "retentionHours", 0, 10**6),
         ("apiKeys", "maxLifetimeDays", 0, 10**5),
     ]
