@@ -23,20 +23,14 @@ is a `QueryRefused`, before anything of the cell has run when the guard sees it 
 
 from __future__ import annotations
 
-import base64
-import datetime as dt
-import math
 import secrets
 import sqlite3
 import threading
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
-import orjson
 import psycopg
 from psycopg import sql as pgsql
 from sqlalchemy import exc as sa_exc
@@ -44,8 +38,8 @@ from sqlalchemy.engine import Engine
 
 from labkeeper.connections import sqlite_guard
 from labkeeper.connections.documents import MASK, POSTGRESQL, SQLITE
+from labkeeper.connections.results import Keeper
 
-FETCH_CHUNK = 10_000
 CANCEL_RETRY_SECONDS = 0.1
 CANCEL_RETRY_FOR = 5.0
 
@@ -132,106 +126,15 @@ def run_query(
 ) -> QueryResult:
     try:
         if kind == SQLITE:
-            return _run_sqlite(engine, sql, _Keeper(max_rows, max_bytes), canceller)
+            return _run_sqlite(engine, sql, Keeper(max_rows, max_bytes), canceller)
         if kind == POSTGRESQL:
-            return _run_postgresql(engine, sql, _Keeper(max_rows, max_bytes), canceller)
+            return _run_postgresql(engine, sql, Keeper(max_rows, max_bytes), canceller)
     except QueryFailed as exc:
         message = str(exc)
         if password and password in message:
             raise QueryFailed(message.replace(password, MASK)) from None
         raise
     raise ValueError(f"unsupported connection type {kind!r}")
-
-
-# ---- values ---------------------------------------------------------------------------
-
-
-def jsonable(value: Any) -> Any:
-    """A JSON value for one database value, without losing digits."""
-    if value is None or isinstance(value, bool | str):
-        return value
-    if isinstance(value, int):
-        return value if -(2**63) <= value < 2**63 else str(value)
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, bytes | bytearray | memoryview):
-        return base64.b64encode(bytes(value)).decode("ascii")
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, uuid.UUID | dt.timedelta):
-        return str(value)
-    return str(value)
-
-
-def _raw_size(row: Sequence[Any]) -> int:
-    return sum(len(v) if isinstance(v, str | bytes) else 8 for v in row) + 8
-
-
-class _Keeper:
-    """The rows kept from one result, within `max_rows` rows and `max_bytes` JSON bytes."""
-
-    def __init__(self, max_rows: int, max_bytes: int) -> None:
-        self.max_rows = max(max_rows, 0)
-        self.max_bytes = max(max_bytes, 0)
-        self.reset()
-
-    def reset(self) -> None:
-        self.raw: list[Sequence[Any]] = []
-        self.rows: list[list[Any]] = []
-        self.bytes = 0
-        self.seen = 0
-        self.widest = 0  # raw bytes of the widest row seen: sizes the next chunk
-        self.out_of_bytes = False
-
-    @property
-    def full(self) -> bool:
-        return self.out_of_bytes or len(self.rows) >= self.max_rows
-
-    def chunk(self, limit: int | None = None) -> int:
-        if self.widest == 0:
-            return 1
-        room = self.max_bytes - self.bytes if not self.full else self.max_bytes
-        size = max(1, min(FETCH_CHUNK, room // self.widest))
-        return size if limit is None else max(1, min(size, limit))
-
-    def take(self, raw: Sequence[Sequence[Any]]) -> None:
-        for row in raw:
-            self.seen += 1
-            self.widest = max(self.widest, _raw_size(row))
-            if self.full:
-                continue
-            converted = [jsonable(v) for v in row]
-            size = len(orjson.dumps(converted))
-            if self.bytes + size > self.max_bytes:
-                self.out_of_bytes = True
-                continue
-            self.bytes += size
-            self.rows.append(converted)
-            self.raw.append(row)
-
-    def fill(self, fetchmany: Callable[[int], Sequence[Sequence[Any]]]) -> bool:
-        """Fetch until the keeper is full; False when the result ended first."""
-        while not self.full:
-            chunk = fetchmany(self.chunk(self.max_rows - len(self.rows)))
-            if not chunk:
-                return False
-            self.take(chunk)
-        return True
-
-    def count_rest(self, fetchmany: Callable[[int], Sequence[Sequence[Any]]]) -> None:
-        while chunk := fetchmany(self.chunk()):
-            self.seen += len(chunk)
-            self.widest = max(self.widest, max(_raw_size(row) for row in chunk))
-
-
-def _rows(raw: Sequence[Sequence[Any]]) -> list[list[Any]]:
-    return [[jsonable(v) for v in row] for row in raw]
 
 
 # ---- SQLite -----------------------------------------------------------------------------
@@ -282,7 +185,7 @@ def vet_sqlite(engine: Engine, sql: str) -> None:
         raw.close()
 
 
-def _run_sqlite(engine: Engine, sql: str, keeper: _Keeper, canceller: Canceller) -> QueryResult:
+def _run_sqlite(engine: Engine, sql: str, keeper: Keeper, canceller: Canceller) -> QueryResult:
     statements = split_sqlite(sql)
     raw = _connect(engine)
     db: sqlite_guard.GuardedConnection = raw.driver_connection  # type: ignore[assignment]
@@ -347,7 +250,7 @@ def _pg_message(exc: psycopg.Error) -> str:
     return message
 
 
-def _with_cursor(pg: psycopg.Connection, sql: str, keeper: _Keeper) -> QueryResult | None:
+def _with_cursor(pg: psycopg.Connection, sql: str, keeper: Keeper) -> QueryResult | None:
     """Run `sql` through a server-side cursor; None when it is not a cursor query."""
     name = f"labkeeper_{secrets.token_hex(6)}"
     pg.autocommit = False
@@ -370,7 +273,7 @@ def _with_cursor(pg: psycopg.Connection, sql: str, keeper: _Keeper) -> QueryResu
     return QueryResult(columns, keeper.rows, keeper.seen + moved, True, 1)
 
 
-def _plain(pg: psycopg.Connection, sql: str, keeper: _Keeper) -> QueryResult:
+def _plain(pg: psycopg.Connection, sql: str, keeper: Keeper) -> QueryResult:
     pg.autocommit = True
     try:
         cursor = pg.cursor()
@@ -408,7 +311,7 @@ def _connect(engine: Engine) -> Any:
         raise QueryFailed(f"Cannot connect to the database: {str(cause).strip()}") from None
 
 
-def _run_postgresql(engine: Engine, sql: str, keeper: _Keeper, canceller: Canceller) -> QueryResult:
+def _run_postgresql(engine: Engine, sql: str, keeper: Keeper, canceller: Canceller) -> QueryResult:
     raw = _connect(engine)
     pg: psycopg.Connection = raw.driver_connection  # type: ignore[assignment]
     try:

@@ -20,6 +20,7 @@ from labkeeper.connections.documents import (
     SQLITE,
     check_connection_name,
     check_document,
+    database_of,
     default_settings,
     split_password,
 )
@@ -143,6 +144,8 @@ def update_connection(
     secret = None if password is None else secrets.encrypt(data_dir, password)
     with store.begin() as s:
         connection = _load(s, name)
+        if password is None and connection.secret:
+            _require_password_for_new_target(connection, fields["type"], params)
         connection.type = fields["type"]
         connection.description = fields["description"]
         connection.params = params
@@ -155,6 +158,37 @@ def update_connection(
         connection.modified_by = principal.name
         connection.version += 1
         return to_document(connection)
+
+
+# Where the stored password goes: changing any of them with the masked password would send
+# the stored password to another server or account.
+_TARGET_PARAMS = ("host", "port", "db", "user", "path")
+
+
+def _target(kind: str, params: dict[str, Any]) -> tuple[object, ...]:
+    port = params.get("port")
+    return (
+        kind,
+        (params.get("host") or "").strip().lower(),
+        int(port) if isinstance(port, int | str) and str(port).strip().isdigit() else port or 5432,
+        database_of(params),
+        params.get("user") or "",
+        params.get("path") or "",
+    )
+
+
+def _require_password_for_new_target(connection: Connection, kind: str, params: dict[str, Any]) -> None:
+    before = _target(connection.type, dict(connection.params or {}))
+    after = _target(kind, params)
+    changed = [
+        name for name, old, new in zip(("type", *_TARGET_PARAMS), before, after, strict=True) if old != new
+    ]
+    if changed:
+        raise BadRequest(
+            f"Connection {connection.name!r}: changing {', '.join(changed)} needs the password again: "
+            "send the password in params.password (the masked value would send the stored password "
+            "to the new target)"
+        )
 
 
 def delete_connection(store: Store, name: str) -> None:
