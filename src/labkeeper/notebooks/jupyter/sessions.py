@@ -159,7 +159,10 @@ class SessionManager(SessionQueries, Housekeeping):
         kernel_name = files.kernel_spec_of(content)["name"]
         spec = self.specs.get(kernel_name)
         settings = get_general_settings(self.store)
-        ident = kernel_identity(
+        # In a thread: impersonation rules are regular expressions (bounded in time, but
+        # never on the event loop).
+        ident = await asyncio.to_thread(
+            kernel_identity,
             settings["impersonation"],
             login=login,
             groups=groups_of(self.store, login),
