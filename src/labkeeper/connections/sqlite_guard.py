@@ -15,7 +15,8 @@ Enforced by SQLite itself, on every connection labkeeper opens for a SQLite conn
   link, and not be one of the instance's own files (checked by path and by inode, before
   and after opening, so a symlink or hard link placed later is caught at the next run).
 
-`vet` compiles a statement with EXPLAIN (nothing runs) to refuse it before a run starts.
+`vet` compiles a statement with EXPLAIN (nothing runs) to refuse it before a run starts;
+it also refuses VACUUM, which attaches a database at run time (and VACUUM INTO a file).
 """
 
 from __future__ import annotations
@@ -249,8 +250,9 @@ def vet(db: GuardedConnection, statement: str) -> None:
             raise refusal from None
         return  # not compilable alone (a table made by an earlier statement ...): checked when run
     for row in plan:
-        if row[1] == "Vacuum" and row[3]:
+        if row[1] == "Vacuum":
+            into = " INTO writes another file, and VACUUM" if row[3] else ""
             raise Refused(
-                "VACUUM INTO is not allowed on SQLite connections: it writes another file. "
-                "Plain VACUUM is allowed"
+                f"VACUUM is not allowed on SQLite connections: VACUUM{into} attaches a database, "
+                "and SQL on a SQLite connection reaches only the connection's own database file"
             )
