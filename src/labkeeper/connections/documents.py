@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from labkeeper.connections import sqlite_guard
 from labkeeper.errors import BadRequest
 from labkeeper.names import check_name, check_text
 
@@ -32,13 +33,19 @@ def check_connection_name(value: object) -> str:
     return check_name("connection name", value)
 
 
-def sqlite_path(data_dir: Path, value: object) -> Path:
-    """The absolute file of a SQLite connection: `value` is relative to `<data_dir>/sql`."""
+def sqlite_path(data_dir: Path, value: object, protected: list[Path] | None = None) -> Path:
+    """The absolute file of a SQLite connection: `value` is relative to `<data_dir>/sql`,
+    and neither a URI nor one of the `protected` files (the instance's own), by path or inode."""
     if not isinstance(value, str) or not value.strip():
         raise BadRequest("Invalid SQLite connection: params.path must be a non-empty relative file path")
     if len(value) > 500 or "\x00" in value or "\\" in value:
         raise BadRequest(
             "Invalid SQLite connection: params.path must be a plain path of at most 500 characters"
+        )
+    if value.lower().startswith("file:") or "?" in value or "#" in value:
+        raise BadRequest(
+            f"Invalid SQLite connection path {value!r}: give a plain file path, not a URI "
+            "(no 'file:', '?' or '#')"
         )
     relative = Path(value)
     if relative.is_absolute() or ".." in relative.parts or value.endswith("/"):
@@ -47,11 +54,17 @@ def sqlite_path(data_dir: Path, value: object) -> Path:
             f"'{SQL_DIR}' folder, without '..' and not absolute"
         )
     root = (data_dir / SQL_DIR).resolve()
+    if root == data_dir.resolve() or root in data_dir.resolve().parents:
+        raise BadRequest(f"The instance's '{SQL_DIR}' folder resolves to the data directory or above it")
     target = (root / relative).resolve()
     if target == root or root not in target.parents:
         raise BadRequest(
             f"Invalid SQLite connection path {value!r}: it resolves outside the '{SQL_DIR}' folder"
         )
+    try:
+        sqlite_guard.check_file(root, target, protected or [], value)
+    except sqlite_guard.Refused as exc:
+        raise BadRequest(f"Invalid SQLite connection: {exc}") from None
     return target
 
 
@@ -143,7 +156,9 @@ def _check_groups(where: str, value: object) -> list[str]:
     return [check_text(f"group name in {where}", g, max_length=200, allow_empty=False) for g in value]
 
 
-def check_document(data_dir: Path, body: object, *, name: str | None = None) -> dict[str, Any]:
+def check_document(
+    data_dir: Path, body: object, *, name: str | None = None, protected: list[Path] | None = None
+) -> dict[str, Any]:
     """Validate a create (name from the body) or update (name from the path) document.
 
     Returns the normalised fields: name, type, description, params (password left in),
@@ -167,7 +182,7 @@ def check_document(data_dir: Path, body: object, *, name: str | None = None) -> 
         raise BadRequest("Invalid connection: params must be a JSON object")
     params = dict(params)
     if kind == SQLITE:
-        sqlite_path(data_dir, params.get("path"))
+        sqlite_path(data_dir, params.get("path"), protected)
     else:
         _check_postgresql(params)
     usable_by = body.get("usableBy") or "ALL"

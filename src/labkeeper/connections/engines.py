@@ -18,8 +18,16 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import NullPool
 
-from labkeeper.connections.documents import POSTGRESQL, SQLITE, database_of, properties_of, sqlite_path
-from labkeeper.connections.service import ConnectionSpec, spec_for_use
+from labkeeper.connections import sqlite_guard
+from labkeeper.connections.documents import (
+    POSTGRESQL,
+    SQL_DIR,
+    SQLITE,
+    database_of,
+    properties_of,
+    sqlite_path,
+)
+from labkeeper.connections.service import ConnectionSpec, protected_files, spec_for_use
 from labkeeper.db import Store
 
 _REGISTRY: dict[str, Databases] = {}
@@ -57,6 +65,9 @@ class Databases:
     def spec(self, name: str) -> ConnectionSpec:
         return spec_for_use(self.store, self.data_dir, name)
 
+    def protected_files(self) -> list[Path]:
+        return protected_files(self.store, self.data_dir)
+
     def engine_for(self, spec: ConnectionSpec) -> Engine:
         # Keyed by everything the engine is built from, so an edit, or a connection deleted
         # and created again under the same name, never reuses a stale engine.
@@ -67,24 +78,28 @@ class Databases:
             cached = self._engines.get(spec.name)
             if cached is not None and cached[0] == fingerprint:
                 return cached[1]
-            engine = build_engine(self.data_dir, spec)
+            engine = build_engine(self.data_dir, spec, self.store)
             self._engines[spec.name] = (fingerprint, engine)
         if cached is not None:
             cached[1].dispose()
         return engine
 
 
-def build_engine(data_dir: Path, spec: ConnectionSpec) -> Engine:
+def build_engine(data_dir: Path, spec: ConnectionSpec, store: Store) -> Engine:
     if spec.type == SQLITE:
-        path = sqlite_path(data_dir, spec.params.get("path"))
+        shown = str(spec.params.get("path"))
+        path = sqlite_path(data_dir, spec.params.get("path"), protected_files(store, data_dir))
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        root = (data_dir / SQL_DIR).resolve()
+
+        def confined() -> sqlite_guard.GuardedConnection:
+            # Checked again at every open: a link placed after the connection was saved
+            # is refused at the next run.
+            return sqlite_guard.open_confined(root, path, protected_files(store, data_dir), shown)
+
         # One connection per run (opening a SQLite file costs microseconds), so the
         # progress handler and interrupt of one run never touch another.
-        return sa.create_engine(
-            sa.URL.create("sqlite", database=str(path)),
-            poolclass=NullPool,
-            connect_args={"check_same_thread": False, "timeout": 10},
-        )
+        return sa.create_engine("sqlite://", poolclass=NullPool, creator=confined)
     if spec.type == POSTGRESQL:
         params = spec.params
         url = sa.URL.create(

@@ -10,21 +10,25 @@ lost.
 PostgreSQL SELECTs run through a server-side cursor: the first rows are fetched, the rest
 are counted on the server with MOVE, and never cross the network. Statements a cursor
 cannot hold (DDL, DML, several statements, EXPLAIN ...) run as they are.
+
+What is kept is bounded twice: at most `max_rows` rows and at most `max_bytes` bytes of
+cell data (as JSON). Rows are fetched in chunks sized from the rows seen so far, so the
+server never holds much more than what it keeps; when the byte budget is spent the fetch
+stops there, and the row count is the rows read until then (one more than those kept).
+
+SQLite connections are opened confined to their own file (see `sqlite_guard`): each
+statement is compiled once with EXPLAIN under the guard before it runs, and a refusal
+is a `QueryRefused`, before anything of the cell has run when the guard sees it then.
 """
 
 from __future__ import annotations
 
-import base64
-import datetime as dt
-import math
 import secrets
 import sqlite3
 import threading
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 import psycopg
@@ -32,15 +36,20 @@ from psycopg import sql as pgsql
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 
+from labkeeper.connections import sqlite_guard
 from labkeeper.connections.documents import MASK, POSTGRESQL, SQLITE
+from labkeeper.connections.results import Keeper
 
-FETCH_CHUNK = 10_000
 CANCEL_RETRY_SECONDS = 0.1
 CANCEL_RETRY_FOR = 5.0
 
 
 class QueryFailed(Exception):
     """The database refused or failed the statement; the message is the database's own."""
+
+
+class QueryRefused(QueryFailed):
+    """The statement would reach beyond the connection's own database: nothing was run."""
 
 
 class QueryCancelled(Exception):
@@ -102,6 +111,9 @@ class Canceller:
                 return
 
 
+DEFAULT_MAX_BYTES = 10_000_000
+
+
 def run_query(
     engine: Engine,
     kind: str,
@@ -110,6 +122,7 @@ def run_query(
     max_rows: int,
     canceller: Canceller,
     password: str = "",
+    max_bytes: int = DEFAULT_MAX_BYTES,
     session_name: str = "",
     on_session: Callable[[dict[str, Any]], None] | None = None,
 ) -> QueryResult:
@@ -119,45 +132,17 @@ def run_query(
     find the query again and stop it."""
     try:
         if kind == SQLITE:
-            return _run_sqlite(engine, sql, max_rows, canceller)
+            return _run_sqlite(engine, sql, Keeper(max_rows, max_bytes), canceller)
         if kind == POSTGRESQL:
-            return _run_postgresql(engine, sql, max_rows, canceller, session_name, on_session)
+            return _run_postgresql(
+                engine, sql, Keeper(max_rows, max_bytes), canceller, session_name, on_session
+            )
     except QueryFailed as exc:
         message = str(exc)
         if password and password in message:
             raise QueryFailed(message.replace(password, MASK)) from None
         raise
     raise ValueError(f"unsupported connection type {kind!r}")
-
-
-# ---- values ---------------------------------------------------------------------------
-
-
-def jsonable(value: Any) -> Any:
-    """A JSON value for one database value, without losing digits."""
-    if value is None or isinstance(value, bool | str):
-        return value
-    if isinstance(value, int):
-        return value if -(2**63) <= value < 2**63 else str(value)
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, bytes | bytearray | memoryview):
-        return base64.b64encode(bytes(value)).decode("ascii")
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, uuid.UUID | dt.timedelta):
-        return str(value)
-    return str(value)
-
-
-def _rows(raw: Sequence[Sequence[Any]]) -> list[list[Any]]:
-    return [[jsonable(v) for v in row] for row in raw]
 
 
 # ---- SQLite -----------------------------------------------------------------------------
@@ -194,32 +179,57 @@ def _sqlite_columns(description: Sequence[Sequence[Any]], rows: list[tuple]) -> 
     return columns
 
 
-def _run_sqlite(engine: Engine, sql: str, max_rows: int, canceller: Canceller) -> QueryResult:
+def vet_sqlite(engine: Engine, sql: str) -> None:
+    """Refuse (QueryRefused) a script whose statements the guard denies, running nothing.
+    Statements that cannot be compiled before the earlier ones ran are checked when run."""
+    raw = _connect(engine)
+    db: sqlite_guard.GuardedConnection = raw.driver_connection  # type: ignore[assignment]
+    try:
+        for statement in split_sqlite(sql):
+            sqlite_guard.vet(db, statement)
+    except sqlite_guard.Refused as exc:
+        raise QueryRefused(str(exc)) from None
+    finally:
+        raw.close()
+
+
+def _run_sqlite(engine: Engine, sql: str, keeper: Keeper, canceller: Canceller) -> QueryResult:
     statements = split_sqlite(sql)
     raw = _connect(engine)
-    db: sqlite3.Connection = raw.driver_connection  # type: ignore[assignment]
+    db: sqlite_guard.GuardedConnection = raw.driver_connection  # type: ignore[assignment]
     try:
         db.isolation_level = None  # each statement commits on its own, as typed
         db.set_progress_handler(lambda: 1 if canceller.requested.is_set() else 0, 10_000)
         canceller.attach(db.interrupt)
         result = QueryResult([], [], 0, False, len(statements))
         for statement in statements:
+            sqlite_guard.vet(db, statement)
             cursor = db.execute(statement)
             if cursor.description is None:
                 if not result.has_result_set:
                     result.row_count = max(cursor.rowcount, 0)
                 continue
-            kept = cursor.fetchmany(max_rows) if max_rows > 0 else []
-            count = len(kept)
-            while chunk := cursor.fetchmany(FETCH_CHUNK):
-                count += len(chunk)
+            keeper.reset()
+            if keeper.fill(cursor.fetchmany) and not keeper.out_of_bytes:
+                keeper.count_rest(cursor.fetchmany)
+            cursor.close()
             result = QueryResult(
-                _sqlite_columns(cursor.description, kept), _rows(kept), count, True, len(statements)
+                _sqlite_columns(cursor.description, keeper.raw),
+                keeper.rows,
+                keeper.seen,
+                True,
+                len(statements),
             )
+            keeper.raw = []
         return result
+    except sqlite_guard.Refused as exc:
+        raise QueryRefused(str(exc)) from None
     except sqlite3.Error as exc:
         if canceller.requested.is_set():
             raise QueryCancelled() from None
+        refusal = db.guard.refusal()
+        if refusal is not None:
+            raise QueryRefused(str(refusal)) from None
         raise QueryFailed(str(exc)) from None
     finally:
         canceller.detach()
@@ -248,7 +258,7 @@ def _pg_message(exc: psycopg.Error) -> str:
     return message
 
 
-def _with_cursor(pg: psycopg.Connection, sql: str, max_rows: int) -> QueryResult | None:
+def _with_cursor(pg: psycopg.Connection, sql: str, keeper: Keeper) -> QueryResult | None:
     """Run `sql` through a server-side cursor; None when it is not a cursor query."""
     name = f"labkeeper_{secrets.token_hex(6)}"
     pg.autocommit = False
@@ -258,17 +268,20 @@ def _with_cursor(pg: psycopg.Connection, sql: str, max_rows: int) -> QueryResult
     except psycopg.Error:
         pg.rollback()
         return None  # DDL, DML, several statements, or a real error: the plain run says which
-    kept = cursor.fetchmany(max_rows) if max_rows > 0 else []
+    keeper.reset()
+    keeper.fill(cursor.fetchmany)
     columns = _pg_columns(cursor.description or [])
-    with pg.cursor() as mover:
-        mover.execute(pgsql.SQL("MOVE FORWARD ALL IN {}").format(pgsql.Identifier(name)))
-        moved = int((mover.statusmessage or "MOVE 0").split()[-1])
+    moved = 0
+    if not keeper.out_of_bytes:  # the rest is counted where it is, and never fetched
+        with pg.cursor() as mover:
+            mover.execute(pgsql.SQL("MOVE FORWARD ALL IN {}").format(pgsql.Identifier(name)))
+            moved = int((mover.statusmessage or "MOVE 0").split()[-1])
     cursor.close()
     pg.commit()
-    return QueryResult(columns, _rows(kept), len(kept) + moved, True, 1)
+    return QueryResult(columns, keeper.rows, keeper.seen + moved, True, 1)
 
 
-def _plain(pg: psycopg.Connection, sql: str, max_rows: int) -> QueryResult:
+def _plain(pg: psycopg.Connection, sql: str, keeper: Keeper) -> QueryResult:
     pg.autocommit = True
     try:
         cursor = pg.cursor()
@@ -277,11 +290,12 @@ def _plain(pg: psycopg.Connection, sql: str, max_rows: int) -> QueryResult:
         while True:
             result.statements += 1
             if cursor.description is not None:
-                kept = cursor.fetchmany(max_rows) if max_rows > 0 else []
+                keeper.reset()
+                keeper.fill(cursor.fetchmany)
                 result = QueryResult(
                     _pg_columns(cursor.description),
-                    _rows(kept),
-                    max(cursor.rowcount, len(kept)),
+                    keeper.rows,
+                    max(cursor.rowcount, keeper.seen),
                     True,
                     result.statements,
                 )
@@ -298,6 +312,8 @@ def _plain(pg: psycopg.Connection, sql: str, max_rows: int) -> QueryResult:
 def _connect(engine: Engine) -> Any:
     try:
         return engine.raw_connection()
+    except sqlite_guard.Refused as exc:
+        raise QueryRefused(str(exc)) from None
     except (sa_exc.DBAPIError, psycopg.Error, sqlite3.Error) as exc:
         cause = exc.orig if isinstance(exc, sa_exc.DBAPIError) else exc
         raise QueryFailed(f"Cannot connect to the database: {str(cause).strip()}") from None
@@ -327,7 +343,7 @@ def _name_session(pg: psycopg.Connection, name: str) -> dict[str, Any]:
 def _run_postgresql(
     engine: Engine,
     sql: str,
-    max_rows: int,
+    keeper: Keeper,
     canceller: Canceller,
     session_name: str = "",
     on_session: Callable[[dict[str, Any]], None] | None = None,
@@ -340,11 +356,11 @@ def _run_postgresql(
             session = _name_session(pg, session_name)
             if on_session is not None:
                 on_session(session)
-        result = _with_cursor(pg, sql, max_rows)
+        result = _with_cursor(pg, sql, keeper)
         if result is None:
             if canceller.requested.is_set():
                 raise QueryCancelled()
-            result = _plain(pg, sql, max_rows)
+            result = _plain(pg, sql, keeper)
         return result
     except psycopg.Error as exc:
         if canceller.requested.is_set():

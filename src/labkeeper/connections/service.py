@@ -14,12 +14,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from labkeeper.auth.principal import Principal
-from labkeeper.connections import secrets
+from labkeeper.connections import secrets, sqlite_guard
 from labkeeper.connections.documents import (
     MASK,
     SQLITE,
     check_connection_name,
     check_document,
+    database_of,
     default_settings,
     split_password,
 )
@@ -41,6 +42,15 @@ class ConnectionSpec:
     params: dict[str, Any]
     version: int
     password: str = field(default="", repr=False)
+
+
+def protected_files(store: Store, data_dir: Path) -> list[Path]:
+    """The instance's own files (the store's database among them), which no SQLite
+    connection may open."""
+    url = store.engine.url
+    return sqlite_guard.protected_files(
+        data_dir, url.database if url.get_backend_name() == "sqlite" else None
+    )
 
 
 def can_use(principal: Principal, connection: Connection) -> bool:
@@ -94,7 +104,7 @@ def get_connection(store: Store, name: str) -> dict[str, Any]:
 
 
 def create_connection(store: Store, data_dir: Path, principal: Principal, body: object) -> dict[str, Any]:
-    fields = check_document(data_dir, body)
+    fields = check_document(data_dir, body, protected=protected_files(store, data_dir))
     params, password = split_password(fields["params"])
     if password is None:
         raise BadRequest("A new connection's params.password cannot be the masked value: send the password")
@@ -129,11 +139,13 @@ def update_connection(
     store: Store, data_dir: Path, principal: Principal, name: str, body: object
 ) -> dict[str, Any]:
     name = check_connection_name(name)
-    fields = check_document(data_dir, body, name=name)
+    fields = check_document(data_dir, body, name=name, protected=protected_files(store, data_dir))
     params, password = split_password(fields["params"])
     secret = None if password is None else secrets.encrypt(data_dir, password)
     with store.begin() as s:
         connection = _load(s, name)
+        if password is None and connection.secret:
+            _require_password_for_new_target(connection, fields["type"], params)
         connection.type = fields["type"]
         connection.description = fields["description"]
         connection.params = params
@@ -146,6 +158,37 @@ def update_connection(
         connection.modified_by = principal.name
         connection.version += 1
         return to_document(connection)
+
+
+# Where the stored password goes: changing any of them with the masked password would send
+# the stored password to another server or account.
+_TARGET_PARAMS = ("host", "port", "db", "user", "path")
+
+
+def _target(kind: str, params: dict[str, Any]) -> tuple[object, ...]:
+    port = params.get("port")
+    return (
+        kind,
+        (params.get("host") or "").strip().lower(),
+        int(port) if isinstance(port, int | str) and str(port).strip().isdigit() else port or 5432,
+        database_of(params),
+        params.get("user") or "",
+        params.get("path") or "",
+    )
+
+
+def _require_password_for_new_target(connection: Connection, kind: str, params: dict[str, Any]) -> None:
+    before = _target(connection.type, dict(connection.params or {}))
+    after = _target(kind, params)
+    changed = [
+        name for name, old, new in zip(("type", *_TARGET_PARAMS), before, after, strict=True) if old != new
+    ]
+    if changed:
+        raise BadRequest(
+            f"Connection {connection.name!r}: changing {', '.join(changed)} needs the password again: "
+            "send the password in params.password (the masked value would send the stored password "
+            "to the new target)"
+        )
 
 
 def delete_connection(store: Store, name: str) -> None:

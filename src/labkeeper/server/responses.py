@@ -1,4 +1,9 @@
-"""JSON in and out: orjson both ways, and one reader for request bodies."""
+"""JSON in and out: orjson both ways, and one reader for request bodies.
+
+Every body is read here, so the limits of what a user may store hold for every route:
+nesting deeper than MAX_JSON_DEPTH is a 400 (orjson writes back at most 254 levels, so a
+deeper stored document would make every later read fail).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,27 @@ import orjson
 from fastapi import Request, Response
 
 from labkeeper.errors import BadRequest
+
+MAX_JSON_DEPTH = 64
+
+
+def json_depth_exceeds(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether `value` nests arrays and objects more than `limit` levels (iterative)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def check_json_depth(value: Any, where: str = "The request body") -> None:
+    if isinstance(value, dict | list) and json_depth_exceeds(value):
+        raise BadRequest(
+            f"{where} nests arrays and objects more than {MAX_JSON_DEPTH} levels deep: flatten it",
+        )
 
 
 def json_response(content: Any, status_code: int = 200) -> Response:
@@ -30,7 +56,13 @@ async def read_json(
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
+        if "depth" in str(exc).lower() or "recursion" in str(exc).lower():
+            raise BadRequest(
+                f"The request body nests arrays and objects more than {MAX_JSON_DEPTH} levels deep: "
+                "flatten it"
+            ) from None
         raise BadRequest(f"Malformed JSON body: {exc}") from None
+    check_json_depth(value)
     if not isinstance(value, expect):
         wanted = expect.__name__ if isinstance(expect, type) else " or ".join(t.__name__ for t in expect)
         names = {"dict": "a JSON object", "list": "a JSON array", "str": "a JSON string"}

@@ -40,6 +40,8 @@ DEFAULT_GENERAL_SETTINGS: dict[str, Any] = {
     },
     "sqlNotebooks": {
         "maxRowsKept": 1000,
+        # Bytes of cell data (as JSON) a run keeps; the fetch stops there.
+        "maxBytesKept": 10_000_000,
     },
     "futures": {
         "retentionHours": 168,

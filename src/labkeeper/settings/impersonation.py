@@ -2,15 +2,30 @@
 
 Order: project-scoped user rules for that project, then global user rules, then group
 rules for each of the user's groups; within each, list order; the first match wins.
+
+REGEXP_RULE patterns are matched with the `regex` module and a time bound: Python's `re`
+cannot be interrupted, so a pattern like `(a|a)+b` would hold the thread (and, on the event
+loop, the server) for ever. One resolution takes at most RESOLVE_SECONDS in all; a rule
+that runs out of time is an error naming it, never a silent non-match.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
-from labkeeper.errors import NotMatchedOntoSystemUser
+import regex
+
+from labkeeper.errors import BadRequest, NotMatchedOntoSystemUser
+
+RESOLVE_SECONDS = 1.0
+
+
+def rule_fullmatch(pattern: str, subject: str, *, timeout: float) -> regex.Match[str] | None:
+    """`pattern` fully matched against `subject`; TimeoutError past `timeout` seconds."""
+    return regex.fullmatch(pattern, subject, timeout=max(timeout, 0.001))
 
 
 @dataclass(frozen=True)
@@ -31,7 +46,9 @@ class Resolution:
         }
 
 
-def _apply(rule: dict[str, Any], subject_key: str, name: str, login: str) -> tuple[str, str | None] | None:
+def _apply(
+    rule: dict[str, Any], subject_key: str, name: str, login: str, deadline: float, where: str
+) -> tuple[str, str | None] | None:
     """Apply one rule to a subject `name` (the login, or one of the user's groups)."""
     kind = rule.get("type")
     if kind == "IDENTITY":
@@ -45,7 +62,13 @@ def _apply(rule: dict[str, Any], subject_key: str, name: str, login: str) -> tup
             return None
         return rule["targetUnix"], rule.get("targetHadoop")
     if kind == "REGEXP_RULE":
-        match = re.fullmatch(rule["ruleFrom"], name)
+        try:
+            match = rule_fullmatch(rule["ruleFrom"], name, timeout=deadline - time.monotonic())
+        except TimeoutError:
+            raise BadRequest(
+                f"Impersonation rule {where} (field 'ruleFrom') took too long to match {name!r}: "
+                "simplify its regular expression (avoid nested or overlapping repetitions)"
+            ) from None
         if match is None:
             return None
         unix = match.expand(_to_python_template(rule["targetUnix"]))
@@ -70,13 +93,14 @@ def resolve(
         if r.get("scope") == "PROJECT" and project_key and r.get("projectKey") == project_key
     ]
     global_rules = [(i, r) for i, r in user_rules if r.get("scope", "GLOBAL") == "GLOBAL"]
+    deadline = time.monotonic() + RESOLVE_SECONDS
     for index, rule in [*project_rules, *global_rules]:
-        hit = _apply(rule, "dssUser", login, login)
+        hit = _apply(rule, "dssUser", login, login, deadline, f"impersonation.userRules[{index}]")
         if hit:
             return _checked(Resolution(hit[0], hit[1], "user", index, rule), deny, login)
     for index, rule in enumerate(impersonation.get("groupRules") or []):
         for group in groups or ([""] if not rule.get("dssGroup") else []):
-            hit = _apply(rule, "dssGroup", group, login)
+            hit = _apply(rule, "dssGroup", group, login, deadline, f"impersonation.groupRules[{index}]")
             if hit:
                 return _checked(Resolution(hit[0], hit[1], "group", index, rule), deny, login)
     where = f" in project {project_key}" if project_key else ""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import Request, Response
 
 from labkeeper.auth.service import groups_of
@@ -48,5 +50,8 @@ async def resolve_impersonation(
     if projectKey:
         ensure_project_exists(store, projectKey)
     settings = service.get_general_settings(store)
-    resolution = resolve(settings["impersonation"], login=user, groups=groups, project_key=projectKey)
+    # Off the event loop: even bounded, a slow rule must not stall other requests.
+    resolution = await asyncio.to_thread(
+        resolve, settings["impersonation"], login=user, groups=groups, project_key=projectKey
+    )
     return json_response(resolution.as_json(user, projectKey))

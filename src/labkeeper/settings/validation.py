@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
+
+import regex
 
 from labkeeper.codeenvs.spec import check_package_index, check_package_names
 from labkeeper.errors import BadRequest
+from labkeeper.settings.impersonation import rule_fullmatch
 
 RULE_TYPES = ("IDENTITY", "SINGLE_MAPPING", "REGEXP_RULE")
 SCOPES = ("GLOBAL", "PROJECT")
 _UNIX_NAME = re.compile(r"[a-z_][a-z0-9_.-]{0,31}\$?")
+# A rule must answer each probe within this time (and all probes within PROBES_SECONDS):
+# logins and group names are short, so a slower rule is backtracking without bound.
+PROBE_SECONDS = 0.05
+PROBES_SECONDS = 2.0
 
 
 def validate_general_settings(doc: dict[str, Any]) -> None:
@@ -74,11 +82,12 @@ def _validate_rule(rule: Any, where: str, *, is_user: bool, deny: set[str]) -> N
         if not _nonempty(pattern):
             raise BadRequest(f"general settings: rule {where} of type REGEXP_RULE needs 'ruleFrom'")
         try:
-            re.compile(pattern)
-        except re.error as exc:
+            regex.compile(pattern)
+        except (regex.error, re.error) as exc:
             raise BadRequest(
                 f"general settings: rule {where} field 'ruleFrom' is not a valid regular expression: {exc}"
             ) from None
+        _check_match_time(pattern, where)
     if kind in ("SINGLE_MAPPING", "REGEXP_RULE"):
         target = rule.get("targetUnix")
         if not _nonempty(target):
@@ -100,6 +109,31 @@ def _validate_rule(rule: Any, where: str, *, is_user: bool, deny: set[str]) -> N
         raise BadRequest(f"general settings: rule {where} field 'targetHadoop' must be a string")
 
 
+def _probes(pattern: str) -> list[str]:
+    """Names that make a backtracking pattern explode: runs of the characters it names (and
+    of common name characters), each spoiled by a final character that fails the match."""
+    alphabet = sorted({c for c in pattern if c.isalnum() or c in "._-@ "} | {"a", "0", ".", "_"})
+    runs = [c * length for c in alphabet[:40] for length in (16, 32)]
+    mixed = "".join(alphabet) * 4
+    return [f"{run}{end}" for run in [*runs, mixed] for end in ("!", "\u2603", "")]
+
+
+def _check_match_time(pattern: str, where: str) -> None:
+    deadline = time.monotonic() + PROBES_SECONDS
+    for probe in _probes(pattern):
+        if time.monotonic() > deadline:
+            break
+        try:
+            rule_fullmatch(pattern, probe, timeout=PROBE_SECONDS)
+        except TimeoutError:
+            raise BadRequest(
+                f"general settings: rule {where} field 'ruleFrom' takes too long to match "
+                f"{probe[:12] + '...' if len(probe) > 12 else probe!r} (more than {PROBE_SECONDS} s): "
+                "simplify the regular expression (avoid nested or overlapping repetitions such as "
+                "(a+)+ or (a|a)*)"
+            ) from None
+
+
 def _validate_numbers(doc: dict[str, Any]) -> None:
     checks = [
         ("codeEnvs", "maxConcurrentBuilds", 1, 64),
@@ -109,6 +143,7 @@ def _validate_numbers(doc: dict[str, Any]) -> None:
         ("notebooks", "maxRunOutputBytes", 1024, 60_000_000),
         ("notebooks", "maxCellOutputBytes", 1024, 60_000_000),
         ("sqlNotebooks", "maxRowsKept", 0, 1_000_000),
+        ("sqlNotebooks", "maxBytesKept", 0, 1_000_000_000),
         ("futures", "retentionHours", 0, 10**6),
         ("apiKeys", "maxLifetimeDays", 0, 10**5),
     ]

@@ -169,7 +169,10 @@ class SessionManager(SessionQueries, Housekeeping):
         env_name = self.specs.env_of_dir(spec.resource_dir, spec.metadata)
         rights.require_env_use(self.store, principal, env_name, kernel_name)
         settings = get_general_settings(self.store)
-        ident = kernel_identity(
+        # In a thread: impersonation rules are regular expressions (bounded in time, but
+        # never on the event loop).
+        ident = await asyncio.to_thread(
+            kernel_identity,
             settings["impersonation"],
             login=login,
             groups=groups_of(self.store, login),

@@ -18,8 +18,16 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import defer
 
 from labkeeper.auth.principal import Principal
+from labkeeper.connections.documents import SQLITE
 from labkeeper.connections.engines import Databases, lookup
-from labkeeper.connections.query import Canceller, QueryCancelled, QueryFailed, run_query
+from labkeeper.connections.query import (
+    Canceller,
+    QueryCancelled,
+    QueryFailed,
+    QueryRefused,
+    run_query,
+    vet_sqlite,
+)
 from labkeeper.db import Store, now_ms
 from labkeeper.errors import BadRequest, LabkeeperError, NotFound
 from labkeeper.futures.runner import OperationError, Submission, TaskAborted, TaskRunner, operation
@@ -71,7 +79,10 @@ def start_run(
         raise BadRequest(f"Cell {cell_id!r} has no SQL to run")
     require_connection(store, principal, connection)
     expanded = expand_variables(sql, resolved_variables(store, key, typed=False))
-    max_rows = int(get_general_settings(store)["sqlNotebooks"].get("maxRowsKept", 1000))
+    _vet(databases, connection, expanded)
+    limits = get_general_settings(store)["sqlNotebooks"]
+    max_rows = int(limits.get("maxRowsKept", 1000))
+    max_bytes = int(limits.get("maxBytesKept", 10_000_000))
     run_id = secrets.token_hex(8)
     with store.begin() as s:
         s.add(
@@ -99,6 +110,7 @@ def start_run(
                 "connection": connection,
                 "sql": expanded,
                 "maxRows": max_rows,
+                "maxBytes": max_bytes,
             },
             owner=principal.name,
             target={
@@ -113,6 +125,19 @@ def start_run(
     # The run records its future's id itself, from the task's thread: more work here, on
     # the event loop, would only compete with that thread for the interpreter.
     return job_id
+
+
+def _vet(databases: Databases, connection: str, sql: str) -> None:
+    """A cell that would reach beyond its SQLite database is a 400, before anything runs."""
+    spec = databases.spec(connection)
+    if spec.type != SQLITE:
+        return
+    try:
+        vet_sqlite(databases.engine_for(spec), sql)
+    except QueryRefused as exc:
+        raise BadRequest(f"Refused SQL: {exc}") from None
+    except QueryFailed:
+        pass  # the database cannot be opened: the run says why
 
 
 def _record(
@@ -170,6 +195,7 @@ def _execute(databases: Databases, args: dict[str, Any], canceller: Canceller) -
             spec.type,
             args["sql"],
             max_rows=int(args["maxRows"]),
+            max_bytes=int(args.get("maxBytes", 10_000_000)),
             canceller=canceller,
             password=spec.password,
             session_name=SESSION_PREFIX + run_id,
@@ -177,6 +203,8 @@ def _execute(databases: Databases, args: dict[str, Any], canceller: Canceller) -
         )
     except QueryCancelled:
         return {"state": ABORTED}
+    except QueryRefused as exc:
+        return {"state": FAILED, "error": f"Refused SQL: {exc}"}
     except QueryFailed as exc:
         return {"state": FAILED, "error": str(exc)}
     except LabkeeperError as exc:  # the connection was deleted, or its password is unreadable

@@ -1,0 +1,197 @@
+"""Bounded inputs and results: deep JSON, huge SQL results, slow impersonation regexes."""
+
+from __future__ import annotations
+
+import gc
+import os
+import threading
+import time
+
+import orjson
+import psutil
+import pytest
+
+from labkeeper.notebooks.sql.models import SqlQueryRun
+from labkeeper.settings import service as settings_service
+from tests.conftest import Instance
+from tests.security.hostile import hostile, run_sql
+from tests.sql.helpers import make_pg_connection
+
+
+def _deep(levels: int) -> object:
+    value: object = "leaf"
+    for index in range(levels):
+        value = {"k": value} if index % 2 else [value]
+    return value
+
+
+def _deep_text(levels: int) -> bytes:
+    """The JSON text of `_deep(levels)`, for depths no serialiser writes."""
+    opens = "".join('{"k":' if index % 2 else "[" for index in reversed(range(levels)))
+    closes = "".join("}" if index % 2 else "]" for index in range(levels))
+    return f'{opens}"leaf"{closes}'.encode()
+
+
+def _routes(instance: Instance) -> list:  # type: ignore[type-arg]
+    """(client, method, path, body-with-deep-value) of routes storing user documents."""
+    mallory = hostile(instance)
+    key = mallory.project
+    settings = instance.admin.get("/admin/general-settings").json()
+    return [
+        (instance.admin, "put", "/admin/general-settings", lambda d: {**settings, "extra": d}),
+        (instance.admin, "put", "/admin/variables/", lambda d: {"deep": d}),
+        (
+            mallory.client,
+            "put",
+            f"/projects/{key}/variables/",
+            lambda d: {"standard": {"deep": d}, "local": {}},
+        ),
+        (
+            instance.admin,
+            "post",
+            "/admin/connections/",
+            lambda d: {"name": "deep", "type": "SQLite", "params": {"path": "deep.db", "x": d}},
+        ),
+        (
+            mallory.client,
+            "post",
+            f"/projects/{key}/sql-notebooks/",
+            lambda d: {"connection": "local-sqlite", "name": "nb", "cells": [], "extra": d},
+        ),
+        (
+            mallory.client,
+            "post",
+            f"/projects/{key}/datasets/",
+            lambda d: {"name": "ds", "type": "Inline", "params": {"deep": d}},
+        ),
+    ]
+
+
+def test_json_deeper_than_64_levels_is_a_400_on_every_route(instance: Instance) -> None:
+    for client, method, path, body in _routes(instance):
+        for levels in (65, 300, 5000):
+            payload = orjson.dumps(body("__DEEP__")).replace(b'"__DEEP__"', _deep_text(levels))
+            answer = getattr(client, method)(
+                path, content=payload, headers={"Content-Type": "application/json"}
+            )
+            assert answer.status_code == 400, (path, levels, answer.status_code, answer.text[:200])
+            assert "64 levels" in answer.json()["message"], (path, answer.text[:200])
+    assert instance.admin.get("/admin/general-settings").status_code == 200
+    assert instance.admin.get("/admin/variables/").status_code == 200
+
+
+def test_json_at_the_limit_is_still_accepted(instance: Instance) -> None:
+    # 62 levels inside the two levels of {"deep": ...} and the body: 64 in all, then 65.
+    assert instance.admin.put("/admin/variables/", json={"deep": _deep(63)}).status_code == 204
+    assert instance.admin.get("/admin/variables/").status_code == 200
+    assert instance.admin.put("/admin/variables/", json={"deep": _deep(64)}).status_code == 400
+
+
+def _rss() -> int:
+    gc.collect()
+    return psutil.Process(os.getpid()).memory_info().rss
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_a_huge_result_is_bounded_in_memory_and_in_the_store(instance: Instance, kind: str) -> None:
+    mallory = hostile(instance)
+    if kind == "sqlite":
+        connection = "local-sqlite"
+        # 320 rows of 1 MB: 320 MB of data, 427 MB as base64 JSON
+        sql = (
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 320) "
+            "SELECT i, randomblob(1000000) AS payload FROM n"
+        )
+    else:
+        connection = make_pg_connection(instance, "pg")
+        sql = "SELECT i, repeat(md5(i::text), 31250) AS payload FROM generate_series(1, 320) AS i"
+    assert run_sql(instance, mallory, "SELECT 1", connection).status_code == 200  # one-time costs
+    before = _rss()
+    answer = run_sql(instance, mallory, sql, connection)
+    grown = _rss() - before
+    assert answer.status_code == 200, answer.text[:300]
+    result = answer.json()["result"]
+    assert result["truncated"] is True and result["rowCount"] > result["rowsKept"]
+    kept = len(orjson.dumps(result["rows"]))
+    assert kept <= 10_000_000
+    assert 5 <= result["rowsKept"] < 320
+    with instance.store.read() as s:
+        stored = s.query(SqlQueryRun).filter(SqlQueryRun.sql == sql).one()
+        assert len(orjson.dumps(stored.rows)) <= 10_000_000
+    print(f"RSS growth for a 320 MB {kind} result: {grown / 1e6:.1f} MB")
+    assert grown < 120_000_000, f"server memory grew by {grown / 1e6:.0f} MB for a 320 MB result"
+
+
+def test_max_bytes_kept_is_a_validated_setting_that_bounds_runs(instance: Instance) -> None:
+    settings = instance.admin.get("/admin/general-settings").json()
+    assert settings["sqlNotebooks"]["maxBytesKept"] == 10_000_000
+    for bad in (-1, "10MB", 1.5, True, 10**12):
+        settings["sqlNotebooks"]["maxBytesKept"] = bad
+        answer = instance.admin.put("/admin/general-settings", json=settings)
+        assert answer.status_code == 400 and "maxBytesKept" in answer.json()["message"], answer.text
+    settings["sqlNotebooks"]["maxBytesKept"] = 2000
+    assert instance.admin.put("/admin/general-settings", json=settings).status_code == 204
+    mallory = hostile(instance)
+    sql = (
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500) "
+        "SELECT i, hex(zeroblob(50)) FROM n"
+    )
+    result = run_sql(instance, mallory, sql).json()["result"]
+    assert result["truncated"] and 0 < len(orjson.dumps(result["rows"])) <= 2000, result["rowsKept"]
+
+
+# Patterns that backtrack without bound even in the `regex` engine (which defuses (a+)+b).
+SLOW_RULES = [r"(a|a)+b", r"(a|aa)+$", r"(x|x)+y", r"(0|00)+z"]
+
+
+@pytest.mark.parametrize("pattern", SLOW_RULES)
+@pytest.mark.parametrize("field", ["userRules", "groupRules"])
+def test_a_backtracking_impersonation_rule_is_refused_at_save(
+    instance: Instance, pattern: str, field: str
+) -> None:
+    settings = instance.admin.get("/admin/general-settings").json()
+    subject = "dssUser" if field == "userRules" else "dssGroup"
+    settings["impersonation"][field] = [
+        {"type": "REGEXP_RULE", "ruleFrom": r"(.*)_ok", "targetUnix": "$1"},
+        {"type": "REGEXP_RULE", "ruleFrom": pattern, "targetUnix": "nobody", subject: None},
+    ]
+    started = time.monotonic()
+    answer = instance.admin.put("/admin/general-settings", json=settings)
+    assert time.monotonic() - started < 10
+    assert answer.status_code == 400, answer.text
+    message = answer.json()["message"]
+    assert f"impersonation.{field}[1]" in message and "ruleFrom" in message, message
+
+
+def test_resolution_of_a_slow_stored_rule_is_bounded_and_never_blocks_the_server(
+    instance: Instance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    instance.make_user("a" * 40 + "c", ["plain"])
+    instance.make_user("bob_ok", ["plain"])
+    settings = instance.admin.get("/admin/general-settings").json()
+    # stored as an older version would have accepted it, past today's validation
+    settings["impersonation"]["userRules"] = [
+        {"type": "REGEXP_RULE", "ruleFrom": r"(.*)_ok", "targetUnix": "$1_unix"},
+        {"type": "REGEXP_RULE", "ruleFrom": r"(a|a)+b", "targetUnix": "nobody"},
+    ]
+    with monkeypatch.context() as patch:
+        patch.setattr(settings_service, "validate_general_settings", lambda _doc: None)
+        assert instance.admin.put("/admin/general-settings", json=settings).status_code == 204
+    answers: dict[str, object] = {}
+
+    def resolve() -> None:
+        answers["slow"] = instance.admin.get("/admin/impersonation/resolve", params={"user": "a" * 40 + "c"})
+
+    slow = threading.Thread(target=resolve, daemon=True)
+    slow.start()
+    time.sleep(0.2)
+    started = time.monotonic()
+    assert instance.admin.get("/admin/variables/").status_code == 200
+    assert time.monotonic() - started < 1.0, "the server stalled while a rule was being matched"
+    slow.join(timeout=15)
+    assert not slow.is_alive(), "resolution did not end"
+    answer = answers["slow"]
+    assert answer.status_code == 400, answer.text  # type: ignore[attr-defined]
+    assert "impersonation.userRules[1]" in answer.json()["message"]  # type: ignore[attr-defined]
+    ok = instance.admin.get("/admin/impersonation/resolve", params={"user": "bob_ok"})
+    assert ok.status_code == 200 and ok.json()["unixUser"] == "bob_unix", ok.text
