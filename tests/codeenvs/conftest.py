@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-import os
+import fcntl
+import hashlib
+import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,13 +14,16 @@ from tests.codeenvs.wheelhouse import build
 
 
 @pytest.fixture(scope="session")
-def wheelhouse(request: pytest.FixtureRequest) -> Path:
-    """Downloaded once: into pytest's cache, or (cache plugin off) the user's cache folder."""
-    cache = getattr(request.config, "cache", None)
-    if cache is not None:
-        return build(Path(cache.mkdir("labkeeper-wheelhouse")))
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return build(base / "labkeeper-tests" / "wheelhouse")
+def wheelhouse() -> Path:
+    """Downloaded once per checkout, into a folder every account may read: run as root,
+    builds run as an unprivileged account, whatever folder the checkout is in."""
+    checkout = hashlib.sha256(str(Path(__file__).resolve().parents[2]).encode()).hexdigest()[:10]
+    dest = Path(tempfile.gettempdir()) / f"labkeeper-test-wheelhouse-{checkout}"
+    with open(f"{dest}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        build(dest)
+        subprocess.run(["chmod", "-R", "a+rX", str(dest)], check=True)
+    return dest
 
 
 def index_settings(wheelhouse: Path, **code_envs: object) -> dict:

@@ -3,13 +3,15 @@ failures, and a build environment the host's pip and uv configuration cannot rea
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.codeenvs.helpers import configure, create, definition, env_python, save, update, wait_state
-from tests.conftest import Instance
+from tests.conftest import Instance, reachable_tmp_dir
 
 
 @pytest.fixture
@@ -141,3 +143,37 @@ def test_settings_round_trip_keeps_unknown_fields_and_ignores_computed_ones(envs
     assert env["desc"]["customFlag"] == "kept" and env["myOwnField"] == {"a": 1}
     assert env["path"].endswith("/code-envs/python/keep") and env["actualPackageList"] == ""
     assert env["specCondaEnvironment"] == "numpy\n"
+
+
+def test_builds_get_a_uv_they_can_run_when_the_installed_one_is_out_of_their_reach(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """labkeeper installed under a private folder (say /root): builds, which run as
+    labkeeper-build, get a copy of uv in the data dir's run/ tree."""
+    if os.geteuid() != 0:
+        pytest.skip("builds switch accounts only when labkeeper runs as root")
+    from uv import find_uv_bin
+
+    from labkeeper.codeenvs import sandbox
+    from labkeeper.isolation.accounts import BUILD_ACCOUNT, service_account
+
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    hidden_uv = private / "uv"
+    shutil.copy2(find_uv_bin(), hidden_uv)
+    monkeypatch.setattr(sandbox, "find_uv_bin", lambda: str(hidden_uv))
+    data_dir = reachable_tmp_dir("lk-uv-") / "data"
+    data_dir.mkdir(mode=0o711)
+    try:
+        uv = sandbox.runnable_uv(data_dir)
+        assert uv == str(data_dir / "run" / "tools" / "uv")
+        assert sandbox.blocked_for_builds(hidden_uv) is not None
+        assert sandbox.blocked_for_builds(uv) is None
+        account = service_account(BUILD_ACCOUNT)
+        done = subprocess.run(
+            [uv, "--version"], capture_output=True, text=True, user=account.uid, group=account.gid
+        )
+        assert done.returncode == 0 and done.stdout.startswith("uv "), done.stderr
+        assert sandbox.runnable_uv(data_dir) == uv  # reused, not copied again
+    finally:
+        shutil.rmtree(data_dir.parent, ignore_errors=True)

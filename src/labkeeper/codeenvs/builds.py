@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete
-from uv import find_uv_bin
 
 from labkeeper.codeenvs import kernelspecs, logs, records
 from labkeeper.codeenvs.interpreters import resolve
@@ -38,7 +37,7 @@ from labkeeper.codeenvs.masking import Masker, url_secrets
 from labkeeper.codeenvs.models import BROKEN, BUILDING, DESIGN_MANAGED, CodeEnv
 from labkeeper.codeenvs.packages import installed_packages, probe_interpreter
 from labkeeper.codeenvs.reports import success_report
-from labkeeper.codeenvs.sandbox import BuildSandbox, SandboxError
+from labkeeper.codeenvs.sandbox import BuildSandbox, SandboxError, runnable_uv
 from labkeeper.codeenvs.spec import (
     Requirements,
     check_package_index,
@@ -155,7 +154,7 @@ class Build:
 
     def __init__(self, ctx: TaskContext, plan: Plan, log: logs.BuildLog) -> None:
         self.ctx, self.plan, self.log = ctx, plan, log
-        self.uv = find_uv_bin()
+        self.uv = runnable_uv(plan.data_dir)
         self.sandbox = BuildSandbox(plan.data_dir, plan.lang, plan.name, ctx.task_id, plan.path)
         self.environ = self.sandbox.environ(plan.index_env)
         self.steps: list[str] = []

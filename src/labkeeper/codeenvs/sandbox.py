@@ -33,8 +33,11 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+import threading
 from pathlib import Path
 from typing import Any
+
+from uv import find_uv_bin
 
 from labkeeper.isolation.accounts import BUILD_ACCOUNT, can_switch_accounts, service_account
 from labkeeper.isolation.identity import UnixIdentity, first_denied, server_identity
@@ -61,6 +64,33 @@ def blocked_for_builds(path: str | Path, want: int = _READ_EXECUTE) -> str | Non
     if not can_switch_accounts():
         return None
     return first_denied(path, ANY_ACCOUNT, want)
+
+
+def runnable_uv(data_dir: Path) -> str:
+    """The uv binary builds run: the installed one, or, when the build account cannot reach
+    it (labkeeper installed under /root, say), a copy of it in `<data dir>/run/tools/`, a
+    root-owned folder every account may traverse."""
+    installed = find_uv_bin()
+    if blocked_for_builds(installed) is None:
+        return installed
+    tools = RunTree(data_dir).root / "tools"
+    tools.mkdir(mode=TRAVERSE_ONLY, parents=True, exist_ok=True)
+    copy = tools / "uv"
+    source = os.stat(installed)
+    try:
+        current = os.lstat(copy)
+        fresh = stat.S_ISREG(current.st_mode) and (current.st_size, current.st_mtime_ns) == (
+            source.st_size,
+            source.st_mtime_ns,
+        )
+    except FileNotFoundError:
+        fresh = False
+    if not fresh:
+        partial = tools / f".uv-{os.getpid()}-{threading.get_ident()}"
+        shutil.copy2(installed, partial)
+        os.chmod(partial, 0o755)
+        os.replace(partial, copy)  # atomic: a build running meanwhile keeps the old inode
+    return str(copy)
 
 
 class BuildSandbox:
