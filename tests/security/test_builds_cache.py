@@ -8,6 +8,7 @@ folder of Victor's builds. Victor's envs, earlier and later, must hold the origi
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
 import os
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from labkeeper.codeenvs.sandbox import user_cache
+from labkeeper.codeenvs.sandbox import build_identity, reclaim_idle_caches, user_cache
 from tests.codeenvs.conftest import wheelhouse  # noqa: F401 - the fixture
 from tests.codeenvs.helpers import configure, create, definition, save, update
 from tests.conftest import Instance
@@ -197,3 +198,28 @@ def build_log(client: object, name: str) -> str:
     answer = client.get(f"/admin/code-envs/python/{name}/logs/{newest['name']}")
     assert answer.status_code == 200, answer.text
     return answer.text
+
+
+def test_a_cache_left_lent_by_a_dead_server_is_handed_back_unless_a_build_holds_it(tmp_path: Path) -> None:
+    build = build_identity()
+    held, left = user_cache(tmp_path, "held"), user_cache(tmp_path, "left")
+    for cache in (held, left):  # as prepare leaves it: lent, then the server died
+        (cache / "archive-v0" / "x").mkdir(parents=True)
+        (cache / "archive-v0" / "x" / "mod.py").write_text("")
+        for path in (cache, *cache.rglob("*")):
+            os.chown(path, build.uid, build.gid)
+        (cache / "archive-v0" / "x" / "mod.py").chmod(0o666)
+        cache.with_name(cache.name + ".lock").touch()
+        cache.with_name(cache.name + ".lent").touch()
+    running = os.open(held.with_name(held.name + ".lock"), os.O_RDWR)
+    fcntl.flock(running, fcntl.LOCK_SH)  # a build of that user still runs
+    try:
+        reclaim_idle_caches(held.parent)
+    finally:
+        os.close(running)
+    for path in (left, *left.rglob("*")):
+        st = os.lstat(path)
+        assert st.st_uid == os.geteuid() and not st.st_mode & 0o022, path
+    assert not left.with_name(left.name + ".lent").exists()
+    assert os.lstat(held / "archive-v0" / "x" / "mod.py").st_uid == build.uid
+    assert held.with_name(held.name + ".lent").exists()

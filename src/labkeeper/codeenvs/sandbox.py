@@ -48,7 +48,9 @@ env installed from it afterwards. Hence:
 
 Several builds of one user (in any server process) share that user's cache: each holds a
 shared lock on `<digest>.lock` while it runs, and the last one to finish hands the cache
-back to the server.
+back to the server. `<digest>.lent` marks a cache lent to the build account until it is
+fully handed back; the next build of anyone hands back such a cache no build holds (the
+server died during a build).
 """
 
 from __future__ import annotations
@@ -190,11 +192,12 @@ class BuildSandbox:
             shutil.rmtree(self.home, ignore_errors=True)
 
     def _lock_cache(self) -> None:
-        """Hold a shared lock on the user's cache for as long as this build runs."""
-        lock = self.cache.with_name(self.cache.name + ".lock")
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        """Hold a shared lock on the user's cache for as long as this build runs; mark it lent."""
+        reclaim_idle_caches(self.cache.parent)
+        fd = os.open(_lock_path(self.cache), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         fcntl.flock(fd, fcntl.LOCK_SH)  # waits while a finishing build hands the cache back
         self._cache_lock = fd
+        _lent_path(self.cache).touch(mode=0o600)
 
     def _release_cache(self, me: UnixIdentity) -> None:
         """The last build of this user to finish gives the cache back to the server."""
@@ -206,11 +209,45 @@ class BuildSandbox:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:  # another build of this user still runs: it hands it back
                 return
-            if self.cache.is_dir() and not self.cache.is_symlink():
-                _chown_tree(self.cache, me, strip=True)
-                os.chmod(self.cache, 0o700)
+            _give_back(self.cache, me)
         finally:
             os.close(fd)
+
+
+def reclaim_idle_caches(folder: Path) -> None:
+    """Give back to the server every user cache still lent to the build account that no build
+    uses: what a server that died during a build left behind."""
+    me = server_identity()
+    for lent in folder.glob("*.lent"):
+        cache = lent.with_suffix("")
+        try:
+            fd = os.open(_lock_path(cache), os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except FileNotFoundError:
+            lent.unlink(missing_ok=True)
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _give_back(cache, me)
+        except BlockingIOError:  # a build of that user runs: it hands it back
+            pass
+        finally:
+            os.close(fd)
+
+
+def _give_back(cache: Path, me: UnixIdentity) -> None:
+    """Under the cache's exclusive lock: everything in it the server's, closed to others."""
+    if cache.is_dir() and not cache.is_symlink():
+        _chown_tree(cache, me, strip=True)
+        os.chmod(cache, 0o700)
+    _lent_path(cache).unlink(missing_ok=True)  # last: a crash before this is reclaimed later
+
+
+def _lock_path(cache: Path) -> Path:
+    return cache.with_name(cache.name + ".lock")
+
+
+def _lent_path(cache: Path) -> Path:
+    return cache.with_name(cache.name + ".lent")
 
 
 def user_cache(data_dir: Path, requester: str) -> Path:
