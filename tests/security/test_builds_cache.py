@@ -3,8 +3,9 @@ reach another user's envs or later builds through it.
 
 Mallory publishes `lkpoison` (served from the admin's find-links folder, as in
 test_builds_containment): its build backend appends to every file of `lkdemo_a` and
-`lkdemo_c` it finds in the uv cache its build uses, and tries to create a file in the cache
-folder of Victor's builds. Victor's envs, earlier and later, must hold the original files."""
+`lkdemo_c` it finds in the uv cache its build uses and in the env `team` it may update, and
+tries to create a file in the cache folder of Victor's builds. Victor's envs, earlier and
+later, must hold the original files."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from tests.conftest import Instance
 MARK = "POISONED = True\n"
 
 POISON_BACKEND = """
-import base64, hashlib, json, os, zipfile
+import base64, glob, hashlib, json, os, zipfile
 
 PLAN = json.loads({plan!r})
 
@@ -37,16 +38,17 @@ def get_requires_for_build_wheel(config_settings=None):
 def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
     cache = os.environ.get("UV_CACHE_DIR", "")
     poisoned, planted = [], []
+    found = [path for pattern in PLAN["envs"] for path in glob.glob(pattern)]
     for folder, _, files in os.walk(cache):
         if "lkdemo_a" in folder.split(os.sep) or "lkdemo_c" in folder.split(os.sep):
-            for name in files:
-                path = os.path.join(folder, name)
-                try:
-                    with open(path, "a") as f:
-                        f.write({mark!r})
-                    poisoned.append(path)
-                except OSError:
-                    pass
+            found += [os.path.join(folder, name) for name in files]
+    for path in found:
+        try:
+            with open(path, "a") as f:
+                f.write({mark!r})
+            poisoned.append(path)
+        except OSError:
+            pass
     for target in PLAN["plant"]:
         try:
             os.mkdir(os.path.join(target, "planted-by-mallory"))
@@ -100,9 +102,9 @@ def users(instance: Instance, wheelhouse: Path) -> dict:  # noqa: F811
     drop.mkdir()
     os.chmod(drop, 0o1777)
     victor_cache = user_cache(data, "victor")
-    make_poison_sdist(
-        poisonhouse, {"drop": str(drop), "plant": [str(victor_cache), str(victor_cache.parent)]}
-    )
+    plant = [str(victor_cache), str(victor_cache.parent)]
+    team = data / "code-envs" / "python" / "team" / "lib" / "python3*" / "site-packages" / "lkdemo_a"
+    make_poison_sdist(poisonhouse, {"drop": str(drop), "plant": plant, "envs": [f"{team}/*"]})
     configure(instance, wheelhouse)
     settings = instance.admin.get("/admin/general-settings").json()
     settings["codeEnvs"]["packageIndex"]["findLinks"].append(str(poisonhouse))
@@ -115,7 +117,7 @@ def users(instance: Instance, wheelhouse: Path) -> dict:  # noqa: F811
 
 def built(client: object, name: str, spec: str) -> Path:
     report = create(client, name, specPackageList=spec)
-    assert report["messages"]["error"] is False, report
+    assert report["messages"]["error"] is False, json.dumps(report)[-1500:]
     return env_dir(client, name)
 
 
@@ -158,6 +160,7 @@ def test_updating_someone_elses_env_reaches_none_of_the_owners_other_envs_or_bui
     assert update(mallory, "team").status_code == 200
     seen = poison_report(users)  # with Victor's cache it would have found lkdemo-a there
     assert seen["cache"] != str(users["victor_cache"]) and seen["planted"] == []
+    assert seen["poisoned"], "the backend changed the env it may update"  # through no cache inode
     assert_clean(victim, "lkdemo_a")
     assert_clean(built(victor, "later", "lkdemo-a"), "lkdemo_a")
 

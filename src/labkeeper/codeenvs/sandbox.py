@@ -35,12 +35,15 @@ env installed from it afterwards. Hence:
   it uses their own cache, so it reaches neither the owner's cache (the owner's future
   builds) nor, through it, the owner's other envs.
 - `UV_LINK_MODE=copy`: no installed file shares an inode with a cache file. With uv's
-  default hard links, handing a cache to the build account for a later build would make
-  every file of the envs already installed from it writable by that build.
-- A server-owned cache shared by all users was weighed and left: uv checks a wheel's hash
-  when it downloads it (when the index gives one), never when it links from its cache, so
-  such a cache is only safe if no build account ever writes it, which needs a separate
-  populating step and separate caches for wheels built from sdists anyway.
+  default hard links, lending a cache to the build account for a later build would make
+  every file of the envs already installed from it writable by that build, and lending an
+  env to the build of a user with the update right would make the files of the owner's
+  cache it shares writable. (`clone` falls back to hard links where the file system cannot
+  clone, e.g. ext4.) Copying costs time: see bench/README.md.
+- A server-owned cache shared by all users was weighed and left: uv checks hashes (where it
+  has any) when it fetches a wheel, not when it installs from its cache, so such a cache is
+  only safe if no build account ever writes it, which needs a separate populating step
+  that runs no build backend, plus per-user caches for wheels built from sdists anyway.
 - Every build runs as the same build account. Two builds of different users running at the
   same moment, or a process a build backend leaves running, can therefore write what the
   other build owns at that moment (its env, its user's cache). This is not closed here: it
