@@ -155,7 +155,7 @@ class Build:
     def __init__(self, ctx: TaskContext, plan: Plan, log: logs.BuildLog) -> None:
         self.ctx, self.plan, self.log = ctx, plan, log
         self.uv = runnable_uv(plan.data_dir)
-        self.sandbox = BuildSandbox(plan.data_dir, plan.lang, plan.name, ctx.task_id, plan.path)
+        self.sandbox = BuildSandbox(plan.data_dir, ctx.owner, ctx.task_id, plan.path)
         self.environ = self.sandbox.environ(plan.index_env)
         self.steps: list[str] = []
         self.python_version = ""

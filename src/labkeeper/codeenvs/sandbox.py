@@ -18,18 +18,48 @@ Files, when labkeeper runs as root (`prepare` before the build, `finish` after i
                                     (group/other write, setuid and setgid bits stripped), so
                                     no later build of another env can change it; readable and
                                     executable by every account (kernels run its interpreter)
-        cache/python/<env>/         uv's cache for this env only: 0700, the build account's
-                                    during the build, the server's after
+        cache/users/<digest>/       uv's cache of one labkeeper user (the digest of the login
+                                    whose request runs the build): 0700, the build account's
+                                    while a build of that user runs, the server's after
         logs/                       0700  the server's; each log 0600
       run/builds/<future id>/       0700  the build account's HOME and TMPDIR, removed after
 
-The cache is per env, never shared: uv hard-links installed files from its cache, and a
-build backend may write to the cache, so a shared cache would let one user's build plant
-files in another user's env. A per-env cache stays warm for that env's rebuilds.
+The uv cache and its threat model. A build backend is code of whoever published the
+package, and it runs as the build account, which may write uv's cache during the build. What
+the cache holds is later installed into envs, so whoever may write a cache controls every
+env installed from it afterwards. Hence:
+- One cache per requesting labkeeper user, never shared between users: a user's builds
+  warm each other (a second env of the same packages downloads and builds nothing), and a
+  package one user installs can poison only that user's own later builds. A user with the
+  update right on someone else's env already controls that env's contents; their build of
+  it uses their own cache, so it reaches neither the owner's cache (the owner's future
+  builds) nor, through it, the owner's other envs.
+- `UV_LINK_MODE=copy`: no installed file shares an inode with a cache file. With uv's
+  default hard links, lending a cache to the build account for a later build would make
+  every file of the envs already installed from it writable by that build, and lending an
+  env to the build of a user with the update right would make the files of the owner's
+  cache it shares writable. (`clone` falls back to hard links where the file system cannot
+  clone, e.g. ext4.) Copying costs time: see bench/README.md.
+- A server-owned cache shared by all users was weighed and left: uv checks hashes (where it
+  has any) when it fetches a wheel, not when it installs from its cache, so such a cache is
+  only safe if no build account ever writes it, which needs a separate populating step
+  that runs no build backend, plus per-user caches for wheels built from sdists anyway.
+- Every build runs as the same build account. Two builds of different users running at the
+  same moment, or a process a build backend leaves running, can therefore write what the
+  other build owns at that moment (its env, its user's cache). This is not closed here: it
+  needs an account per build slot and killing that account's processes after each build.
+
+Several builds of one user (in any server process) share that user's cache: each holds a
+shared lock on `<digest>.lock` while it runs, and the last one to finish hands the cache
+back to the server. `<digest>.lent` marks a cache lent to the build account until it is
+fully handed back; the next build of anyone hands back such a cache no build holds (the
+server died during a build).
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
 import shutil
 import stat
@@ -96,15 +126,16 @@ def runnable_uv(data_dir: Path) -> str:
 class BuildSandbox:
     """The account, environment and folders of one build."""
 
-    def __init__(self, data_dir: Path, lang: str, name: str, task_id: str, env_path: Path) -> None:
+    def __init__(self, data_dir: Path, requester: str, task_id: str, env_path: Path) -> None:
         self.data_dir = Path(data_dir)
         self.switch = can_switch_accounts()
         self.identity = build_identity()
         self.env_path = Path(env_path)
         self.home = self.data_dir / "run" / "builds" / task_id
-        self.cache = self.data_dir / CODE_ENVS / "cache" / lang.lower() / name
+        self.cache = user_cache(self.data_dir, requester)
         self.owns_env = False
         self.finished = False
+        self._cache_lock: int | None = None
 
     # -- before ---------------------------------------------------------------------------
     def prepare(self, *, managed: bool) -> None:
@@ -117,12 +148,13 @@ class BuildSandbox:
         _own_dir(self.home.parent, TRAVERSE_ONLY)
         self.home.mkdir(mode=0o700)
         (self.home / "tmp").mkdir(mode=0o700)
-        self.cache.mkdir(mode=0o700, exist_ok=True)
+        self.cache.mkdir(mode=0o700, exist_ok=True)  # may be a running build's: left as it is
         if not self.switch:
             return
         tree.seal()
         self._check_reachable(envs / "python")
         _chown_tree(self.home, self.identity)
+        self._lock_cache()
         _chown_tree(self.cache, self.identity)
         if managed:
             self.owns_env = True
@@ -166,6 +198,7 @@ class BuildSandbox:
             "NO_COLOR": "1",
             "PYTHONNOUSERSITE": "1",
             "UV_CACHE_DIR": str(self.cache),
+            "UV_LINK_MODE": "copy",  # no env file shares an inode with the cache (see above)
             "UV_NO_CONFIG": "1",
             "UV_PYTHON_DOWNLOADS": "never",
         }
@@ -187,11 +220,74 @@ class BuildSandbox:
                 me = server_identity()
                 if self.owns_env and self.env_path.is_dir() and not self.env_path.is_symlink():
                     _chown_tree(self.env_path, me, strip=True)
-                if self.cache.is_dir():
-                    _chown_tree(self.cache, me)
-                    os.chmod(self.cache, 0o700)
+                self._release_cache(me)
         finally:
             shutil.rmtree(self.home, ignore_errors=True)
+
+    def _lock_cache(self) -> None:
+        """Hold a shared lock on the user's cache for as long as this build runs; mark it lent."""
+        reclaim_idle_caches(self.cache.parent)
+        fd = os.open(_lock_path(self.cache), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_SH)  # waits while a finishing build hands the cache back
+        self._cache_lock = fd
+        _lent_path(self.cache).touch(mode=0o600)
+
+    def _release_cache(self, me: UnixIdentity) -> None:
+        """The last build of this user to finish gives the cache back to the server."""
+        fd, self._cache_lock = self._cache_lock, None
+        if fd is None:
+            return
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:  # another build of this user still runs: it hands it back
+                return
+            _give_back(self.cache, me)
+        finally:
+            os.close(fd)
+
+
+def reclaim_idle_caches(folder: Path) -> None:
+    """Give back to the server every user cache still lent to the build account that no build
+    uses: what a server that died during a build left behind."""
+    me = server_identity()
+    for lent in folder.glob("*.lent"):
+        cache = lent.with_suffix("")
+        try:
+            fd = os.open(_lock_path(cache), os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except FileNotFoundError:
+            lent.unlink(missing_ok=True)
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _give_back(cache, me)
+        except BlockingIOError:  # a build of that user runs: it hands it back
+            pass
+        finally:
+            os.close(fd)
+
+
+def _give_back(cache: Path, me: UnixIdentity) -> None:
+    """Under the cache's exclusive lock: everything in it the server's, closed to others."""
+    if cache.is_dir() and not cache.is_symlink():
+        _chown_tree(cache, me, strip=True)
+        os.chmod(cache, 0o700)
+    _lent_path(cache).unlink(missing_ok=True)  # last: a crash before this is reclaimed later
+
+
+def _lock_path(cache: Path) -> Path:
+    return cache.with_name(cache.name + ".lock")
+
+
+def _lent_path(cache: Path) -> Path:
+    return cache.with_name(cache.name + ".lent")
+
+
+def user_cache(data_dir: Path, requester: str) -> Path:
+    """uv's cache of the labkeeper user `requester`: a digest of the login names the folder, so
+    any login makes a safe path and no two logins share one."""
+    digest = hashlib.sha256(requester.encode()).hexdigest()[:32]
+    return Path(data_dir) / CODE_ENVS / "cache" / "users" / digest
 
 
 def _own_dir(folder: Path, mode: int) -> None:
