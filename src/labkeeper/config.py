@@ -23,6 +23,14 @@ class Config:
     bootstrap_admin_key: str | None = field(default=None, repr=False)
     # Background loops (task reaper, idle kernel reaper) can be turned off for unit tests.
     background: bool = True
+    log_format: str = "text"  # or "json": one object per line (server/logs.py)
+    access_log: bool = False  # a line per request
+    metrics_public: bool = False  # GET /metrics without a key
+
+    @property
+    def run_dir(self) -> Path:
+        """State of the running server that no restart keeps (e.g. multi-process metrics)."""
+        return self.data_dir / "run"
 
     @property
     def effective_database_url(self) -> str:
@@ -39,6 +47,9 @@ class Config:
             "data_dir": Path(os.environ.get("LABKEEPER_DATA_DIR", "labkeeper-data")),
             "database_url": os.environ.get("LABKEEPER_DATABASE_URL") or None,
             "bootstrap_admin_key": os.environ.get("LABKEEPER_BOOTSTRAP_ADMIN_KEY") or None,
+            "log_format": os.environ.get("LABKEEPER_LOG_FORMAT") or None,
+            "access_log": os.environ.get("LABKEEPER_ACCESS_LOG") == "1" or None,
+            "metrics_public": os.environ.get("LABKEEPER_METRICS_PUBLIC") == "1" or None,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         values["data_dir"] = Path(str(values["data_dir"])).resolve()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 from typing import Any
 
@@ -12,6 +13,7 @@ import uvicorn
 from labkeeper.config import Config
 from labkeeper.server.app import create_app, prepare
 from labkeeper.server.bootstrap import KEY_FILE
+from labkeeper.server.metrics import MULTIPROC_ENV
 
 
 def register(subparsers: Any) -> None:
@@ -31,6 +33,18 @@ def register(subparsers: Any) -> None:
         help="log every request (off by default: it halves the throughput of small reads; "
         "state changes are always in the audit log)",
     )
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="text lines, or one JSON object per line (time, level, logger, message, requestId, "
+        "user, route, status, durationMs)",
+    )
+    parser.add_argument(
+        "--metrics-public",
+        action="store_true",
+        help="serve GET /metrics without a key (default: an admin key or mayReadMetrics)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -44,6 +58,9 @@ def run(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         workers=args.workers,
+        log_format=args.log_format,
+        access_log=args.access_log or None,
+        metrics_public=args.metrics_public or None,
     )
     created = prepare(config)  # the key, when this start created it
     if created is not None and config.bootstrap_admin_key is not None:
@@ -61,13 +78,22 @@ def run(args: argparse.Namespace) -> int:
         "log_level": "info",
         "proxy_headers": False,
         "server_header": False,
-        "access_log": args.access_log,
+        "access_log": False,  # labkeeper writes its own line per request (server/request_path.py)
+        "log_config": None,  # labkeeper sets up the logging (server/logs.py)
     }
     if config.workers == 1:
         uvicorn.run(create_app(config), **common)
         return 0
     # Worker processes build their app from the environment.
     os.environ["LABKEEPER_DATA_DIR"] = str(config.data_dir)
+    os.environ["LABKEEPER_LOG_FORMAT"] = config.log_format
+    os.environ["LABKEEPER_ACCESS_LOG"] = "1" if config.access_log else ""
+    os.environ["LABKEEPER_METRICS_PUBLIC"] = "1" if config.metrics_public else ""
+    # Each worker counts into files there; a scrape of any worker sums them (server/metrics.py).
+    metrics_dir = config.run_dir / "prometheus"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True, mode=0o700)
+    os.environ[MULTIPROC_ENV] = str(metrics_dir)
     if config.database_url:
         os.environ["LABKEEPER_DATABASE_URL"] = config.database_url
     uvicorn.run("labkeeper.server.app:app_from_env", factory=True, workers=config.workers, **common)

@@ -52,8 +52,17 @@ def _lookup(name: str) -> pwd.struct_passwd | None:
 def _create(name: str) -> None:
     # useradd takes a lock on /etc/passwd: processes creating accounts at the same moment
     # (several workers starting) fail with exit 1 or 10 and try again.
-    command = ["useradd", "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent",
-               "--shell", _NOLOGIN, name]
+    command = [
+        "useradd",
+        "--system",
+        "--user-group",
+        "--no-create-home",
+        "--home-dir",
+        "/nonexistent",
+        "--shell",
+        _NOLOGIN,
+        name,
+    ]
     for _ in range(50):
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode == 0 or _lookup(name) is not None:
