@@ -124,8 +124,20 @@ JsonFormatter.converter = time.gmtime
 FORMATTERS = {"text": TextFormatter, "json": JsonFormatter}
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever `sys.stderr` is when a line is written (as logging's last resort does)."""
+
+    @property
+    def stream(self):  # type: ignore[no-untyped-def]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:  # type: ignore[no-untyped-def]
+        pass
+
+
 def make_handler(log_format: str) -> logging.Handler:
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(FORMATTERS[log_format]())
     for log_filter in (RequestContext(), RedactSecrets(), RepeatLimiter()):
         handler.addFilter(log_filter)
