@@ -13,6 +13,7 @@ import pytest
 from labkeeper.config import Config
 from labkeeper.settings import service as settings_service
 from tests.conftest import ADMIN_KEY, Instance, LiveServer
+from tests.helpers import wait_for
 from tests.server.test_store_outage import KeptConnection
 
 HEX_ID = re.compile(r"[0-9a-f]{16}")
@@ -64,8 +65,13 @@ def test_json_logs_cannot_be_forged_by_headers_or_paths(json_server: LiveServer,
             "/dip/publicapi/nothing%0D%0Afake line", headers={"X-DKU-ProxyUser": "bob\u2028x".encode()}
         )
         client.get("/dip/publicapi/current-user", headers={"X-Request-Id": "ok-1"})
-    lines = [line for line in capfd.readouterr().err.splitlines() if line.strip()]
-    docs = [orjson.loads(line) for line in lines]  # every line is one JSON object
+    err: list[str] = []
+    # the line of a request is written just after its answer: wait until the third is there
+    wait_for(lambda: err.append(capfd.readouterr().err) or "".join(err).count("labkeeper.access") >= 3)
+    lines = "".join(err).splitlines()
+    # labkeeper's lines are JSON objects (uvicorn's own start-up lines are the test server's)
+    docs = [orjson.loads(line) for line in lines if line.startswith("{")]
+    assert not any("fake line" in line or line.startswith('{"level"') for line in lines)
     access = [d for d in docs if d["logger"] == "labkeeper.access"]
     assert len(access) == 3
     assert {d["route"] for d in access} == {"/projects/{key}", "unmatched", "/current-user"}

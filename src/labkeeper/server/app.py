@@ -31,6 +31,7 @@ from labkeeper.notebooks.jupyter.component import component as jupyter_component
 from labkeeper.notebooks.sql import routes as sql_notebook_routes
 from labkeeper.projects import routes as project_routes
 from labkeeper.server import logfilter, logs, probes, routing
+from labkeeper.server.answers import Answers
 from labkeeper.server.bootstrap import ensure_admin
 from labkeeper.server.dispatch import compile_table
 from labkeeper.server.errors import install_error_handlers
@@ -139,7 +140,8 @@ def create_app(config: Config) -> FastAPI:
         access_log=config.access_log,
     )
     # Routes answered by FastAPI's own handler rather than a compiled plan, with the reason.
-    app.state.uncompiled_routes = compile_table(app.request_path.table)
+    app.state.answers = Answers()
+    app.state.uncompiled_routes = compile_table(app.request_path.table, app.state.answers)
     return app
 
 

@@ -32,6 +32,8 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from labkeeper.errors import BadRequest
+from labkeeper.server.answers import Answers, kept
+from labkeeper.server.deps import STAMPS
 
 Invoker = Callable[[Scope, Receive, Send], Awaitable[None]]
 
@@ -190,8 +192,9 @@ def _solver(dependant: Dependant) -> Solver:
     return solve
 
 
-def compile_route(route: APIRoute) -> Invoker:
-    """A plan that answers `route` as FastAPI would, or NotCompilable saying why not."""
+def compile_route(route: APIRoute, answers: Answers | None = None) -> Invoker:
+    """A plan that answers `route` as FastAPI would, or NotCompilable saying why not. With
+    `answers`, a GET's 200 answers are kept under the request's stamps (server/answers.py)."""
     endpoint = route.dependant.call
     if not inspect.iscoroutinefunction(endpoint):
         raise NotCompilable("the handler is not an async def function")
@@ -205,11 +208,38 @@ def compile_route(route: APIRoute) -> Invoker:
         response = await endpoint(**await solve(request, {}))
         await response(scope, receive, send)
 
-    return invoke
+    if answers is None or "GET" not in route.methods:
+        return invoke
+
+    async def invoke_keeping_answers(scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        values = await solve(request, {})  # the key check, and the stamps read for it
+        stamps = scope.get(STAMPS)
+        principal = scope.get("state", {}).get("principal")
+        if stamps is None or principal is None or scope["method"] != "GET":
+            response = await endpoint(**values)
+            await response(scope, receive, send)
+            return
+        key = (scope["path"], scope["query_string"], principal)
+        hit = answers.get(key, stamps)
+        if hit is not None:
+            body, content_type = hit
+            headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        response = await endpoint(**values)
+        if response.status_code == 200 and type(response) is Response and not response.background:
+            content_type = response.headers.get("content-type", "application/json").encode("latin-1")
+            answers.put(key, stamps, bytes(response.body), content_type)
+        await response(scope, receive, send)
+
+    return invoke_keeping_answers
 
 
-def compile_table(table: RouteTable) -> dict[str, str]:
-    """Compile every APIRoute of `table`; return {"METHODS path": reason} of those left to FastAPI."""
+def compile_table(table: RouteTable, answers: Answers | None = None) -> dict[str, str]:
+    """Compile every APIRoute of `table`; return {"METHODS path": reason} of those left to
+    FastAPI. GET routes not in answers.NOT_KEPT keep their answers in `answers`."""
     left: dict[str, str] = {}
     for entry in table.entries:
         label = f"{','.join(sorted(entry.methods))} {getattr(entry.route, 'path', '?')}"
@@ -217,7 +247,8 @@ def compile_table(table: RouteTable) -> dict[str, str]:
             left[label] = "not an API route"
             continue
         try:
-            entry.invoker = compile_route(entry.route)
+            keeps = answers if answers is not None and kept(entry.route.path) else None
+            entry.invoker = compile_route(entry.route, keeps)
         except NotCompilable as exc:
             left[label] = str(exc)
     return left
