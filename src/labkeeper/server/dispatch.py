@@ -61,6 +61,7 @@ class RouteTable:
     def __init__(self, routes: list[BaseRoute]) -> None:
         self._root = _Node()
         self.entries: list[Entry] = []
+        self._fixed: dict[str, list[Entry]] = {}
         self.indexed = True
         for order, route in enumerate(routes):
             path = getattr(route, "path", "")
@@ -81,9 +82,19 @@ class RouteTable:
             entry = Entry(order, route, frozenset(getattr(route, "methods", None) or ()), tuple(params))
             node.entries.append(entry)
             self.entries.append(entry)
+        # The candidates of every path without parameters, found once (the commonest reads).
+        self._fixed = {
+            e.route.path: self._candidates(e.route.path)  # type: ignore[attr-defined]
+            for e in self.entries
+            if not e.params
+        }
 
     def candidates(self, path: str) -> list[Entry]:
         """Every route whose path matches `path`, in registration order."""
+        fixed = self._fixed.get(path)
+        return fixed if fixed is not None else self._candidates(path)
+
+    def _candidates(self, path: str) -> list[Entry]:
         parts = path.split("/")
         found: list[Entry] = []
         self._walk(self._root, parts, 0, found)
