@@ -13,7 +13,6 @@ import uvicorn
 from labkeeper.config import Config
 from labkeeper.server.app import create_app, prepare
 from labkeeper.server.bootstrap import KEY_FILE
-from labkeeper.server.metrics import MULTIPROC_ENV
 
 
 def register(subparsers: Any) -> None:
@@ -93,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     metrics_dir = config.run_dir / "prometheus"
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir(parents=True, mode=0o700)
-    os.environ[MULTIPROC_ENV] = str(metrics_dir)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)  # server/metrics.py MULTIPROC_ENV
     if config.database_url:
         os.environ["LABKEEPER_DATABASE_URL"] = config.database_url
     uvicorn.run("labkeeper.server.app:app_from_env", factory=True, workers=config.workers, **common)
