@@ -29,6 +29,14 @@ class Config:
     background: bool = True
     # Seconds a stop (SIGTERM/SIGINT) lets requests finish before interrupting what runs.
     graceful_timeout: float = 30.0
+    log_format: str = "text"  # or "json": one object per line (server/logs.py)
+    access_log: bool = False  # a line per request
+    metrics_public: bool = False  # GET /metrics without a key
+
+    @property
+    def run_dir(self) -> Path:
+        """State of the running server that no restart keeps (e.g. multi-process metrics)."""
+        return self.data_dir / "run"
 
     @property
     def effective_database_url(self) -> str:
@@ -46,6 +54,9 @@ class Config:
             "database_url": os.environ.get("LABKEEPER_DATABASE_URL") or None,
             "bootstrap_admin_key": os.environ.get("LABKEEPER_BOOTSTRAP_ADMIN_KEY") or None,
             "kernel_python": os.environ.get("LABKEEPER_KERNEL_PYTHON") or None,
+            "log_format": os.environ.get("LABKEEPER_LOG_FORMAT") or None,
+            "access_log": os.environ.get("LABKEEPER_ACCESS_LOG") == "1" or None,
+            "metrics_public": os.environ.get("LABKEEPER_METRICS_PUBLIC") == "1" or None,
         }
         if os.environ.get("LABKEEPER_GRACEFUL_TIMEOUT"):
             values["graceful_timeout"] = float(os.environ["LABKEEPER_GRACEFUL_TIMEOUT"])

@@ -19,3 +19,6 @@ class AuditEvent(Base):
     target: Mapped[str] = mapped_column(Text, default="")
     outcome: Mapped[str] = mapped_column(String(40))
     details: Mapped[dict] = mapped_column(default=dict)
+    # The X-Request-Id of the call (server/request_path.py): the row and the log lines of one
+    # request carry the same id.
+    request_id: Mapped[str] = mapped_column(String(64), default="", server_default="")

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from labkeeper.audit.models import AuditEvent
 from labkeeper.db import Store, now_ms
+from labkeeper.server.logs import current_request_id
 
 
 def record_event(
@@ -19,7 +20,11 @@ def record_event(
     outcome: str = "success",
     api_key_id: str = "",
     details: dict[str, Any] | None = None,
+    request_id: str | None = None,
 ) -> None:
+    """Append one row; `request_id` defaults to the id of the request being served."""
+    if request_id is None:
+        request_id = current_request_id()
     with store.begin() as s:
         s.add(
             AuditEvent(
@@ -30,6 +35,7 @@ def record_event(
                 target=target,
                 outcome=outcome[:40],
                 details=details or {},
+                request_id=request_id[:64],
             )
         )
 
@@ -55,4 +61,5 @@ def _to_dict(event: AuditEvent) -> dict[str, Any]:
         "target": event.target,
         "outcome": event.outcome,
         "details": event.details,
+        "requestId": event.request_id,
     }

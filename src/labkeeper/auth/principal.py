@@ -16,6 +16,7 @@ GLOBAL_PERMISSIONS = (
     "mayCreateConnections",
     "mayCreateAuthenticatedConnections",
     "mayRunNotebooks",
+    "mayReadMetrics",  # GET /metrics (server/probes.py)
 )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 from typing import Any
 
@@ -41,6 +42,18 @@ def register(subparsers: Any) -> None:
         "kernels and queries still running and exit (default 30; the stop never takes more "
         "than this plus 5 s)",
     )
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="text lines, or one JSON object per line (time, level, logger, message, requestId, "
+        "user, route, status, durationMs)",
+    )
+    parser.add_argument(
+        "--metrics-public",
+        action="store_true",
+        help="serve GET /metrics without a key (default: an admin key or mayReadMetrics)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -67,6 +80,9 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         kernel_python=args.kernel_python,
         graceful_timeout=args.graceful_timeout,
+        log_format=args.log_format,
+        access_log=args.access_log or None,
+        metrics_public=args.metrics_public or None,
     )
     created = prepare(config)  # the key, when this start created it
     if created is not None and config.bootstrap_admin_key is not None:
@@ -84,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
         "log_level": "info",
         "proxy_headers": False,
         "server_header": False,
-        "access_log": args.access_log,
+        "access_log": False,  # labkeeper writes its own line per request (server/request_path.py)
+        "log_config": None,  # labkeeper sets up the logging (server/logs.py)
         # At the bound the app interrupts what runs (supervision.GracefulStop), so waiting
         # requests answer; uvicorn cancels what is left just after.
         "timeout_graceful_shutdown": config.graceful_timeout + CANCEL_MARGIN,
@@ -96,6 +113,14 @@ def run(args: argparse.Namespace) -> int:
     os.environ["LABKEEPER_DATA_DIR"] = str(config.data_dir)
     os.environ["LABKEEPER_GRACEFUL_TIMEOUT"] = str(config.graceful_timeout)
     os.environ[SUPERVISOR_PID_ENV] = str(os.getpid())
+    os.environ["LABKEEPER_LOG_FORMAT"] = config.log_format
+    os.environ["LABKEEPER_ACCESS_LOG"] = "1" if config.access_log else ""
+    os.environ["LABKEEPER_METRICS_PUBLIC"] = "1" if config.metrics_public else ""
+    # Each worker counts into files there; a scrape of any worker sums them (server/metrics.py).
+    metrics_dir = config.run_dir / "prometheus"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True, mode=0o700)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)  # server/metrics.py MULTIPROC_ENV
     if config.database_url:
         os.environ["LABKEEPER_DATABASE_URL"] = config.database_url
     if config.kernel_python:

@@ -20,6 +20,7 @@ from labkeeper.db.store import Base
 IDENTITY = "identity"  # users, groups, memberships, API keys (but not their last-used time)
 SETTINGS = "settings"  # the instance documents: general settings, instance variables
 PROJECTS = "projects"  # the projects table: what the project list is made of
+DATA = "data"  # every other table (migration 0008): with the three above, any write moves a stamp
 
 Stamps = dict[str, int]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import os
 import re
 import threading
 import time
@@ -22,6 +23,7 @@ from sqlalchemy.engine import URL, Engine, create_engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
+from labkeeper.db.health import StoreHealth, StoreUnavailable, describe, is_unreachable
 from labkeeper.db.shared_read import SharedRead
 
 NAMING = {
@@ -114,11 +116,27 @@ class _AsyncReader:
             connection.pgconn.finish()  # what AsyncConnection.close() does, callable from any thread
 
 
-class Store:
-    """The one gateway to the database used by every service."""
+def _sqlite_file(url: str) -> str | None:
+    """The file of a SQLite URL (None for an in-memory database)."""
+    path = url.split("///", 1)[1].split("?", 1)[0] if "///" in url else ""
+    return path if path and path != ":memory:" else None
 
-    def __init__(self, url: str) -> None:
+
+class Store:
+    """The one gateway to the database used by every service.
+
+    `serving=True` (a server's store): a SQLite file is opened, never created, and checked
+    on every request (see `stamps`), so that a removed database file is an outage (503)
+    rather than a fresh empty database or writes into a deleted file.
+    """
+
+    def __init__(self, url: str, *, serving: bool = False) -> None:
         self.url = url
+        self.health = StoreHealth()
+        self._sqlite_path = _sqlite_file(url) if url.startswith("sqlite") and serving else None
+        self._sqlite_identity = self._file_identity()
+        if self._sqlite_path is not None:  # open read-write, never create
+            url = f"sqlite:///file:{self._sqlite_path}?mode=rw&uri=true"
         self.engine = make_engine(url)
         # Per-process caches of derived data, each validated against the store on use.
         self.cache: dict[str, Any] = {}
@@ -171,10 +189,28 @@ class Store:
 
     def stamps(self) -> dict[str, int]:
         """Every topic's change stamp, in one read (see db/stamps.py). Read on every request."""
+        if self._sqlite_path is not None:
+            self._check_sqlite_file()
         if _on_event_loop():  # raw_reader's kept connection, without its context manager
             return dict(self._hot_query()(_READ_STAMPS))
         with self.raw_reader() as query:
             return dict(query(_READ_STAMPS))
+
+    def _file_identity(self) -> tuple[int, int] | None:
+        try:
+            info = os.stat(self._sqlite_path) if self._sqlite_path else None
+        except OSError:
+            return None
+        return (info.st_dev, info.st_ino) if info else None
+
+    def _check_sqlite_file(self) -> None:
+        """A removed database file is an outage; a replaced one (a restore) is reopened."""
+        identity = self._file_identity()
+        if identity is None:
+            raise StoreUnavailable(f"the database file {self._sqlite_path} is missing")
+        if identity != self._sqlite_identity:
+            self._close_connections()  # connections still read the file that was replaced
+            self._sqlite_identity = identity
 
     async def request_stamps(self) -> dict[str, int]:
         """The stamps for a request being served, read after it arrived.
@@ -184,8 +220,19 @@ class Store:
         async connection of the event loop's own (db/shared_read.py), and the loop serves
         others meanwhile instead of blocking on the round trip.
         """
-        if self.is_sqlite:
-            return self.stamps()
+        try:
+            stamps = self.stamps() if self.is_sqlite else await self._shared_stamps_read()
+        except Exception as exc:
+            if not is_unreachable(exc):
+                raise
+            self.health.failed(exc)
+            if isinstance(exc, StoreUnavailable):
+                raise
+            raise StoreUnavailable(describe(exc)) from exc
+        self.health.succeeded()
+        return stamps
+
+    async def _shared_stamps_read(self) -> dict[str, int]:
         loop = asyncio.get_running_loop()
         shared = self._shared_stamps.get(loop)
         if shared is None:
@@ -241,6 +288,9 @@ class Store:
         return re.sub(r"(?<!:):([A-Za-z_]\w*)", r"%(\1)s", sql.replace("%", "%%"))
 
     def dispose(self) -> None:
+        self._close_connections()
+
+    def _close_connections(self) -> None:
         with self._hot_lock:
             for reader in self._async_readers:
                 reader.close()

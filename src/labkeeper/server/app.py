@@ -32,18 +32,14 @@ from labkeeper.notebooks.jupyter.component import component as jupyter_component
 from labkeeper.notebooks.sql import routes as sql_notebook_routes
 from labkeeper.notebooks.sql.component import component as sql_notebooks_component
 from labkeeper.projects import routes as project_routes
-from labkeeper.server import logfilter, routing
+from labkeeper.server import logfilter, logs, probes, routing
+from labkeeper.server.answers import Answers
 from labkeeper.server.bootstrap import ensure_admin
+from labkeeper.server.dispatch import compile_table
 from labkeeper.server.errors import install_error_handlers
-from labkeeper.server.fastlane import FastLaneApp
-from labkeeper.server.middleware import (
-    ALIAS_PREFIX,
-    API_PREFIX,
-    AliasPrefix,
-    AuditTrail,
-    BodyLimit,
-    Unaudited,
-)
+from labkeeper.server.metrics import Metrics
+from labkeeper.server.middleware import Unaudited
+from labkeeper.server.request_path import RequestPath
 from labkeeper.server.supervision import GracefulStop
 from labkeeper.settings import routes as settings_routes
 from labkeeper.usage import routes as usage_routes
@@ -88,13 +84,28 @@ def prepare(config: Config) -> str | None:
         store.dispose()
 
 
+class LabkeeperApp(FastAPI):
+    """FastAPI for the OpenAPI document, the lifespan and the routes it answers itself; every
+    HTTP request enters through `request_path` (server/request_path.py)."""
+
+    request_path: RequestPath
+
+    async def __call__(self, scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+        if scope["type"] == "http":
+            await self.request_path(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+
 def create_app(config: Config) -> FastAPI:
     logfilter.install()
+    logs.install(config.log_format)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         prepare(config)
-        app.state.store = Store(config.effective_database_url)
+        app.state.store = Store(config.effective_database_url, serving=True)
+        app.state.store.health.on_change.append(app.state.metrics.store_changed)
         started: list = []
 
         async def stop_started() -> None:
@@ -112,7 +123,7 @@ def create_app(config: Config) -> FastAPI:
             await stop_started()
             app.state.store.dispose()
 
-    app = FastLaneApp(
+    app = LabkeeperApp(
         title="labkeeper",
         summary="Administration API of a labkeeper instance, compatible with the DSS public REST API",
         version="0.1.0",
@@ -121,28 +132,33 @@ def create_app(config: Config) -> FastAPI:
         redoc_url=None,
     )
     app.state.config = config
+    app.state.metrics = Metrics(lambda: app.state.store)
     install_error_handlers(app)
-
-    @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    routing.install(app.router, ROUTERS)
+    routing.install(app.router, [probes.router, *ROUTERS])
 
     def audit(**event: str) -> None:
         record_event(app.state.store, **event)
 
     app.state.unaudited = Unaudited()
-    app.add_middleware(AuditTrail, record=audit, unaudited=app.state.unaudited)
-    app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
-    app.add_middleware(AliasPrefix)
-    hot = {
-        "/admin/general-settings": settings_routes.get_general_settings,
-        "/projects/": project_routes.list_projects,
-    }
-    app.fast_routes = {
-        base + path: handler for base in (API_PREFIX, ALIAS_PREFIX) for path, handler in hot.items()
-    }
+
+    def fastapi_stack(scope, receive, send):  # type: ignore[no-untyped-def]
+        # Built on first use, as Starlette does, once every route is in place.
+        if app.middleware_stack is None:
+            app.middleware_stack = app.build_middleware_stack()
+        return app.middleware_stack(scope, receive, send)
+
+    app.request_path = RequestPath(
+        app,
+        fastapi_stack,
+        metrics=app.state.metrics,
+        unaudited=app.state.unaudited,
+        record=audit,
+        max_body_bytes=config.max_body_bytes,
+        access_log=config.access_log,
+    )
+    # Routes answered by FastAPI's own handler rather than a compiled plan, with the reason.
+    app.state.answers = Answers()
+    app.state.uncompiled_routes = compile_table(app.request_path.table, app.state.answers)
     return app
 
 

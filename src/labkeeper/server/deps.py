@@ -76,11 +76,6 @@ async def admin_principal(principal: Annotated[Principal, Depends(current_princi
     return principal
 
 
-async def current_admin(request: Request) -> Principal:
-    """For handlers that run without dependency injection (see server/fastlane.py)."""
-    return await admin_principal(await current_principal(request))
-
-
 @dataclass(frozen=True)
 class Paging:
     limit: int | None

@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
+from labkeeper.db.health import RETRY_AFTER_S, StoreUnavailable, describe, is_unreachable
 from labkeeper.errors import LabkeeperError
 from labkeeper.server.responses import json_response
 
@@ -20,31 +21,45 @@ def error_body(error_type: str, message: str, detail: str | None = None) -> dict
     return {"errorType": error_type, "message": message, "detailedMessage": detail or message}
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(LabkeeperError)
-    async def _domain(_request: Request, exc: LabkeeperError) -> Response:
+def answer_for(exc: BaseException, app: FastAPI) -> Response:
+    """The answer to a request that raised `exc`: its DSS error body and status, 503 with
+    `Retry-After` when the store cannot be reached, else a 500 whose details are logged."""
+    exc.labkeeper_answered = True  # type: ignore[attr-defined]
+    if is_unreachable(exc):
+        state = app.state
+        if getattr(state, "store", None) is not None:
+            state.store.health.failed(exc)  # logs once per outage
+        if getattr(state, "metrics", None) is not None:
+            state.metrics.store_errors.inc()
+        unavailable = exc if isinstance(exc, StoreUnavailable) else StoreUnavailable(describe(exc))
+        response = json_response(unavailable.body(), unavailable.status)
+        response.headers["Retry-After"] = str(RETRY_AFTER_S)
+        return response
+    if isinstance(exc, LabkeeperError):
         return json_response(exc.body(), exc.status)
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation(_request: Request, exc: RequestValidationError) -> Response:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err.get('loc', ()))}: {err.get('msg')}" for err in exc.errors()
-        )
-        return json_response(error_body("BadRequestException", f"Invalid request: {problems}"), 400)
-
-    @app.exception_handler(HTTPException)
-    async def _http(_request: Request, exc: HTTPException) -> Response:
+    if isinstance(exc, HTTPException):
         kind = _HTTP_TYPES.get(exc.status_code, "HttpException")
         message = str(exc.detail) if exc.detail else kind
         if exc.status_code == 404:
             message = "No such API route: check the path and the method"
-        return json_response(error_body(kind, message), exc.status_code)
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> Response:
-        return unexpected_error(request, exc)
-
-
-def unexpected_error(request: Request, exc: Exception) -> Response:
-    log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+        response = json_response(error_body(kind, message), exc.status_code)
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
+    if isinstance(exc, RequestValidationError):
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err.get('loc', ()))}: {err.get('msg')}" for err in exc.errors()
+        )
+        return json_response(error_body("BadRequestException", f"Invalid request: {problems}"), 400)
+    log.error("unexpected error: %s", type(exc).__name__, exc_info=exc)  # repeats are rate-limited
     return json_response(error_body("InternalError", "Internal error: the server logs have the details"), 500)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """The same mapping for the routes FastAPI answers itself (404, 405, uncompiled routes)."""
+
+    async def handle(_request: Request, exc: Exception) -> Response:
+        return answer_for(exc, app)
+
+    for kind in (LabkeeperError, RequestValidationError, HTTPException, Exception):
+        app.add_exception_handler(kind, handle)

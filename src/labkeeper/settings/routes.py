@@ -8,7 +8,7 @@ from fastapi import Request, Response
 
 from labkeeper.auth.service import groups_of
 from labkeeper.projects.access import ensure_project_exists
-from labkeeper.server.deps import Admin, AppStore, current_admin, stamps_read_for
+from labkeeper.server.deps import Admin, AppStore, stamps_read_for
 from labkeeper.server.responses import empty_response, json_response, read_json
 from labkeeper.server.routing import api_router
 from labkeeper.settings import service
@@ -18,10 +18,8 @@ router = api_router("settings")
 
 
 @router.get("/admin/general-settings")
-async def get_general_settings(request: Request) -> Response:
-    # Also served by the fast lane (server/fastlane.py): no dependency injection here.
-    await current_admin(request)
-    body = service.general_settings_json(request.app.state.store, stamps_read_for(request))
+async def get_general_settings(store: AppStore, _admin: Admin, request: Request) -> Response:
+    body = service.general_settings_json(store, stamps_read_for(request))
     return Response(body, media_type="application/json")
 
 

@@ -1,0 +1,265 @@
+"""Finding a request's route and calling its handler: the one dispatch every request takes.
+
+FastAPI matches a request against the registered routes one after the other and then solves
+the handler's dependencies by walking its dependency tree with generic machinery: for a
+read of a few microseconds that cost 300-1,000 us a request. Here both are done once, when
+the app is built:
+
+- `RouteTable` files the routes in a tree of path segments; a request walks it in a few
+  dict lookups, and the route picked is the one FastAPI's own walk would pick (the first
+  registered route that matches path and method).
+- `compile_route` turns a route's declared dependencies into a plan of plain calls: path
+  parameters, `str` query parameters, the `Request`, and `async def` dependencies (each
+  solved once per request, as FastAPI caches them). A declaration outside that set gets no
+  plan; such a route is answered by FastAPI's own handler, behind the same request path
+  (server/request_path.py), and `uncompiled_routes` lists it with the reason, so that a
+  test can hold the list to the one place where exceptions are justified.
+"""
+
+from __future__ import annotations
+
+import inspect
+import types
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Union, get_args, get_origin
+
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
+
+from labkeeper.errors import BadRequest
+from labkeeper.server.answers import Answers, kept
+from labkeeper.server.deps import STAMPS
+
+Invoker = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+@dataclass
+class Entry:
+    order: int
+    route: BaseRoute
+    methods: frozenset[str]
+    params: tuple[tuple[int, str], ...]  # (segment position, parameter name)
+    invoker: Invoker | None = None
+
+
+@dataclass
+class _Node:
+    literal: dict[str, _Node] = field(default_factory=dict)
+    param: _Node | None = None
+    entries: list[Entry] = field(default_factory=list)
+
+
+class RouteTable:
+    """Routes by path segments. `indexed` is False when a route cannot be filed (a mount, a
+    `{name:path}` parameter): then every request takes FastAPI's walk, as it must."""
+
+    def __init__(self, routes: list[BaseRoute]) -> None:
+        self._root = _Node()
+        self.entries: list[Entry] = []
+        self._fixed: dict[str, list[Entry]] = {}
+        self.indexed = True
+        for order, route in enumerate(routes):
+            path = getattr(route, "path", "")
+            if type(route) not in (Route, APIRoute) or ":" in path:
+                self.indexed = False
+                return
+            node, params = self._root, []
+            for position, part in enumerate(path.split("/")):
+                if part.startswith("{") and part.endswith("}"):
+                    params.append((position, part[1:-1]))
+                    node.param = node.param or _Node()
+                    node = node.param
+                elif "{" in part:
+                    self.indexed = False  # a parameter inside a segment: not filed
+                    return
+                else:
+                    node = node.literal.setdefault(part, _Node())
+            entry = Entry(order, route, frozenset(getattr(route, "methods", None) or ()), tuple(params))
+            node.entries.append(entry)
+            self.entries.append(entry)
+        # The candidates of every path without parameters, found once (the commonest reads).
+        self._fixed = {
+            e.route.path: self._candidates(e.route.path)  # type: ignore[attr-defined]
+            for e in self.entries
+            if not e.params
+        }
+
+    def candidates(self, path: str) -> list[Entry]:
+        """Every route whose path matches `path`, in registration order."""
+        fixed = self._fixed.get(path)
+        return fixed if fixed is not None else self._candidates(path)
+
+    def _candidates(self, path: str) -> list[Entry]:
+        parts = path.split("/")
+        found: list[Entry] = []
+        self._walk(self._root, parts, 0, found)
+        if len(found) > 1:
+            found.sort(key=lambda entry: entry.order)
+        return found
+
+    def _walk(self, node: _Node, parts: list[str], depth: int, found: list[Entry]) -> None:
+        if depth == len(parts):
+            found.extend(node.entries)
+            return
+        part = parts[depth]
+        child = node.literal.get(part)
+        if child is not None:
+            self._walk(child, parts, depth + 1, found)
+        if node.param is not None and part:
+            self._walk(node.param, parts, depth + 1, found)
+
+    def match(self, method: str, path: str) -> tuple[Entry, dict[str, str]] | None:
+        """The route FastAPI would run, and its path parameters; None when it would answer
+        404 or 405 (left to FastAPI, which writes those answers)."""
+        for entry in self.candidates(path):
+            if method in entry.methods:
+                parts = path.split("/") if entry.params else ()
+                return entry, {name: parts[position] for position, name in entry.params}
+        return None
+
+
+# ------------------------------------------------------------------ compiled handlers
+
+Solver = Callable[[Request, dict], Awaitable[dict[str, Any]]]
+
+
+class NotCompilable(Exception):
+    """A declaration the plan does not cover; the route keeps FastAPI's handler."""
+
+
+def _query_kind(annotation: Any) -> bool:
+    """Whether a query parameter is a plain string (optional or not): the only kind routes use."""
+    if annotation is str:
+        return True
+    if get_origin(annotation) in (Union, types.UnionType):
+        return set(get_args(annotation)) == {str, type(None)}
+    return False
+
+
+def _solver(dependant: Dependant) -> Solver:
+    unsupported = [
+        name
+        for name, value in (
+            ("header parameters", dependant.header_params),
+            ("cookie parameters", dependant.cookie_params),
+            ("a body parameter", dependant.body_params),
+            ("background tasks", dependant.background_tasks_param_name),
+            ("a Response parameter", dependant.response_param_name),
+            ("a WebSocket parameter", dependant.websocket_param_name),
+            ("an HTTPConnection parameter", dependant.http_connection_param_name),
+            ("security scopes", dependant.security_scopes_param_name),
+        )
+        if value
+    ]
+    if unsupported:
+        raise NotCompilable(", ".join(unsupported))
+    for param in dependant.path_params:
+        if param.field_info.annotation is not str:
+            raise NotCompilable(f"path parameter {param.name} is not a str")
+    query: list[tuple[str, str, bool, Any]] = []
+    for param in dependant.query_params:
+        if not _query_kind(param.field_info.annotation):
+            raise NotCompilable(f"query parameter {param.name} is not a str")
+        required = param.field_info.is_required()
+        query.append((param.name, param.alias, required, None if required else param.field_info.default))
+    subs: list[tuple[str, Callable[..., Awaitable[Any]], Solver]] = []
+    for sub in dependant.dependencies:
+        call = sub.call
+        if call is None or not inspect.iscoroutinefunction(call) or sub.name is None:
+            raise NotCompilable(f"dependency {getattr(call, '__name__', call)} is not an async def function")
+        subs.append((sub.name, call, _solver(sub)))
+    path_names = tuple(param.name for param in dependant.path_params)
+    request_name = dependant.request_param_name
+
+    async def solve(request: Request, cache: dict) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name, call, sub_solve in subs:  # first, as FastAPI does: a 401 before a 400
+            if call in cache:
+                values[name] = cache[call]
+            else:
+                values[name] = cache[call] = await call(**await sub_solve(request, cache))
+        if path_names:
+            path_params = request.scope["path_params"]
+            for name in path_names:
+                values[name] = path_params[name]
+        if query:
+            received = request.query_params
+            for name, alias, required, default in query:
+                value = received.get(alias)
+                if value is None:
+                    if required:
+                        raise BadRequest(f"Invalid request: query.{alias}: Field required")
+                    value = default
+                values[name] = value
+        if request_name:
+            values[request_name] = request
+        return values
+
+    return solve
+
+
+def compile_route(route: APIRoute, answers: Answers | None = None) -> Invoker:
+    """A plan that answers `route` as FastAPI would, or NotCompilable saying why not. With
+    `answers`, a GET's 200 answers are kept under the request's stamps (server/answers.py)."""
+    endpoint = route.dependant.call
+    if not inspect.iscoroutinefunction(endpoint):
+        raise NotCompilable("the handler is not an async def function")
+    returns = inspect.signature(endpoint).return_annotation
+    if returns not in ("Response", Response) or route.response_model is not None:
+        raise NotCompilable("the handler does not return a Response itself")
+    solve = _solver(route.dependant)
+
+    async def invoke(scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        response = await endpoint(**await solve(request, {}))
+        await response(scope, receive, send)
+
+    if answers is None or "GET" not in route.methods:
+        return invoke
+
+    async def invoke_keeping_answers(scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        values = await solve(request, {})  # the key check, and the stamps read for it
+        stamps = scope.get(STAMPS)
+        principal = scope.get("state", {}).get("principal")
+        if stamps is None or principal is None or scope["method"] != "GET":
+            response = await endpoint(**values)
+            await response(scope, receive, send)
+            return
+        key = (scope["path"], scope["query_string"], principal)
+        hit = answers.get(key, stamps)
+        if hit is not None:
+            body, content_type = hit
+            headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        response = await endpoint(**values)
+        if response.status_code == 200 and type(response) is Response and not response.background:
+            content_type = response.headers.get("content-type", "application/json").encode("latin-1")
+            answers.put(key, stamps, bytes(response.body), content_type)
+        await response(scope, receive, send)
+
+    return invoke_keeping_answers
+
+
+def compile_table(table: RouteTable, answers: Answers | None = None) -> dict[str, str]:
+    """Compile every APIRoute of `table`; return {"METHODS path": reason} of those left to
+    FastAPI. GET routes not in answers.NOT_KEPT keep their answers in `answers`."""
+    left: dict[str, str] = {}
+    for entry in table.entries:
+        label = f"{','.join(sorted(entry.methods))} {getattr(entry.route, 'path', '?')}"
+        if not isinstance(entry.route, APIRoute):
+            left[label] = "not an API route"
+            continue
+        try:
+            keeps = answers if answers is not None and kept(entry.route.path) else None
+            entry.invoker = compile_route(entry.route, keeps)
+        except NotCompilable as exc:
+            left[label] = str(exc)
+    return left

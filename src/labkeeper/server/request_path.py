@@ -1,0 +1,172 @@
+"""The request path: every HTTP request to labkeeper goes through `RequestPath`, once.
+
+In order, for each request: a request id (the caller's `X-Request-Id` when it is a sane
+token, else a new one; returned on every answer), the `/public/api` alias, the body size
+limit, the route (server/dispatch.py) and its handler, then whatever the handler raised
+mapped to the DSS error body (a store outage to 503 + `Retry-After`), the metrics, the
+audit row of a state-changing call, and the access log line. There is no other lane:
+authentication is the handlers' `Caller`/`Admin` dependency, solved the same way on every
+route, and the routes left to FastAPI's own handler (`dispatch.compile_table`) still pass
+through here for everything else.
+
+An exception is answered here and never re-raised to the server, which would close the
+keep-alive connection (Starlette re-raises after sending its 500).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from collections.abc import Callable
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from labkeeper.server import logs
+from labkeeper.server.dispatch import RouteTable
+from labkeeper.server.errors import answer_for
+from labkeeper.server.metrics import UNMATCHED, Metrics
+from labkeeper.server.middleware import BodyTooLarge, Unaudited, audit_event, too_large
+from labkeeper.server.routing import ALIAS_PREFIX, API_PREFIX
+
+log = logging.getLogger("labkeeper")
+access_log = logging.getLogger("labkeeper.access")
+
+REQUEST_ID_HEADER = b"x-request-id"
+_SANE_ID = re.compile(rb"[A-Za-z0-9._:-]{1,64}")
+_BODYLESS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def request_id_from(value: bytes | None) -> str:
+    """The caller's id when it is a short token of safe characters, else a new one: what
+    reaches logs and audit rows can never break a line or forge a field."""
+    if value is not None and _SANE_ID.fullmatch(value):
+        return value.decode("ascii")
+    return os.urandom(8).hex()
+
+
+class RequestPath:
+    def __init__(
+        self,
+        app: FastAPI,
+        fallback: ASGIApp,
+        *,
+        metrics: Metrics,
+        unaudited: Unaudited,
+        record: Callable[..., None],
+        max_body_bytes: int,
+        access_log: bool,
+    ) -> None:
+        self.app = app
+        self.fallback = fallback  # FastAPI's own stack: 404, 405, uncompiled routes
+        self.table = RouteTable(app.router.routes)
+        self.metrics = metrics
+        self.unaudited = unaudited
+        self.record = record
+        self.max_body_bytes = max_body_bytes
+        self.access_log = access_log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        scope["app"] = self.app
+        incoming_id = declared = None
+        for name, value in scope["headers"]:
+            if name == REQUEST_ID_HEADER:
+                incoming_id = value
+            elif name == b"content-length":
+                declared = value
+        info = logs.RequestInfo(request_id_from(incoming_id))
+        token = logs.CURRENT.set(info)
+        id_header = (REQUEST_ID_HEADER, info.id.encode())
+        status = 500
+        answered = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, answered
+            if message["type"] == "http.response.start":
+                status, answered = message["status"], True
+                message["headers"] = [*message.get("headers", ()), id_header]
+            await send(message)
+
+        path: str = scope["path"]
+        if path.startswith(ALIAS_PREFIX) and (
+            len(path) == len(ALIAS_PREFIX) or path[len(ALIAS_PREFIX)] == "/"
+        ):
+            path = scope["path"] = API_PREFIX + path[len(ALIAS_PREFIX) :]
+            scope["raw_path"] = path.encode()
+        method: str = scope["method"]
+        found = self.table.match(method, path) if self.table.indexed else None
+        if found is not None:
+            entry, params = found
+            scope["route"], scope["endpoint"] = entry.route, entry.route.endpoint  # type: ignore[attr-defined]
+            scope["path_params"] = params
+            info.route = entry.route.path.removeprefix(API_PREFIX)  # type: ignore[attr-defined]
+        try:
+            if method not in _BODYLESS:
+                if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
+                    raise BodyTooLarge
+                receive = self._limited(receive)
+            if found is not None and found[0].invoker is not None:
+                await found[0].invoker(scope, receive, send_with_id)
+            else:
+                await self.fallback(scope, receive, send_with_id)
+        except Exception as exc:  # answered here: the connection stays usable
+            if isinstance(exc, BodyTooLarge):
+                if not answered:
+                    await too_large(send_with_id, self.max_body_bytes)
+            elif not answered:
+                await answer_for(exc, self.app)(scope, receive, send_with_id)
+            elif not getattr(exc, "labkeeper_answered", False):
+                log.error("error after the answer began on %s %s", method, info.route, exc_info=exc)
+        finally:
+            logs.CURRENT.reset(token)
+            route = scope.get("route")
+            template = route.path.removeprefix(API_PREFIX) if route is not None else UNMATCHED  # type: ignore[attr-defined]
+            elapsed = time.perf_counter() - started
+            self.metrics.observe(template, method, status, elapsed)
+            principal = scope.get("state", {}).get("principal")
+            if principal is not None:
+                info.user = principal.audit_name
+            if method not in _BODYLESS:
+                self._audit(scope, principal, status, info.id)
+            if self.access_log:
+                info.status, info.duration_ms = status, round(elapsed * 1000, 3)
+                access_log.info(
+                    "%s %s %d %.1f ms",
+                    method,
+                    template,
+                    status,
+                    elapsed * 1000,
+                    extra={
+                        "request_id": info.id,
+                        "user": info.user,
+                        "route": template,
+                        "status": status,
+                        "duration_ms": info.duration_ms,
+                    },
+                )
+
+    def _limited(self, receive: Receive) -> Receive:
+        received = 0
+        limit = self.max_body_bytes
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge
+            return message
+
+        return limited_receive
+
+    def _audit(self, scope: Scope, principal, status: int, request_id: str) -> None:  # type: ignore[no-untyped-def]
+        if scope.get("route") is None or not scope["path"].startswith(API_PREFIX):
+            self.unaudited.count("unknownRoute")
+        elif principal is None:
+            self.unaudited.count("unauthenticated")
+        else:
+            audit_event(self.record, scope, principal, status, request_id)

@@ -1,0 +1,67 @@
+"""Kept answers of reads (server/answers.py) never outlive a write: one made by another
+process straight in the store is seen by the very next read, a revoked key fails at once."""
+
+from __future__ import annotations
+
+from sqlalchemy import text, update
+
+from labkeeper.projects.models import ProjectObject
+from labkeeper.server.answers import NOT_KEPT
+from tests.conftest import Instance
+from tests.helpers import assert_error
+from tests.projects.helpers import create
+
+
+def write(instance: Instance, sql: str, **params: object) -> None:
+    """A write as another worker (or psql) makes it: not through this app."""
+    with instance.store.engine.begin() as conn:
+        conn.execute(text(sql), params)
+
+
+def test_a_write_elsewhere_is_seen_by_the_next_read(instance: Instance) -> None:
+    admin = instance.admin
+    create(instance, "KEPT")
+    assert admin.post("/projects/KEPT/datasets/", json={"name": "d", "type": "Inline"}).status_code == 200
+    first = admin.get("/projects/KEPT/datasets/d").json()
+    assert admin.get("/projects/KEPT/datasets/d").json() == first  # kept
+    assert len(instance.app.state.answers) > 0
+    with instance.store.begin() as s:  # as another worker: not through this app
+        s.execute(
+            update(ProjectObject)
+            .where(ProjectObject.name == "d")
+            .values(definition={**first, "description": "changed elsewhere"})
+        )
+    assert admin.get("/projects/KEPT/datasets/d").json()["description"] == "changed elsewhere"
+
+    before = admin.get("/current-user").json()
+    write(instance, "UPDATE users SET display_name = 'Someone Else' WHERE login = 'admin'")
+    assert admin.get("/current-user").json()["displayName"] == "Someone Else" != before["displayName"]
+
+
+def test_a_revoked_key_fails_on_a_kept_route_at_once(instance: Instance) -> None:
+    secret = instance.make_user("kim", ["readers"])
+    client = instance.client(secret)
+    assert client.get("/current-user").status_code == 200
+    assert client.get("/current-user").status_code == 200  # served from the kept answer
+    write(instance, "DELETE FROM api_keys WHERE user_login = 'kim'")
+    assert_error(client.get("/current-user"), 401)
+
+
+def test_answers_are_kept_per_caller(instance: Instance) -> None:
+    one = instance.client(instance.make_user("one", ["g1"]))
+    two = instance.client(instance.make_user("two", ["g2"]))
+    assert one.get("/current-user").json()["login"] == "one"
+    assert two.get("/current-user").json()["login"] == "two"
+    assert one.get("/current-user").json()["login"] == "one"
+    proxied = instance.admin.get("/current-user", headers={"X-DKU-ProxyUser": "two"})
+    assert proxied.json()["login"] == "two"
+    assert instance.admin.get("/current-user").json()["login"] == "admin"
+
+
+def test_every_route_not_kept_exists_and_is_a_get(instance: Instance) -> None:
+    gets = {
+        e.route.path.removeprefix("/dip/publicapi")
+        for e in instance.app.request_path.table.entries
+        if "GET" in e.methods
+    }
+    assert set(NOT_KEPT) <= gets, set(NOT_KEPT) - gets
