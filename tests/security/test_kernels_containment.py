@@ -8,6 +8,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 from labkeeper.config import Config
 from labkeeper.connections.secrets import encrypt
 from labkeeper.errors import Conflict
+from labkeeper.isolation.identity import OTHERS, first_denied
 from tests.conftest import ADMIN_KEY, Instance
 from tests.isolation import conftest as isolation
 from tests.security.kernels_helpers import (
@@ -181,3 +183,39 @@ def test_a_planted_symlink_in_place_of_the_socket_folder_is_refused(config: Conf
         if base.is_symlink():
             base.unlink()
         shutil.rmtree(decoy, ignore_errors=True)
+
+
+@pytest.fixture
+def default_python_instance(config: Config) -> Iterator[Instance]:
+    """An instance as `python3 run.py serve` starts one: no --kernel-python."""
+    from dataclasses import replace
+
+    from fastapi.testclient import TestClient
+
+    from labkeeper.server.app import create_app
+
+    plain = replace(config, kernel_python=None)
+    app = create_app(plain)
+    with TestClient(app) as main:
+        yield Instance(app, plain, main.portal)
+
+
+def test_the_built_in_kernel_starts_as_the_kernel_account_without_kernel_python(
+    default_python_instance: Instance,
+) -> None:
+    """Run as root with labkeeper's interpreter out of other accounts' reach (under /root
+    on this kind of machine), the built-in kernel still starts, as labkeeper-kernel."""
+    instance = default_python_instance
+    project(instance, "team")
+    mallory = member(instance, "mallory", "team", UNSAFE_CODE)
+    put_notebook(
+        mallory, "who", "import os, pwd, sys; print(pwd.getpwuid(os.getuid()).pw_name, sys.executable)"
+    )
+    state = run_and_wait(mallory, "who")
+    assert state["hasResult"], state
+    account, executable = outputs_text(mallory, "who")[0].split()
+    assert account == "labkeeper-kernel"
+    if first_denied(sys.executable, OTHERS) is not None:  # out of reach: the runtime serves
+        assert executable == str(instance.config.data_dir / "run" / "kernel-runtime" / "bin" / "python")
+    else:
+        assert executable == sys.executable

@@ -70,14 +70,12 @@ from typing import Any
 from uv import find_uv_bin
 
 from labkeeper.isolation.accounts import BUILD_ACCOUNT, can_switch_accounts, service_account
-from labkeeper.isolation.identity import UnixIdentity, first_denied, server_identity
+from labkeeper.isolation.identity import OTHERS, UnixIdentity, first_denied, server_identity
 from labkeeper.isolation.layout import CODE_ENVS, TRAVERSE_ONLY, RunTree
 
 SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _EXECUTE = 1
 _READ_EXECUTE = 5
-# Any account that is neither the owner nor in the group: what `others` mode bits grant.
-ANY_ACCOUNT = UnixIdentity("nobody", 65534, 65534, (), impersonated=True)
 
 
 class SandboxError(Exception):
@@ -93,7 +91,7 @@ def blocked_for_builds(path: str | Path, want: int = _READ_EXECUTE) -> str | Non
     """The folder or file that keeps builds from using `path` (None: nothing, or not root)."""
     if not can_switch_accounts():
         return None
-    return first_denied(path, ANY_ACCOUNT, want)
+    return first_denied(path, OTHERS, want)
 
 
 def runnable_uv(data_dir: Path) -> str:
@@ -168,7 +166,7 @@ class BuildSandbox:
             os.chown(self.env_path, self.identity.uid, self.identity.gid, follow_symlinks=False)
 
     def _check_reachable(self, folder: Path) -> None:
-        blocked = first_denied(folder, ANY_ACCOUNT, _EXECUTE)
+        blocked = first_denied(folder, OTHERS, _EXECUTE)
         if blocked is not None:
             raise SandboxError(
                 f"The build account {self.identity.name} cannot reach {folder}: {blocked} is closed to "

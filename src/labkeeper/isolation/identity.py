@@ -135,6 +135,12 @@ def _allowed(st: os.stat_result, ident: UnixIdentity, want: int) -> bool:
     return bits & want == want
 
 
+# Any account that is neither the owner nor in the group: what the `other` mode bits grant.
+# The unprivileged accounts user code runs as (labkeeper-build, labkeeper-kernel, users'
+# own) reach a path labkeeper owns only through those bits.
+OTHERS = UnixIdentity("nobody", 65534, 65534, (), impersonated=True)
+
+
 def first_denied(path: Path | str, ident: UnixIdentity, want: int = _R | _X) -> str | None:
     """The first path component `ident` may not pass through (or use with `want`), or None.
 

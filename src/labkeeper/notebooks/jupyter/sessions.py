@@ -51,6 +51,7 @@ from labkeeper.notebooks.jupyter.kernels import (
 )
 from labkeeper.notebooks.jupyter.models import RUNNING, STARTING, JupyterSession
 from labkeeper.notebooks.jupyter.queries import SessionQueries
+from labkeeper.notebooks.jupyter.runtime import builtin_python
 from labkeeper.processes import stop_tree
 from labkeeper.projects.access import require_project
 from labkeeper.settings.service import get_general_settings
@@ -96,7 +97,7 @@ class SessionManager(SessionQueries, Housekeeping):
         self.store = store
         self.config = config
         self.tree = RunTree(config.data_dir)
-        self.specs = KernelSpecs(config.data_dir, config.kernel_python)
+        self.specs = KernelSpecs(config.data_dir, builtin_python(config.data_dir, config.kernel_python))
         self.logs = Path(config.data_dir) / "jupyter" / "kernel-logs"
         self.kernels = LabkeeperMultiKernelManager(
             kernel_spec_manager=self.specs.manager, connection_dir=str(self.tree.connections)
