@@ -244,7 +244,9 @@ class Build:
         self.log.line(f"Registered the Jupyter kernelspec {target}")
 
     def packages(self) -> str:
-        return installed_packages(self.plan.path, in_process=self.plan.managed, run_as=self.run_as())
+        if self.plan.managed:  # read in-process: a jupyter-off holds no account to run anything
+            return installed_packages(self.plan.path)
+        return installed_packages(self.plan.path, in_process=False, run_as=self.run_as())
 
     def check_runnable(self, path: str | Path, what: str) -> None:
         try:
