@@ -56,7 +56,7 @@ class LabkeeperServer:
 
     def __init__(self, *, database_url: str | None = None, workers: int = 1, cpu: int | None = None) -> None:
         self.data_dir = Path(tempfile.mkdtemp(prefix="labkeeper-bench-"))
-        # As root, builds run as labkeeper-build and kernels as labkeeper-kernel: both must
+        # As root, builds run as labkeeper-build-<n> and kernels as labkeeper-kernel: both must
         # traverse to the data dir (kernels also to data/run/).
         os.chmod(self.data_dir, 0o711)
         self.port = free_port()

@@ -123,7 +123,7 @@ def kernel_runtime() -> str:
 @pytest.fixture
 def config(database_url: str | None, kernel_runtime: str) -> Iterator[Config]:
     """A data dir every account can traverse to: run as root, labkeeper builds envs as
-    labkeeper-build and starts kernels as labkeeper-kernel, which must reach it; kernels run
+    labkeeper-build-<n> and starts kernels as labkeeper-kernel, which must reach it; kernels run
     the shared runtime's interpreter (one under /root is out of their reach)."""
     if database_url:
         _empty_postgres(database_url)

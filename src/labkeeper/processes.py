@@ -1,4 +1,5 @@
-"""The one way labkeeper stops what it started: a process, its descendants and its session.
+"""The one way labkeeper stops what it started: a process, its descendants and its session;
+or, for an account that runs nothing else (a build slot's), every process of that account.
 
 Tasks and kernels are started in a session of their own (`start_new_session`), so their
 session id is their pid and every process they start keeps it unless it calls setsid
@@ -77,3 +78,75 @@ def _is_zombie(proc: psutil.Process) -> bool:
         return proc.status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return True
+
+
+def account_pids(uid: int) -> set[int]:
+    """The live processes with `uid` as their real, effective, saved or filesystem uid.
+
+    Read from /proc/<pid>/status, not from the owner of /proc/<pid>: a process that makes
+    itself non-dumpable shows its folder as root's."""
+    found = set()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/status", "rb") as status:
+                text = status.read(2048)
+        except OSError:  # gone meanwhile
+            continue
+        uids = state = b""
+        for line in text.split(b"\n"):
+            if line.startswith(b"State:"):
+                state = line[6:].strip()[:1]
+            elif line.startswith(b"Uid:"):
+                uids = line[4:]
+                break
+        if state in (b"Z", b"X"):  # killed, waiting to be reaped: runs nothing any more
+            continue
+        if uid in {int(field) for field in uids.split()}:
+            found.add(int(entry.name))
+    return found
+
+
+def stop_account(uid: int, gid: int, *, timeout: float = 5.0) -> int:
+    """SIGKILL every process of the account `uid` until none is left; returns how many.
+
+    Each round also kills from inside the account (`kill(-1)` as that uid): the kernel sends
+    that signal to all of the account's processes at once, a process cannot fork while it
+    runs, so a process that forks in a loop, which a scan-then-kill round always trails,
+    cannot outrun it. Raises ProcessSurvived when some are still there after `timeout`."""
+    if uid == 0 or uid == os.geteuid():
+        raise ValueError(f"refusing to stop every process of uid {uid}: that is labkeeper's own or root's")
+    killed: set[int] = set()
+    deadline = time.monotonic() + timeout
+    while True:
+        pids = account_pids(uid)
+        if not pids:
+            return len(killed)
+        if time.monotonic() > deadline:
+            raise ProcessSurvived(f"{len(pids)} processes of uid {uid} outlived SIGKILL for {timeout:.0f} s")
+        _kill_all_as(uid, gid)
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        killed |= pids
+        time.sleep(0.005)
+
+
+class ProcessSurvived(RuntimeError):
+    """An account still has processes after being stopped."""
+
+
+def _kill_all_as(uid: int, gid: int) -> None:
+    pid = os.fork()
+    if pid == 0:  # the child runs only system calls, then leaves without cleanup
+        try:
+            os.setgroups([])
+            os.setresgid(gid, gid, gid)
+            os.setresuid(uid, uid, uid)
+            os.kill(-1, signal.SIGKILL)  # every process this uid may signal, but not itself
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)

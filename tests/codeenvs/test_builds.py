@@ -149,13 +149,13 @@ def test_builds_get_a_uv_they_can_run_when_the_installed_one_is_out_of_their_rea
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """labkeeper installed under a private folder (say /root): builds, which run as
-    labkeeper-build, get a copy of uv in the data dir's run/ tree."""
+    a build slot account (labkeeper-build-<n>), get a copy of uv in the data dir's run/ tree."""
     if os.geteuid() != 0:
         pytest.skip("builds switch accounts only when labkeeper runs as root")
     from uv import find_uv_bin
 
     from labkeeper.codeenvs import sandbox
-    from labkeeper.isolation.accounts import BUILD_ACCOUNT, service_account
+    from labkeeper.isolation.accounts import build_slot_account
 
     private = tmp_path / "private"
     private.mkdir(mode=0o700)
@@ -169,7 +169,7 @@ def test_builds_get_a_uv_they_can_run_when_the_installed_one_is_out_of_their_rea
         assert uv == str(data_dir / "run" / "tools" / "uv")
         assert sandbox.blocked_for_builds(hidden_uv) is not None
         assert sandbox.blocked_for_builds(uv) is None
-        account = service_account(BUILD_ACCOUNT)
+        account = build_slot_account(1)
         done = subprocess.run(
             [uv, "--version"], capture_output=True, text=True, user=account.uid, group=account.gid
         )

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from labkeeper.codeenvs.sandbox import build_identity, reclaim_idle_caches, user_cache
+from labkeeper.codeenvs.sandbox import reclaim_idle_caches, user_cache
+from labkeeper.isolation.accounts import build_slot_account
 from tests.codeenvs.conftest import wheelhouse  # noqa: F401 - the fixture
 from tests.codeenvs.helpers import configure, create, definition, save, update
 from tests.conftest import Instance
@@ -204,7 +205,7 @@ def build_log(client: object, name: str) -> str:
 
 
 def test_a_cache_left_lent_by_a_dead_server_is_handed_back_unless_a_build_holds_it(tmp_path: Path) -> None:
-    build = build_identity()
+    build = build_slot_account(1)
     held, left = user_cache(tmp_path, "held"), user_cache(tmp_path, "left")
     for cache in (held, left):  # as prepare leaves it: lent, then the server died
         (cache / "archive-v0" / "x").mkdir(parents=True)
@@ -215,7 +216,7 @@ def test_a_cache_left_lent_by_a_dead_server_is_handed_back_unless_a_build_holds_
         cache.with_name(cache.name + ".lock").touch()
         cache.with_name(cache.name + ".lent").touch()
     running = os.open(held.with_name(held.name + ".lock"), os.O_RDWR)
-    fcntl.flock(running, fcntl.LOCK_SH)  # a build of that user still runs
+    fcntl.flock(running, fcntl.LOCK_EX)  # a build of that user still runs
     try:
         reclaim_idle_caches(held.parent)
     finally:

@@ -1,29 +1,30 @@
 """Code env builds, run as tasks (`codeenv.build`, `codeenv.delete`) with uv.
 
 A build snapshots the env's settings and the general settings when it starts, takes one of
-`codeEnvs.maxConcurrentBuilds` slots (builds of different envs run side by side up to that
-number; the others wait, abortable), then:
+`codeEnvs.maxConcurrentBuilds` build slots of the machine (`slots`: builds of different
+envs run side by side up to that number, in all server processes together; the others
+wait, abortable; a `jupyter-off` of a managed env runs no process and takes none), then:
 - managed env, `create`/`rebuild` (or its folder is gone): `uv venv` from scratch;
 - `create`/`update`/`rebuild`: `uv pip install --exact` of core packages (when asked),
   Jupyter packages (when asked) and the spec, so the env matches its spec exactly;
 - `jupyter-on`: installs the Jupyter support packages; `jupyter-off` installs nothing;
 - then (un)registers the kernelspec and records the installed packages.
-Every process runs contained (`sandbox`): as the build account, never root, with an
+Every process runs contained (`sandbox`): as the account of its slot, never root, with an
 environment built from nothing but uv's settings and the index of `codeEnvs.packageIndex`
 (`--no-config`: the host's pip or uv configuration never leaks in). The spec is checked
 again when the build starts (it may have been stored before a setting changed): options
 and direct references are refused as at save. Every line of output goes to the build's
 log, masked (`masking`), and so do the errors a build reports. A failed or aborted build
-leaves the env BROKEN, never READY.
+leaves the env BROKEN, never READY. Before the slot goes to another build, every process of
+its account is killed (success, failure, abort or timeout alike).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +32,7 @@ from typing import Any
 
 from sqlalchemy import delete
 
-from labkeeper.codeenvs import kernelspecs, logs, records
+from labkeeper.codeenvs import kernelspecs, logs, records, slots
 from labkeeper.codeenvs.interpreters import resolve
 from labkeeper.codeenvs.masking import Masker, url_secrets
 from labkeeper.codeenvs.models import BROKEN, BUILDING, DESIGN_MANAGED, CodeEnv
@@ -48,38 +49,10 @@ from labkeeper.codeenvs.spec import (
 )
 from labkeeper.errors import BadRequest
 from labkeeper.futures.runner import OperationError, TaskAborted, TaskContext, operation
+from labkeeper.isolation.identity import UnixIdentity
 from labkeeper.settings.service import get_general_settings
 
 MODES = ("create", "update", "rebuild", "jupyter-on", "jupyter-off", "register")
-
-
-class BuildSlots:
-    """At most `limit()` builds run at once in this process; the others wait (abortably)."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self.active = 0
-
-    @contextmanager
-    def hold(self, ctx: TaskContext, limit: Callable[[], int], on_wait: Callable[[], None]) -> Iterator[None]:
-        with self._cond:
-            current, checked = limit(), time.monotonic()
-            while self.active >= current:
-                on_wait()
-                ctx.check_abort()
-                self._cond.wait(0.1)
-                if time.monotonic() - checked > 1.0:  # the setting may change while we wait
-                    current, checked = limit(), time.monotonic()
-            self.active += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self.active -= 1
-                self._cond.notify_all()
-
-
-SLOTS = BuildSlots()
 
 
 def env_python(path: str | Path) -> Path:
@@ -152,11 +125,13 @@ def make_plan(ctx: TaskContext, args: dict[str, Any]) -> Plan:
 class Build:
     """One build in progress: its plan, its log, and the steps it reports."""
 
-    def __init__(self, ctx: TaskContext, plan: Plan, log: logs.BuildLog) -> None:
+    def __init__(
+        self, ctx: TaskContext, plan: Plan, log: logs.BuildLog, account: UnixIdentity | None
+    ) -> None:
         self.ctx, self.plan, self.log = ctx, plan, log
         self.uv = runnable_uv(plan.data_dir)
-        self.sandbox = BuildSandbox(plan.data_dir, ctx.owner, ctx.task_id, plan.path)
-        self.environ = self.sandbox.environ(plan.index_env)
+        self.sandbox = BuildSandbox(plan.data_dir, ctx.owner, ctx.task_id, plan.path, account)
+        self.environ: dict[str, str] = {}  # set by prepare: the cache it names is chosen there
         self.steps: list[str] = []
         self.python_version = ""
 
@@ -269,7 +244,9 @@ class Build:
         self.log.line(f"Registered the Jupyter kernelspec {target}")
 
     def packages(self) -> str:
-        return installed_packages(self.plan.path, in_process=self.plan.managed, run_as=self.run_as())
+        if self.plan.managed:  # read in-process: a jupyter-off holds no account to run anything
+            return installed_packages(self.plan.path)
+        return installed_packages(self.plan.path, in_process=False, run_as=self.run_as())
 
     def check_runnable(self, path: str | Path, what: str) -> None:
         try:
@@ -284,8 +261,16 @@ class Build:
                 self.sandbox.check_runnable(self.uv, "uv")
         except SandboxError as exc:
             raise OperationError(str(exc)) from None
+        self.environ = self.sandbox.environ(self.plan.index_env)
         who = self.sandbox.identity
+        if who is None:
+            self.log.line("labkeeper: this build runs no process")
+            return
         self.log.line(f"labkeeper: building as UNIX user {who.name} (uid {who.uid})")
+        if not self.sandbox.shared_cache:
+            self.log.line(
+                "labkeeper: another build of this user holds their uv cache: this one uses an empty cache"
+            )
         for variable, value in sorted(self.plan.index_env.items()):  # masked by the log
             self.log.line(f"labkeeper: {variable}={value}")
 
@@ -306,36 +291,29 @@ def build_env(ctx: TaskContext, args: dict[str, Any]) -> dict[str, Any]:
     started = time.monotonic()
     log.line(f"labkeeper: {mode} of {lang} code env {name!r}, future {ctx.task_id}, by {ctx.owner}")
     touched = mode == "create"  # from here on a failure leaves the env BROKEN
-    build: Build | None = None
     try:
         plan = make_plan(ctx, args)
         log.mask = Masker(plan.secrets)
-        build = Build(ctx, plan, log)
-        slot = (
-            SLOTS.hold(
-                ctx,
-                limit=lambda: _max_builds(ctx),
-                on_wait=lambda: ctx.progress([("Waiting for a build slot", None, None)]),
-            )
-            if mode != "jupyter-off" and plan.managed
-            else _no_slot()
-        )
-        with slot:
-            records.set_if_holder(ctx.store, lang, name, token, state=BUILDING)
-            touched = True
-            build.prepare()
-            if plan.managed:
-                build.build_managed()
-            else:
-                build.build_registered()
-            packages = build.packages()
-            version = build.python_version or records.load_env(ctx.store, lang, name).python_version
-            values = {"actual_package_list": packages, "python_version": version}
-            values["jupyter_kernel"] = kernelspecs.is_installed(plan.data_dir, name)
-            build.sandbox.finish()  # the env is the server's again before anyone sees it READY
-            ctx.check_abort()
-            if not records.finish_ready(ctx.store, lang, name, token, ctx.task_id, **values):
-                raise TaskAborted(ctx.task_id)
+        with _slot_for(ctx, plan) as account:
+            build = Build(ctx, plan, log, account)
+            try:
+                records.set_if_holder(ctx.store, lang, name, token, state=BUILDING)
+                touched = True
+                build.prepare()
+                if plan.managed:
+                    build.build_managed()
+                else:
+                    build.build_registered()
+                packages = build.packages()
+                version = build.python_version or records.load_env(ctx.store, lang, name).python_version
+                values = {"actual_package_list": packages, "python_version": version}
+                values["jupyter_kernel"] = kernelspecs.is_installed(plan.data_dir, name)
+                build.sandbox.finish()  # the env is the server's again before anyone sees it READY
+                ctx.check_abort()
+                if not records.finish_ready(ctx.store, lang, name, token, ctx.task_id, **values):
+                    raise TaskAborted(ctx.task_id)
+            finally:
+                build.sandbox.finish()  # before the slot goes to another build
         seconds = time.monotonic() - started
         log.line(f"labkeeper: env {name!r} is ready ({seconds:.2f} s)")
         return success_report(lang, name, mode, log.name, packages, version, seconds)
@@ -356,17 +334,23 @@ def build_env(ctx: TaskContext, args: dict[str, Any]) -> dict[str, Any]:
             raise OperationError(reason) from None
         raise
     finally:
-        try:
-            if build is not None:
-                build.sandbox.finish()
-        finally:
-            records.release(ctx.store, lang, name, token)
-            log.close()
+        records.release(ctx.store, lang, name, token)
+        log.close()
 
 
 @contextmanager
-def _no_slot() -> Iterator[None]:
-    yield
+def _slot_for(ctx: TaskContext, plan: Plan) -> Iterator[UnixIdentity | None]:
+    """The account of a build slot held for the build; None for a build that runs nothing."""
+    if plan.managed and plan.mode == "jupyter-off":
+        yield None
+        return
+    with slots.hold_slot(
+        plan.data_dir,
+        limit=lambda: _max_builds(ctx),
+        on_wait=lambda: ctx.progress([("Waiting for a build slot", None, None)]),
+        check_abort=ctx.check_abort,
+    ) as slot:
+        yield slot.identity
 
 
 def _max_builds(ctx: TaskContext) -> int:

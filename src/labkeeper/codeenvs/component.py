@@ -1,6 +1,7 @@
-"""Wires code envs into the app: registers the build operations with the task runner and
-starts finding the machine's Python interpreters at start-up (in the background: the first
-request that needs them waits for the search to end)."""
+"""Wires code envs into the app: registers the build operations with the task runner, clears
+the build slot accounts no live build holds (what a dead server left running), completes
+the records of interrupted builds, and starts finding the machine's Python interpreters
+(in the background: the first request that needs them waits for the search to end)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import threading
 
 from fastapi import FastAPI
 
-from labkeeper.codeenvs import builds, interpreters
+from labkeeper.codeenvs import builds, interpreters, slots
 from labkeeper.codeenvs.recovery import complete_interrupted_builds
 
 
@@ -17,6 +18,7 @@ class CodeEnvsComponent:
     operations = (builds.build_env, builds.delete_env)
 
     async def start(self, app: FastAPI) -> None:
+        await asyncio.to_thread(slots.clear_idle_slots, app.state.config.data_dir)
         await asyncio.to_thread(complete_interrupted_builds, app.state.store)
         threading.Thread(target=interpreters.available, name="find-interpreters", daemon=True).start()
 

@@ -2,8 +2,11 @@
 
 Every process of a build (uv venv, uv pip install, bytecode compilation, any build backend a
 package brings, the interpreter checks of a non-managed env) runs:
-- as the system account `labkeeper-build` when labkeeper runs as root (never as root), else
-  as the server's own account, which cannot switch;
+- as the system account of the build slot it holds, `labkeeper-build-<n>`, when labkeeper
+  runs as root (never as root), else as the server's own account, which cannot switch. No
+  other build runs as that account meanwhile, and nothing the build starts outlives it
+  (codeenvs/slots.py: every process of the account is killed before anything is handed
+  back to the server);
 - with an environment built from nothing: a fixed PATH, HOME and TMPDIR in a folder of this
   build alone, uv's cache and the index settings. No LABKEEPER_* variable, database URL,
   key, proxy or the server's HOME reaches it; index URLs travel in UV_* variables, never in
@@ -14,15 +17,15 @@ Files, when labkeeper runs as root (`prepare` before the build, `finish` after i
     data_dir/                       0711  traversable only (sealed like for kernels)
       code-envs/                    0711
         python/                     0711
-          <env>/                    the build account's during its build; the server's after
+          <env>/                    the slot account's during its build; the server's after
                                     (group/other write, setuid and setgid bits stripped), so
                                     no later build of another env can change it; readable and
                                     executable by every account (kernels run its interpreter)
         cache/users/<digest>/       uv's cache of one labkeeper user (the digest of the login
-                                    whose request runs the build): 0700, the build account's
+                                    whose request runs the build): 0700, the slot account's
                                     while a build of that user runs, the server's after
         logs/                       0700  the server's; each log 0600
-      run/builds/<future id>/       0700  the build account's HOME and TMPDIR, removed after
+      run/builds/<future id>/       0700  the slot account's HOME and TMPDIR, removed after
 
 The uv cache and its threat model. A build backend is code of whoever published the
 package, and it runs as the build account, which may write uv's cache during the build. What
@@ -44,14 +47,16 @@ env installed from it afterwards. Hence:
   has any) when it fetches a wheel, not when it installs from its cache, so such a cache is
   only safe if no build account ever writes it, which needs a separate populating step
   that runs no build backend, plus per-user caches for wheels built from sdists anyway.
-- Every build runs as the same build account. Two builds of different users running at the
-  same moment, or a process a build backend leaves running, can therefore write what the
-  other build owns at that moment (its env, its user's cache). This is not closed here: it
-  needs an account per build slot and killing that account's processes after each build.
+- Builds running at the same moment run as different accounts (one per build slot), and a
+  slot's account has no process left when its next build starts: no build reaches what
+  another build owns meanwhile (its env, its user's cache, its environment variables in
+  /proc/<pid>/environ), whoever requested them.
 
-Several builds of one user (in any server process) share that user's cache: each holds a
-shared lock on `<digest>.lock` while it runs, and the last one to finish hands the cache
-back to the server. `<digest>.lent` marks a cache lent to the build account until it is
+A user's cache is lent to one build at a time: the build holds an exclusive lock on
+`<digest>.lock` while it runs and hands the cache back to the server at its end. Two builds
+of one user that run at once run as two accounts, and a cache owned by one is closed to the
+other: the second gets an empty cache of its own in its HOME, removed after it (it runs
+cold rather than waits). `<digest>.lent` marks a cache lent to a slot account until it is
 fully handed back; the next build of anyone hands back such a cache no build holds (the
 server died during a build).
 """
@@ -69,9 +74,10 @@ from typing import Any
 
 from uv import find_uv_bin
 
-from labkeeper.isolation.accounts import BUILD_ACCOUNT, can_switch_accounts, service_account
+from labkeeper.isolation.accounts import can_switch_accounts
 from labkeeper.isolation.identity import OTHERS, UnixIdentity, first_denied, server_identity
 from labkeeper.isolation.layout import CODE_ENVS, TRAVERSE_ONLY, RunTree
+from labkeeper.isolation.leftovers import clear_account
 
 SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _EXECUTE = 1
@@ -80,11 +86,6 @@ _READ_EXECUTE = 5
 
 class SandboxError(Exception):
     """The build cannot run contained: the message says what to change."""
-
-
-def build_identity() -> UnixIdentity:
-    """The account builds run as: `labkeeper-build` when labkeeper is root, else its own."""
-    return service_account(BUILD_ACCOUNT) if can_switch_accounts() else server_identity()
 
 
 def blocked_for_builds(path: str | Path, want: int = _READ_EXECUTE) -> str | None:
@@ -122,15 +123,21 @@ def runnable_uv(data_dir: Path) -> str:
 
 
 class BuildSandbox:
-    """The account, environment and folders of one build."""
+    """The account, environment and folders of one build.
 
-    def __init__(self, data_dir: Path, requester: str, task_id: str, env_path: Path) -> None:
+    `identity` is the account of the build slot the build holds (slots.py), or None for a
+    build that runs no process (it is lent nothing)."""
+
+    def __init__(
+        self, data_dir: Path, requester: str, task_id: str, env_path: Path, identity: UnixIdentity | None
+    ) -> None:
         self.data_dir = Path(data_dir)
-        self.switch = can_switch_accounts()
-        self.identity = build_identity()
+        self.identity = identity
+        self.switch = can_switch_accounts() and identity is not None
         self.env_path = Path(env_path)
         self.home = self.data_dir / "run" / "builds" / task_id
         self.cache = user_cache(self.data_dir, requester)
+        self.shared_cache = True  # False: another build of the user holds theirs (see above)
         self.owns_env = False
         self.finished = False
         self._cache_lock: int | None = None
@@ -151,9 +158,13 @@ class BuildSandbox:
             return
         tree.seal()
         self._check_reachable(envs / "python")
+        if not self._lock_cache():
+            self.shared_cache = False
+            self.cache = self.home / "cache"
+            self.cache.mkdir(mode=0o700)
         _chown_tree(self.home, self.identity)
-        self._lock_cache()
-        _chown_tree(self.cache, self.identity)
+        if self.shared_cache:
+            _chown_tree(self.cache, self.identity)
         if managed:
             self.owns_env = True
             if self.env_path.is_dir() and not self.env_path.is_symlink():
@@ -204,49 +215,67 @@ class BuildSandbox:
         return env
 
     def popen_kwargs(self) -> dict[str, Any]:
+        if self.identity is None:
+            raise RuntimeError("this build holds no build slot: it may run no process")
         return {"cwd": str(self.home), **self.identity.popen_kwargs()}
 
     # -- after -------------------------------------------------------------------------------
     def finish(self) -> None:
-        """Give everything the build account touched back to the server; remove its home.
-        Safe to call more than once."""
+        """Kill every process of the build's account, then give everything it touched back to
+        the server and remove its home. Safe to call more than once; raises
+        processes.ProcessSurvived (after handing back) when a process of the account outlives
+        SIGKILL."""
         if self.finished:
             return
         self.finished = True
         try:
             if self.switch:
+                # First: a process still running could write through a file it holds open,
+                # whoever owns the file after the chown.
+                survived = _clear(self.identity)
                 me = server_identity()
                 if self.owns_env and self.env_path.is_dir() and not self.env_path.is_symlink():
                     _chown_tree(self.env_path, me, strip=True)
                 self._release_cache(me)
+                if survived is not None:
+                    raise survived
         finally:
             shutil.rmtree(self.home, ignore_errors=True)
 
-    def _lock_cache(self) -> None:
-        """Hold a shared lock on the user's cache for as long as this build runs; mark it lent."""
+    def _lock_cache(self) -> bool:
+        """Hold the exclusive lock on the user's cache for as long as this build runs and mark
+        it lent; False when another build of the user holds it."""
         reclaim_idle_caches(self.cache.parent)
         fd = os.open(_lock_path(self.cache), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        fcntl.flock(fd, fcntl.LOCK_SH)  # waits while a finishing build hands the cache back
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
         self._cache_lock = fd
         _lent_path(self.cache).touch(mode=0o600)
+        return True
 
     def _release_cache(self, me: UnixIdentity) -> None:
-        """The last build of this user to finish gives the cache back to the server."""
         fd, self._cache_lock = self._cache_lock, None
         if fd is None:
             return
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:  # another build of this user still runs: it hands it back
-                return
             _give_back(self.cache, me)
         finally:
             os.close(fd)
 
 
+def _clear(ident: UnixIdentity) -> Exception | None:
+    try:
+        clear_account(ident)
+    except Exception as exc:  # noqa: BLE001 - handed back first, raised by the caller after
+        return exc
+    return None
+
+
 def reclaim_idle_caches(folder: Path) -> None:
-    """Give back to the server every user cache still lent to the build account that no build
+    """Give back to the server every user cache still lent to a slot account that no build
     uses: what a server that died during a build left behind."""
     me = server_identity()
     for lent in folder.glob("*.lent"):

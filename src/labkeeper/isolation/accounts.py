@@ -3,10 +3,12 @@
 - `KERNEL_ACCOUNT` runs notebook kernels while impersonation is off: code a project member
   writes never runs as root, and this account cannot read the store, the keys or the
   notebooks (the data directory is sealed, see isolation/layout.py).
-- `BUILD_ACCOUNT` runs code env builds (uv, and any build backend a package brings): it
-  may write the env it builds and nothing else of the data directory.
+- `labkeeper-build-<n>` runs the code env build holding build slot n (uv, and any build
+  backend a package brings): it may write the env it builds and its requester's uv cache
+  and nothing else of the data directory. One account per slot, one build per slot at a
+  time, everything of the account killed and removed between builds (codeenvs/slots.py).
 
-Both are system accounts with a group of their own, no home and no login shell, created on
+All are system accounts with a group of their own, no home and no login shell, created on
 first use. When labkeeper does not run as root it cannot switch accounts: code then runs as
 the server's own account and these functions are not called.
 """
@@ -21,12 +23,29 @@ import time
 from labkeeper.isolation.identity import UnixIdentity
 
 KERNEL_ACCOUNT = "labkeeper-kernel"
-BUILD_ACCOUNT = "labkeeper-build"
+BUILD_SLOT_PREFIX = "labkeeper-build-"
 _NOLOGIN = next((p for p in ("/usr/sbin/nologin", "/sbin/nologin") if os.path.exists(p)), "/bin/false")
 
 
 def can_switch_accounts() -> bool:
     return os.geteuid() == 0
+
+
+def build_slot_account(number: int) -> UnixIdentity:
+    """The account of build slot `number` (1, 2, ...), created on first use."""
+    return service_account(f"{BUILD_SLOT_PREFIX}{number}")
+
+
+def existing_build_slots() -> dict[int, UnixIdentity]:
+    """The build slot accounts this machine has, by slot number (none is created)."""
+    found = {}
+    for entry in pwd.getpwall():
+        number = entry.pw_name.removeprefix(BUILD_SLOT_PREFIX)
+        if entry.pw_name.startswith(BUILD_SLOT_PREFIX) and number.isdigit() and entry.pw_uid != 0:
+            found[int(number)] = UnixIdentity(
+                entry.pw_name, entry.pw_uid, entry.pw_gid, (entry.pw_gid,), impersonated=True, shared=True
+            )
+    return found
 
 
 def service_account(name: str) -> UnixIdentity:
