@@ -334,6 +334,13 @@ def _own_dir(folder: Path, mode: int) -> None:
         os.chmod(folder, mode)
 
 
+def hand_back_env(env_path: Path) -> None:
+    """Give an env a build account held (a dead server's build) back to the server, as a
+    finished build does: until then, whoever holds that account next could change it."""
+    if can_switch_accounts() and env_path.is_dir() and not env_path.is_symlink():
+        _chown_tree(env_path, server_identity(), strip=True)
+
+
 def _chown_tree(root: Path, ident: UnixIdentity, *, strip: bool = False) -> None:
     """chown everything under `root` without following symlinks; with `strip`, also remove
     group/other write and setuid/setgid bits (what a build account could use later)."""
