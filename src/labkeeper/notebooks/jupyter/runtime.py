@@ -5,11 +5,11 @@ interpreter, which has ipykernel. When labkeeper runs as root, kernels run as un
 accounts (`labkeeper-kernel`, or users' own), and labkeeper's interpreter may be out of
 their reach: a Python under `/root/.pyenv`, say. labkeeper then makes
 `<data dir>/run/kernel-runtime`, a virtual environment of a Python of the same version that
-every account may execute, which sees labkeeper's own installed packages through a `.pth`
-file: the same code a kernel of a non-root labkeeper runs, from an interpreter its account
-can start. Those packages hold no secret. When no such Python exists, or labkeeper's
-packages are themselves out of reach, the built-in kernel stays on labkeeper's own
-interpreter, and starting it is the 409 that names the folder in the way.
+every account may execute, holding the very distributions labkeeper runs kernels with
+(ipykernel, httpx and what they require, at the versions labkeeper has), linked or copied
+from labkeeper's own environment: the same code a kernel of a non-root labkeeper runs, from
+an interpreter its account can start. When no such Python exists, the built-in kernel stays
+on labkeeper's own interpreter, and starting it is the 409 that names the folder in the way.
 """
 
 from __future__ import annotations
@@ -19,9 +19,11 @@ import os
 import shutil
 import subprocess
 import sys
-import sysconfig
+from importlib import metadata
 from pathlib import Path
 
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 from uv import find_uv_bin
 
 from labkeeper.codeenvs import interpreters
@@ -29,7 +31,8 @@ from labkeeper.isolation.identity import OTHERS, first_denied
 from labkeeper.isolation.layout import TRAVERSE_ONLY, RunTree
 
 RUNTIME = "kernel-runtime"
-PTH_NAME = "labkeeper-server-packages.pth"
+# What the built-in kernel imports besides the standard library (kernel-lib's client uses httpx).
+KERNEL_DISTRIBUTIONS = ("ipykernel", "httpx")
 MARKER = ".labkeeper-runtime"
 
 
@@ -40,25 +43,38 @@ def builtin_python(data_dir: Path, configured: str | None) -> str:
     own = sys.executable
     if os.geteuid() != 0 or first_denied(own, OTHERS) is None:
         return own
-    packages = sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
-    if any(first_denied(folder, OTHERS) is not None for folder in packages):
-        return own
     shared = interpreters.available().get(f"PYTHON3{sys.version_info.minor}")
     if shared is None or first_denied(shared.path, OTHERS) is not None:
         return own
-    return str(_ensure_runtime(RunTree(data_dir).root / RUNTIME, shared.path, packages))
-
-
-def _ensure_runtime(folder: Path, interpreter: str, packages: list[str]) -> Path:
+    folder = RunTree(data_dir).root / RUNTIME
     folder.parent.mkdir(mode=TRAVERSE_ONLY, parents=True, exist_ok=True)
     with open(folder.parent / f".{RUNTIME}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # workers starting at once make it once
-        return _make_runtime(folder, interpreter, packages)
+        return str(_runtime(folder, shared.path, _closure(KERNEL_DISTRIBUTIONS)))
 
 
-def _make_runtime(folder: Path, interpreter: str, packages: list[str]) -> Path:
+def _closure(names: tuple[str, ...]) -> list[metadata.Distribution]:
+    """The installed distributions `names` need (markers evaluated, no extras)."""
+    found: dict[str, metadata.Distribution] = {}
+    todo = list(names)
+    while todo:
+        name = canonicalize_name(todo.pop())
+        if name in found:
+            continue
+        try:
+            found[name] = dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue  # an optional dependency this platform does not install
+        for line in dist.requires or []:
+            requirement = Requirement(line)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                todo.append(requirement.name)
+    return [found[name] for name in sorted(found)]
+
+
+def _runtime(folder: Path, interpreter: str, dists: list[metadata.Distribution]) -> Path:
     python = folder / "bin" / "python"
-    wanted = "\n".join([interpreter, *packages])
+    wanted = "\n".join([interpreter, *(f"{d.metadata['Name']}=={d.version}" for d in dists)])
     marker = folder / MARKER
     if python.exists() and marker.exists() and marker.read_text() == wanted:
         return python
@@ -79,21 +95,24 @@ def _make_runtime(folder: Path, interpreter: str, packages: list[str]) -> Path:
         capture_output=True,
         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "UV_NO_CONFIG": "1"},
     )
-    minor = f"python3.{sys.version_info.minor}"
-    site = partial / "lib" / minor / "site-packages"
-    (site / PTH_NAME).write_text("".join(f"{folder_}\n" for folder_ in packages))
+    site = partial / "lib" / f"python3.{sys.version_info.minor}" / "site-packages"
+    for dist in dists:
+        for entry in dist.files or []:
+            if ".." in entry.parts:
+                continue  # scripts and data outside site-packages: a kernel needs none
+            source, target = Path(str(dist.locate_file(entry))), site / entry
+            if not source.is_file():
+                continue
+            target.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+            try:
+                os.link(source, target)  # the same inode: nothing copied, its mode is 0644 already
+            except OSError:
+                shutil.copy2(source, target)
     (partial / MARKER).write_text(wanted)
-    for root, dirs, files in os.walk(partial):
+    for root, dirs, _files in os.walk(partial):
         for name in dirs:
             os.chmod(os.path.join(root, name), 0o755)
-        for name in files:
-            path = os.path.join(root, name)
-            if not os.path.islink(path):
-                os.chmod(path, 0o755 if os.access(path, os.X_OK) else 0o644)
     os.chmod(partial, 0o755)
     shutil.rmtree(folder, ignore_errors=True)
     os.replace(partial, folder)
-    # The venv's bin/python points at `interpreter`: it must not point elsewhere now.
-    if os.path.realpath(python) != os.path.realpath(interpreter):
-        raise RuntimeError(f"{python} does not run {interpreter}")
     return python
