@@ -113,7 +113,12 @@ def main() -> None:
     parser.add_argument("--database-url")
     parser.add_argument("--only", help="only routes containing this text")
     parser.add_argument("--no-pin", action="store_true", help="let servers and wrk share every core")
+    parser.add_argument("--in-process", action="store_true", help="time the ASGI app called directly")
+    parser.add_argument("--requests", type=int, default=2000, help="requests per route, --in-process")
     args = parser.parse_args()
+    if args.in_process:
+        in_process(args)
+        return
 
     server_cpu, load_cpu = (None, None) if args.no_pin else split_cpus()
     threads = 2 if load_cpu is None else 1
@@ -152,6 +157,23 @@ def main() -> None:
         server.close()
         if bare is not None:
             bare.close()
+
+
+def in_process(args: argparse.Namespace) -> None:
+    from _inprocess import InProcessServer
+
+    server = InProcessServer(database_url=args.database_url)
+    try:
+        routes, skipped = get_routes(server, fixtures(server))
+        if args.only:
+            routes = [r for r in routes if args.only in r]
+        print(f"{len(routes)} GET routes, {args.requests} requests each, in-process")
+        for route in routes:
+            print(f"{route[:70]:70} {server.time_route(route, args.requests):9.1f} us")
+        for route, reason in skipped.items():
+            print(f"not measured (no 200 on a fresh instance): {route}: {reason}")
+    finally:
+        server.close()
 
 
 if __name__ == "__main__":
