@@ -7,6 +7,7 @@ from fastapi import Request, Response
 from labkeeper.codeenvs import service
 from labkeeper.codeenvs.reports import task_report
 from labkeeper.futures.service import future_state
+from labkeeper.server.answers import settled
 from labkeeper.server.deps import AppConfig, AppStore, Caller, Runner
 from labkeeper.server.params import parse_bool
 from labkeeper.server.responses import json_response, read_json
@@ -30,7 +31,8 @@ async def _launch(
 
 @router.get("/admin/code-envs/")
 async def list_envs(store: AppStore, caller: Caller) -> Response:
-    return json_response(service.list_envs(store, caller))
+    envs, is_settled = service.list_envs(store, caller)
+    return settled(json_response(envs), is_settled)
 
 
 @router.get("/admin/code-envs/usages")
@@ -59,7 +61,8 @@ async def create_env(
 
 @router.get(ENV)
 async def get_env(env_lang: str, env_name: str, store: AppStore, caller: Caller) -> Response:
-    return json_response(service.get_definition(store, caller, env_lang, env_name))
+    definition, is_settled = service.get_definition(store, caller, env_lang, env_name)
+    return settled(json_response(definition), is_settled)
 
 
 @router.put(ENV)

@@ -13,20 +13,33 @@ seen by the next read on any worker. Only 200 answers are kept; errors are recom
 A route whose answer depends on anything besides store rows (the clock, files, live
 processes, this process's memory) is listed in NOT_KEPT with the reason, in this one place;
 `tests/server/test_routing.py` makes every GET route be classified.
+
+A route listed in KEPT_WHEN_SETTLED depends on the clock only in some states (a task still
+running, a build claim not yet attached to its task): its handler marks an answer made of
+store rows only with `settled(response)`, and only such answers are kept; the others are
+computed every time, as for NOT_KEPT routes.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from starlette.responses import Response
+
 from labkeeper.server.routing import API_PREFIX
 
+KEPT_WHEN_SETTLED: dict[str, str] = {
+    "/futures/": "kept while no listed task runs (a running task's runningTime is the clock's)",
+    "/futures/{job_id}": "kept once the task has ended (runningTime and result are then fixed)",
+    "/admin/code-envs/": "kept while no listed env holds a build claim not yet attached to its "
+    "task (such a claim expires with the clock)",
+    "/admin/code-envs/{env_lang}/{env_name}": "kept unless the env holds a build claim not yet "
+    "attached to its task",
+}
+SETTLED = "labkeeper_settled"
+
 NOT_KEPT: dict[str, str] = {
-    "/futures/": "runningTime is computed from the clock",
-    "/futures/{job_id}": "runningTime is computed from the clock; the result of a live task",
-    "/admin/code-envs/": "a build's state depends on the clock (an unattached claim expires)",
     "/admin/code-envs/usages": "usages include Jupyter notebooks, which are files",
-    "/admin/code-envs/{env_lang}/{env_name}": "a build's state depends on the clock",
     "/admin/code-envs/{env_lang}/{env_name}/usages": "usages include Jupyter notebooks, which are files",
     "/admin/code-envs/{env_lang}/{env_name}/logs": "build logs are files",
     "/admin/code-envs/{env_lang}/{env_name}/logs/{log_name}": "build logs are files",
@@ -47,8 +60,19 @@ NOT_KEPT: dict[str, str] = {
 
 
 def kept(template: str) -> bool:
-    """Whether GET answers of the route `template` (with the API prefix) may be kept."""
+    """Whether GET answers of the route `template` (with the API prefix) may be kept (those
+    of a KEPT_WHEN_SETTLED route only when settled)."""
     return template.removeprefix(API_PREFIX) not in NOT_KEPT
+
+
+def kept_when_settled(template: str) -> bool:
+    return template.removeprefix(API_PREFIX) in KEPT_WHEN_SETTLED
+
+
+def settled(response: Response, is_settled: bool = True) -> Response:
+    """Mark `response` as made of store rows only, so that a KEPT_WHEN_SETTLED route keeps it."""
+    setattr(response, SETTLED, is_settled)
+    return response
 
 
 class Answers:
