@@ -135,3 +135,98 @@ def test_kept_code_envs_stay_with_those_who_may_use_them(instance: Instance) -> 
     set_env(instance, "shared", permissions=[])  # withdrawn elsewhere: seen on the next read
     assert mallory.get("/admin/code-envs/").json() == []
     assert_error(mallory.get("/admin/code-envs/PYTHON/shared"), 403)
+
+
+def notebook(text: str = "", kernel: str = "python3") -> dict:
+    return {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "metadata": {"kernelspec": {"name": kernel, "display_name": kernel, "language": "python"}},
+        "cells": [{"cell_type": "markdown", "metadata": {}, "source": text, "id": "c1"}],
+    }
+
+
+def age() -> None:
+    """Files written within the last tick are never kept (answers.RECENT_NS): wait it out."""
+    time.sleep(0.15)
+
+
+def test_notebook_answers_follow_files_written_by_anyone(instance: Instance) -> None:
+    import json
+
+    from tests.projects.helpers import create
+
+    create(instance, "FILES")
+    admin = instance.admin
+    assert admin.post("/projects/FILES/jupyter-notebooks/one", json=notebook("first")).status_code == 200
+    folder = instance.config.data_dir / "projects" / "FILES" / "jupyter"
+    age()
+    assert [n["name"] for n in admin.get("/projects/FILES/jupyter-notebooks/").json()] == ["one"]
+    assert admin.get("/projects/FILES/jupyter-notebooks/one").json()["cells"][0]["source"] == "first"
+    assert admin.get("/projects/FILES/jupyter-notebooks/one/sessions").json() == []
+    assert {
+        "/projects/FILES/jupyter-notebooks/",
+        "/projects/FILES/jupyter-notebooks/one",
+        "/projects/FILES/jupyter-notebooks/one/sessions",
+    } <= kept_paths(instance)
+    # A user edits the file in place (no rename: the folder does not change), as a kernel could.
+    with open(folder / "one.ipynb", "w") as out:
+        json.dump(notebook("edited", kernel="other"), out)
+    assert admin.get("/projects/FILES/jupyter-notebooks/one").json()["cells"][0]["source"] == "edited"
+    assert admin.get("/projects/FILES/jupyter-notebooks/").json()[0]["kernelSpec"]["name"] == "other"
+    (folder / "two.ipynb").write_text(json.dumps(notebook("second")))
+    assert [n["name"] for n in admin.get("/projects/FILES/jupyter-notebooks/").json()] == ["one", "two"]
+    (folder / "one.ipynb").unlink()
+    assert [n["name"] for n in admin.get("/projects/FILES/jupyter-notebooks/").json()] == ["two"]
+    assert_error(admin.get("/projects/FILES/jupyter-notebooks/one"), 404)
+    assert_error(admin.get("/projects/FILES/jupyter-notebooks/one/sessions"), 404)
+
+
+def test_kept_notebooks_stay_with_project_readers(instance: Instance) -> None:
+    from tests.projects.helpers import create
+
+    create(instance, "SECRET")
+    admin = instance.admin
+    assert admin.post("/projects/SECRET/jupyter-notebooks/nb", json=notebook()).status_code == 200
+    age()
+    for path in ("/", "/nb", "/nb/sessions"):
+        assert admin.get("/projects/SECRET/jupyter-notebooks" + path).status_code == 200
+    mallory = instance.client(instance.make_user("mallory", ["team"]))
+    for path in ("/", "/nb", "/nb/sessions"):
+        assert_error(mallory.get("/projects/SECRET/jupyter-notebooks" + path), 403)
+
+
+def test_kernelspecs_follow_their_files(instance: Instance) -> None:
+    import json
+
+    first = instance.admin.get("/jupyter/kernelspecs/").json()
+    assert "python3" in first
+    folder = instance.config.data_dir / "jupyter" / "kernels" / "by-hand"
+    folder.mkdir(parents=True)
+    spec = {"argv": ["python", "-m", "ipykernel_launcher", "-f", "{connection_file}"], "language": "python"}
+    (folder / "kernel.json").write_text(json.dumps({**spec, "display_name": "By hand"}))
+    age()
+    assert instance.admin.get("/jupyter/kernelspecs/").json()["by-hand"]["display_name"] == "By hand"
+    assert "/jupyter/kernelspecs/" in kept_paths(instance)
+    (folder / "kernel.json").write_text(json.dumps({**spec, "display_name": "Renamed"}))
+    assert instance.admin.get("/jupyter/kernelspecs/").json()["by-hand"]["display_name"] == "Renamed"
+
+
+def test_build_logs_follow_their_files(instance: Instance) -> None:
+    add_env(instance, "logged")
+    folder = instance.config.data_dir / "code-envs" / "logs" / "python" / "logged"
+    folder.mkdir(parents=True)
+    log = folder / "20260101-000000.000-create-0123abcd.log"
+    log.write_text("one\n")
+    age()
+    base = "/admin/code-envs/PYTHON/logged/logs"
+    assert instance.admin.get(base).json()[0]["size"] == 4
+    assert instance.admin.get(f"{base}/{log.name}").text == "one\n"
+    assert {base, f"{base}/{log.name}"} <= kept_paths(instance)
+    with open(log, "a") as out:  # a build writing on
+        out.write("two\n")
+    assert instance.admin.get(base).json()[0]["size"] == 8
+    assert instance.admin.get(f"{base}/{log.name}").text == "one\ntwo\n"
+    mallory = instance.client(instance.make_user("mallory", ["team"]))
+    assert_error(mallory.get(base), 403)
+    assert_error(mallory.get(f"{base}/{log.name}"), 403)

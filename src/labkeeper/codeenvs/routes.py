@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import Request, Response
 
-from labkeeper.codeenvs import service
+from labkeeper.codeenvs import logs, service
 from labkeeper.codeenvs.reports import task_report
 from labkeeper.futures.service import future_state
 from labkeeper.server.answers import settled
@@ -133,12 +133,16 @@ async def list_usages(env_lang: str, env_name: str, store: AppStore, caller: Cal
 async def list_logs(
     env_lang: str, env_name: str, store: AppStore, config: AppConfig, caller: Caller
 ) -> Response:
-    return json_response(service.env_logs(store, caller, config.data_dir, env_lang, env_name))
+    stamp = logs.folder_stamp(config.data_dir, env_lang, env_name)
+    return settled(
+        json_response(service.env_logs(store, caller, config.data_dir, env_lang, env_name)), file_stamp=stamp
+    )
 
 
 @router.get(ENV + "/logs/{log_name}")
 async def get_log(
     env_lang: str, env_name: str, log_name: str, store: AppStore, config: AppConfig, caller: Caller
 ) -> Response:
+    stamp = logs.folder_stamp(config.data_dir, env_lang, env_name)
     text = service.env_log(store, caller, config.data_dir, env_lang, env_name, log_name)
-    return Response(text, media_type="text/plain; charset=utf-8")
+    return settled(Response(text, media_type="text/plain; charset=utf-8"), file_stamp=stamp)

@@ -32,7 +32,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from labkeeper.errors import BadRequest
-from labkeeper.server.answers import SETTLED, Answers, kept, kept_when_settled
+from labkeeper.server.answers import FILE_STAMP, SETTLED, Answers, kept, kept_when_settled
 from labkeeper.server.deps import STAMPS
 
 Invoker = Callable[[Scope, Receive, Send], Awaitable[None]]
@@ -248,7 +248,7 @@ def compile_route(route: APIRoute, answers: Answers | None = None, *, only_settl
             and (not only_settled or getattr(response, SETTLED, False))
         ):
             content_type = response.headers.get("content-type", "application/json").encode("latin-1")
-            answers.put(key, stamps, bytes(response.body), content_type)
+            answers.put(key, stamps, bytes(response.body), content_type, getattr(response, FILE_STAMP, None))
         await response(scope, receive, send)
 
     return invoke_keeping_answers

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ import orjson
 
 from labkeeper.errors import BadRequest, NotFound
 from labkeeper.names import check_name, check_project_key
+from labkeeper.server.answers import files_stamp, path_stat
 
 SUFFIX = ".ipynb"
 MAX_NOTEBOOK_BYTES = 64 * 1024 * 1024
@@ -84,6 +87,24 @@ def write(path: Path, content: dict[str, Any]) -> None:
     except BaseException:
         Path(partial).unlink(missing_ok=True)
         raise
+
+
+def listing_stamp(data_dir: Path, project_key: str) -> tuple[list[str], tuple[Callable[[], Any], Any]]:
+    """A project's notebook names, and the stamp of a kept answer read from them
+    (server/answers.py): the folder's stat taken before it is listed, then each file's."""
+    folder = str(notebooks_dir(data_dir, project_key))
+    folder_stat = path_stat(folder, time.time_ns())
+    found = names(data_dir, project_key)
+    paths = [folder, *(os.path.join(folder, name + SUFFIX) for name in found)]
+    rest = files_stamp(paths[1:])
+    value = None if folder_stat is None or rest is None else (folder_stat, *rest)
+    return found, ((lambda: files_stamp(paths)), value)
+
+
+def notebook_stamp(path: Path) -> tuple[Callable[[], Any], Any]:
+    """The stamp of a kept answer read from one notebook file (taken before it is read)."""
+    paths = [str(path)]
+    return (lambda: files_stamp(paths)), files_stamp(paths)
 
 
 def names(data_dir: Path, project_key: str) -> list[str]:
