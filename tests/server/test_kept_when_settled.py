@@ -230,3 +230,46 @@ def test_build_logs_follow_their_files(instance: Instance) -> None:
     mallory = instance.client(instance.make_user("mallory", ["team"]))
     assert_error(mallory.get(base), 403)
     assert_error(mallory.get(f"{base}/{log.name}"), 403)
+
+
+def test_an_ended_sql_run_is_kept_until_it_changes_elsewhere(instance: Instance) -> None:
+    from labkeeper.notebooks.sql.models import SqlQueryRun
+    from tests.projects.helpers import create
+
+    create(instance, "SQLK")
+    cells = [{"id": "q1", "type": "QUERY", "name": "q1", "code": "SELECT 1"}]
+    nb = instance.admin.post(
+        "/projects/SQLK/sql-notebooks/", json={"connection": "local-sqlite", "cells": cells}
+    )
+    nb_id = nb.json()["id"]
+    run = instance.admin.post(
+        f"/projects/SQLK/sql-notebooks/{nb_id}/cells/q1/actions/run", params={"wait": "true"}
+    )
+    assert run.status_code == 200
+    run_id = instance.admin.get(f"/projects/SQLK/sql-notebooks/{nb_id}/history").json()["q1"][0]["id"]
+    path = f"/projects/SQLK/sql-notebooks/{nb_id}/runs/{run_id}"
+    assert instance.admin.get(path).json()["state"] == "DONE"
+    assert path in kept_paths(instance)
+    with instance.store.begin() as s:
+        s.get(SqlQueryRun, run_id).error = "changed elsewhere"
+    assert instance.admin.get(path).json()["error"] == "changed elsewhere"
+    mallory = instance.client(instance.make_user("mallory", ["team"]))
+    assert_error(mallory.get(path), 403)
+
+
+def test_the_legacy_notebook_state_follows_its_file(instance: Instance) -> None:
+    import json
+
+    from tests.projects.helpers import create
+
+    create(instance, "LEGACY")
+    assert instance.admin.post("/projects/LEGACY/jupyter-notebooks/nb", json=notebook()).status_code == 200
+    age()
+    path = "/projects/LEGACY/notebooks/"
+    assert instance.admin.get(path, params={"notebookName": "nb"}).json()["activeSessions"] == []
+    assert path in kept_paths(instance)
+    folder = instance.config.data_dir / "projects" / "LEGACY" / "jupyter"
+    (folder / "nb.ipynb").write_text(json.dumps(notebook(kernel="other")))
+    assert instance.admin.get(path, params={"notebookName": "nb"}).json()["kernelSpec"]["name"] == "other"
+    mallory = instance.client(instance.make_user("mallory", ["team"]))
+    assert_error(mallory.get(path, params={"notebookName": "nb"}), 403)

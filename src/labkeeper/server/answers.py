@@ -47,6 +47,8 @@ KEPT_WHEN_SETTLED: dict[str, str] = {
     "/jupyter/kernelspecs/": "kernelspecs are files: kept under the stat of their folders",
     "/projects/{project_key}/jupyter-notebooks/": "notebooks are files: kept under their stat",
     "/projects/{project_key}/jupyter-notebooks/{name}": "a notebook is a file: kept under its stat",
+    "/projects/{project_key}/notebooks/": "as .../jupyter-notebooks/{name}/sessions",
+    "/projects/{key}/sql-notebooks/{notebook_id}/runs/{run_id}": "kept once the run has ended",
     "/projects/{project_key}/jupyter-notebooks/{name}/sessions": "kept while the notebook has no "
     "session (a live kernel's values are read every time), under the notebook file's stat",
     "/admin/code-envs/": "kept while no listed env holds a build claim not yet attached to its "
@@ -65,8 +67,6 @@ NOT_KEPT: dict[str, str] = {
     "/admin/audit/unaudited": "counts kept in this process's memory",
     "/connections/{name}/test": "connects to the database now",
     "/admin/notebooks/": "live kernels' state",
-    "/projects/{project_key}/notebooks/": "notebooks are files; live kernels' state",
-    "/projects/{key}/sql-notebooks/{notebook_id}/runs/{run_id}": "a running query's state",
     "/healthz": "no store read",
     "/readyz": "reads the store's reachability now",
     "/metrics": "counters of this process and live kernels",

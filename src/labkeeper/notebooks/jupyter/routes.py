@@ -148,7 +148,9 @@ async def legacy_notebook_state(
 ) -> Response:
     require_project(jupyter.store, caller, project_key, "READ")
     name = _legacy_name(request)
-    return json_response(service.notebook_state(jupyter, project_key, name))
+    stamp = files.notebook_stamp(files.notebook_path(jupyter.config.data_dir, project_key, name))
+    state = service.notebook_state(jupyter, project_key, name)
+    return settled(json_response(state), not state["activeSessions"], file_stamp=stamp)
 
 
 @router.delete("/projects/{project_key}/notebooks/")
