@@ -273,3 +273,58 @@ def test_the_legacy_notebook_state_follows_its_file(instance: Instance) -> None:
     assert instance.admin.get(path, params={"notebookName": "nb"}).json()["kernelSpec"]["name"] == "other"
     mallory = instance.client(instance.make_user("mallory", ["team"]))
     assert_error(mallory.get(path, params={"notebookName": "nb"}), 403)
+
+
+def test_usage_summary_and_env_usages_follow_notebook_files(instance: Instance) -> None:
+    import json
+
+    from tests.projects.helpers import create
+
+    create(instance, "USE")
+    add_env(instance, "used", jupyter_kernel=True)
+    admin = instance.admin
+    assert admin.post("/projects/USE/jupyter-notebooks/nb", json=notebook()).status_code == 200
+    age()
+    summary = "/admin/monitoring/global-usage-summary"
+    assert admin.get(summary).json()["notebooks"]["nbJupyterNotebooks"] == 1
+    assert admin.get("/admin/code-envs/usages").json() == []
+    assert admin.get("/admin/code-envs/PYTHON/used/usages").json() == []
+    assert {summary, "/admin/code-envs/usages", "/admin/code-envs/PYTHON/used/usages"} <= kept_paths(instance)
+    folder = instance.config.data_dir / "projects" / "USE" / "jupyter"
+    (folder / "nb.ipynb").write_text(json.dumps(notebook(kernel="py-dku-venv-used")))  # in place
+    assert [u["objectId"] for u in admin.get("/admin/code-envs/usages").json()] == ["nb"]
+    assert [u["objectId"] for u in admin.get("/admin/code-envs/PYTHON/used/usages").json()] == ["nb"]
+    (folder / "by-hand.ipynb").write_text(json.dumps(notebook()))
+    assert admin.get(summary).json()["notebooks"]["nbJupyterNotebooks"] == 2
+    mallory = instance.client(instance.make_user("mallory", ["team"]))
+    assert_error(mallory.get(summary), 403)
+    assert_error(mallory.get("/admin/code-envs/usages"), 403)
+
+
+def test_running_notebooks_are_kept_only_while_no_session_is_recorded(instance: Instance) -> None:
+    from labkeeper.notebooks.jupyter.models import JupyterSession
+    from tests.projects.helpers import create
+
+    create(instance, "RUN")
+    assert instance.admin.post("/projects/RUN/jupyter-notebooks/nb", json=notebook()).status_code == 200
+    assert instance.admin.get("/admin/notebooks/").json() == []
+    assert "/admin/notebooks/" in kept_paths(instance)
+    with instance.store.begin() as s:  # recorded by another worker, its kernel on its way
+        s.add(
+            JupyterSession(
+                id="s1",
+                kernel_id="k1",
+                project_key="RUN",
+                notebook_name="nb",
+                kernel_name="python3",
+                creator="admin",
+                unix_owner="nobody",
+                unix_uid=65534,
+                state="STARTING",
+                worker_id="elsewhere",
+                started_on=now_ms(),
+            )
+        )
+    listed = instance.admin.get("/admin/notebooks/").json()
+    assert [n["activeSessions"][0]["sessionId"] for n in listed] == ["s1"]
+    assert_error(instance.client(instance.make_user("mallory", ["team"])).get("/admin/notebooks/"), 403)

@@ -37,7 +37,8 @@ async def list_envs(store: AppStore, caller: Caller) -> Response:
 
 @router.get("/admin/code-envs/usages")
 async def list_all_usages(store: AppStore, caller: Caller) -> Response:
-    return json_response(service.list_all_usages(store, caller))
+    found, stamp = service.list_all_usages(store, caller)
+    return settled(json_response(found), file_stamp=stamp)
 
 
 @router.post(ENV)
@@ -126,7 +127,8 @@ async def set_jupyter_support(
 
 @router.get(ENV + "/usages")
 async def list_usages(env_lang: str, env_name: str, store: AppStore, caller: Caller) -> Response:
-    return json_response(service.list_usages(store, caller, env_lang, env_name))
+    found, stamp = service.list_usages(store, caller, env_lang, env_name)
+    return settled(json_response(found), file_stamp=stamp)
 
 
 @router.get(ENV + "/logs")

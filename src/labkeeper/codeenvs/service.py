@@ -126,15 +126,19 @@ def get_definition(store: Store, principal: Principal, lang: str, name: str) -> 
         return definition(s, env), not records.state_waits_on_clock(env)
 
 
-def list_usages(store: Store, principal: Principal, lang: str, name: str) -> list[dict[str, Any]]:
+def list_usages(store: Store, principal: Principal, lang: str, name: str) -> tuple[list[dict[str, Any]], Any]:
+    """The env's usages, and the file stamp of the files read for them (server/answers.py)."""
     env = records.load_env(store, check_lang(lang), name)
     require_right(can_use(env, principal), principal, env, "see")
-    return usages.usages_of(store, env_lang=env.lang, env_name=env.name)
+    stamp = usages.files_stamp(store)
+    return usages.usages_of(store, env_lang=env.lang, env_name=env.name), stamp
 
 
-def list_all_usages(store: Store, principal: Principal) -> list[dict[str, Any]]:
+def list_all_usages(store: Store, principal: Principal) -> tuple[list[dict[str, Any]], Any]:
+    """Every env's usages, and the file stamp of the files read for them."""
     principal.require("mayManageCodeEnvs")
-    return usages.all_usages(store)
+    stamp = usages.files_stamp(store)
+    return usages.all_usages(store), stamp
 
 
 def env_logs(

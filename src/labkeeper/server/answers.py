@@ -43,10 +43,11 @@ KEPT_WHEN_SETTLED: dict[str, str] = {
     "/admin/code-envs/{env_lang}/{env_name}/logs": "build logs are files: kept under their stat",
     "/admin/code-envs/{env_lang}/{env_name}/logs/{log_name}": "a build log is a file: kept under its stat",
     "/admin/monitoring/global-usage-summary": "counts Jupyter notebooks, which are files: kept under "
-    "the stat of the projects' notebook folders",
+    "the stat of every project's notebook folder",
     "/jupyter/kernelspecs/": "kernelspecs are files: kept under the stat of their folders",
     "/projects/{project_key}/jupyter-notebooks/": "notebooks are files: kept under their stat",
     "/projects/{project_key}/jupyter-notebooks/{name}": "a notebook is a file: kept under its stat",
+    "/admin/notebooks/": "kept while no session is recorded (a live kernel's values are read every time)",
     "/projects/{project_key}/notebooks/": "as .../jupyter-notebooks/{name}/sessions",
     "/projects/{key}/sql-notebooks/{notebook_id}/runs/{run_id}": "kept once the run has ended",
     "/projects/{project_key}/jupyter-notebooks/{name}/sessions": "kept while the notebook has no "
@@ -66,7 +67,6 @@ RECENT_NS = 100_000_000
 NOT_KEPT: dict[str, str] = {
     "/admin/audit/unaudited": "counts kept in this process's memory",
     "/connections/{name}/test": "connects to the database now",
-    "/admin/notebooks/": "live kernels' state",
     "/healthz": "no store read",
     "/readyz": "reads the store's reachability now",
     "/metrics": "counters of this process and live kernels",
@@ -107,6 +107,13 @@ def path_stat(path: str | os.PathLike[str], now_ns: int) -> tuple[int, int, int,
     if now_ns - info.st_ctime_ns < RECENT_NS:
         return None
     return (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
+def combined_stamp(stamps: list[tuple[Callable[[], Any], Any]]) -> tuple[Callable[[], Any], Any]:
+    """One file stamp of several (None when one of them is None)."""
+    functions = [function for function, _ in stamps]
+    values = tuple(value for _, value in stamps)
+    return (lambda: tuple(function() for function in functions)), (None if None in values else values)
 
 
 def files_stamp(paths: Iterable[str | os.PathLike[str]]) -> tuple | None:

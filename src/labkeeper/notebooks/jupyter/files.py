@@ -101,6 +101,31 @@ def listing_stamp(data_dir: Path, project_key: str) -> tuple[list[str], tuple[Ca
     return found, ((lambda: files_stamp(paths)), value)
 
 
+def folders_stamp(data_dir: Path, project_keys: list[str]) -> tuple[Callable[[], Any], Any]:
+    """The stat of every project's notebook folder (which notebooks exist), taken before they
+    are listed, for a kept answer (server/answers.py)."""
+    paths = [str(notebooks_dir(data_dir, key)) for key in project_keys]
+    return (lambda: files_stamp(paths)), files_stamp(paths)
+
+
+def all_notebooks_stamp(data_dir: Path, project_keys: list[str]) -> tuple[Callable[[], Any], Any]:
+    """The stat of every project's notebook folder and of every notebook in it (what each
+    notebook holds), taken before they are read, for a kept answer."""
+    now_ns = time.time_ns()
+    folders = [str(notebooks_dir(data_dir, key)) for key in project_keys]
+    first = [path_stat(folder, now_ns) for folder in folders]
+    paths = list(folders)
+    for folder in folders:
+        try:
+            entries = sorted(os.listdir(folder))
+        except FileNotFoundError:
+            continue
+        paths += [os.path.join(folder, e) for e in entries if e.endswith(SUFFIX) and not e.startswith(".")]
+    rest = files_stamp(paths[len(folders) :])
+    value = None if None in first or rest is None else (*first, *rest)
+    return (lambda: files_stamp(paths)), value
+
+
 def notebook_stamp(path: Path) -> tuple[Callable[[], Any], Any]:
     """The stamp of a kept answer read from one notebook file (taken before it is read)."""
     paths = [str(path)]

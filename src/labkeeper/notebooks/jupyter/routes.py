@@ -135,7 +135,9 @@ async def run_notebook(
 
 @router.get("/admin/notebooks/")
 async def running_notebooks(caller: Admin, jupyter: Jupyter) -> Response:
-    return json_response(service.running_notebooks(jupyter))
+    running = service.running_notebooks(jupyter)
+    # Kept only while no session is recorded: a live kernel's values are read every time.
+    return settled(json_response(running), not running and not jupyter.any_session_rows())
 
 
 def _legacy_name(request: Request) -> str:
