@@ -296,6 +296,18 @@ def test_usage_summary_and_env_usages_follow_notebook_files(instance: Instance) 
     assert [u["objectId"] for u in admin.get("/admin/code-envs/PYTHON/used/usages").json()] == ["nb"]
     (folder / "by-hand.ipynb").write_text(json.dumps(notebook()))
     assert admin.get(summary).json()["notebooks"]["nbJupyterNotebooks"] == 2
+    # A project with no folder yet: its folders and a notebook appear by hand.
+    create(instance, "FRESH")
+    assert admin.get(summary).json()["notebooks"]["nbJupyterNotebooks"] == 2
+    age()
+    assert admin.get(summary).json()["notebooks"]["nbJupyterNotebooks"] == 2  # kept
+    fresh = instance.config.data_dir / "projects" / "FRESH" / "jupyter"
+    fresh.mkdir(parents=True)
+    age()
+    assert admin.get(summary).json()["notebooks"]["nbJupyterNotebooks"] == 2
+    (fresh / "new.ipynb").write_text(json.dumps(notebook(kernel="py-dku-venv-used")))
+    assert admin.get(summary).json()["notebooks"]["nbJupyterNotebooks"] == 3
+    assert len(admin.get("/admin/code-envs/usages").json()) == 2
     mallory = instance.client(instance.make_user("mallory", ["team"]))
     assert_error(mallory.get(summary), 403)
     assert_error(mallory.get("/admin/code-envs/usages"), 403)

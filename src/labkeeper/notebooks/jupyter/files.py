@@ -101,21 +101,41 @@ def listing_stamp(data_dir: Path, project_key: str) -> tuple[list[str], tuple[Ca
     return found, ((lambda: files_stamp(paths)), value)
 
 
+def _project_folders(data_dir: Path, project_keys: list[str], now_ns: int) -> tuple[Any, list[str]]:
+    """The stat of `projects/`, then the paths of the projects' folders and notebook folders
+    that exist, each parent before its child: a folder created later changes its parent's
+    stat, so the projects without a folder need no stat of their own."""
+    root = os.path.join(str(data_dir), "projects")
+    root_stat = path_stat(root, now_ns)
+    try:
+        present = set(os.listdir(root))
+    except FileNotFoundError:
+        present = set()
+    paths = []
+    for key in project_keys:
+        if key in present:
+            folder = str(notebooks_dir(data_dir, key))
+            paths += [os.path.dirname(folder), folder]
+    return root_stat, [root, *paths]
+
+
 def folders_stamp(data_dir: Path, project_keys: list[str]) -> tuple[Callable[[], Any], Any]:
     """The stat of every project's notebook folder (which notebooks exist), taken before they
     are listed, for a kept answer (server/answers.py)."""
-    paths = [str(notebooks_dir(data_dir, key)) for key in project_keys]
-    return (lambda: files_stamp(paths)), files_stamp(paths)
+    root_stat, paths = _project_folders(data_dir, project_keys, time.time_ns())
+    rest = files_stamp(paths[1:])
+    value = None if root_stat is None or rest is None else (root_stat, *rest)
+    return (lambda: files_stamp(paths)), value
 
 
 def all_notebooks_stamp(data_dir: Path, project_keys: list[str]) -> tuple[Callable[[], Any], Any]:
     """The stat of every project's notebook folder and of every notebook in it (what each
     notebook holds), taken before they are read, for a kept answer."""
     now_ns = time.time_ns()
-    folders = [str(notebooks_dir(data_dir, key)) for key in project_keys]
-    first = [path_stat(folder, now_ns) for folder in folders]
+    root_stat, folders = _project_folders(data_dir, project_keys, now_ns)
+    first = [root_stat, *(path_stat(folder, now_ns) for folder in folders[1:])]
     paths = list(folders)
-    for folder in folders:
+    for folder in folders[2::2]:  # the notebook folders
         try:
             entries = sorted(os.listdir(folder))
         except FileNotFoundError:
