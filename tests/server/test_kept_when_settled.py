@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from labkeeper.codeenvs.models import DESIGN_NON_MANAGED, READY, CodeEnv
 from labkeeper.db import now_ms
 from labkeeper.futures.models import DONE, RUNNING, Task
+from labkeeper.server import answers
 from tests.conftest import Instance
 from tests.helpers import assert_error
 
@@ -146,9 +149,20 @@ def notebook(text: str = "", kernel: str = "python3") -> dict:
     }
 
 
+DEFAULT_RECENT_NS = answers.RECENT_NS
+SHORT_RECENT_NS = 100_000_000  # this machine's file systems keep nanoseconds
+
+
+@pytest.fixture(autouse=True)
+def nanosecond_file_times(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Paths changed within RECENT_NS are never kept (2 s, for file systems that keep whole
+    seconds); here a tick's worth is enough, and keeps the tests short."""
+    monkeypatch.setattr(answers, "RECENT_NS", SHORT_RECENT_NS)
+
+
 def age() -> None:
-    """Files written within the last tick are never kept (answers.RECENT_NS): wait it out."""
-    time.sleep(0.15)
+    """Files written within RECENT_NS are never kept: wait it out."""
+    time.sleep(SHORT_RECENT_NS / 1e9 + 0.05)
 
 
 def test_notebook_answers_follow_files_written_by_anyone(instance: Instance) -> None:
@@ -340,3 +354,18 @@ def test_running_notebooks_are_kept_only_while_no_session_is_recorded(instance: 
     listed = instance.admin.get("/admin/notebooks/").json()
     assert [n["activeSessions"][0]["sessionId"] for n in listed] == ["s1"]
     assert_error(instance.client(instance.make_user("mallory", ["team"])).get("/admin/notebooks/"), 403)
+
+
+def test_a_path_changed_within_recent_ns_is_never_kept(
+    instance: Instance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.projects.helpers import create
+
+    monkeypatch.setattr(answers, "RECENT_NS", DEFAULT_RECENT_NS)
+    assert DEFAULT_RECENT_NS >= 2_000_000_000  # whole-second file systems
+    create(instance, "RECENT")
+    assert instance.admin.post("/projects/RECENT/jupyter-notebooks/nb", json=notebook()).status_code == 200
+    assert instance.admin.get("/projects/RECENT/jupyter-notebooks/nb").status_code == 200
+    time.sleep(0.2)
+    assert instance.admin.get("/projects/RECENT/jupyter-notebooks/nb").status_code == 200
+    assert "/projects/RECENT/jupyter-notebooks/nb" not in kept_paths(instance)

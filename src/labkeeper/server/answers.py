@@ -59,10 +59,10 @@ KEPT_WHEN_SETTLED: dict[str, str] = {
 }
 SETTLED = "labkeeper_settled"
 FILE_STAMP = "labkeeper_file_stamp"
-# A change's stat times may trail the clock by a scheduler tick (the kernel stamps files
-# with a coarse clock): a file changed this recently could change again under the same
-# stat, so an answer read from it is not kept.
-RECENT_NS = 100_000_000
+# A path changed this recently could change again under the same stat: the kernel stamps
+# changes with a coarse clock (a tick behind), and some file systems keep whole seconds (ext3,
+# HFS+) or two (FAT). An answer read from such a path is not kept.
+RECENT_NS = 2_000_000_000
 
 NOT_KEPT: dict[str, str] = {
     "/admin/audit/unaudited": "counts kept in this process's memory",
