@@ -369,3 +369,13 @@ def test_a_path_changed_within_recent_ns_is_never_kept(
     time.sleep(0.2)
     assert instance.admin.get("/projects/RECENT/jupyter-notebooks/nb").status_code == 200
     assert "/projects/RECENT/jupyter-notebooks/nb" not in kept_paths(instance)
+
+
+def test_every_route_kept_when_settled_exists_and_is_a_get(instance: Instance) -> None:
+    gets = {
+        e.route.path.removeprefix("/dip/publicapi")
+        for e in instance.app.request_path.table.entries
+        if "GET" in e.methods
+    }
+    assert set(answers.KEPT_WHEN_SETTLED) <= gets, set(answers.KEPT_WHEN_SETTLED) - gets
+    assert not set(answers.KEPT_WHEN_SETTLED) & set(answers.NOT_KEPT)

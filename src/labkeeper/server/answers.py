@@ -38,6 +38,10 @@ from labkeeper.server.routing import API_PREFIX
 KEPT_WHEN_SETTLED: dict[str, str] = {
     "/futures/": "kept while no listed task runs (a running task's runningTime is the clock's)",
     "/futures/{job_id}": "kept once the task has ended (runningTime and result are then fixed)",
+    "/admin/code-envs/": "kept while no listed env holds a build claim not yet attached to its "
+    "task (such a claim expires with the clock)",
+    "/admin/code-envs/{env_lang}/{env_name}": "kept unless the env holds a build claim not yet "
+    "attached to its task",
     "/admin/code-envs/usages": "usages include Jupyter notebooks, which are files: kept under their stat",
     "/admin/code-envs/{env_lang}/{env_name}/usages": "as /admin/code-envs/usages",
     "/admin/code-envs/{env_lang}/{env_name}/logs": "build logs are files: kept under their stat",
@@ -47,15 +51,11 @@ KEPT_WHEN_SETTLED: dict[str, str] = {
     "/jupyter/kernelspecs/": "kernelspecs are files: kept under the stat of their folders",
     "/projects/{project_key}/jupyter-notebooks/": "notebooks are files: kept under their stat",
     "/projects/{project_key}/jupyter-notebooks/{name}": "a notebook is a file: kept under its stat",
-    "/admin/notebooks/": "kept while no session is recorded (a live kernel's values are read every time)",
-    "/projects/{project_key}/notebooks/": "as .../jupyter-notebooks/{name}/sessions",
-    "/projects/{key}/sql-notebooks/{notebook_id}/runs/{run_id}": "kept once the run has ended",
     "/projects/{project_key}/jupyter-notebooks/{name}/sessions": "kept while the notebook has no "
     "session (a live kernel's values are read every time), under the notebook file's stat",
-    "/admin/code-envs/": "kept while no listed env holds a build claim not yet attached to its "
-    "task (such a claim expires with the clock)",
-    "/admin/code-envs/{env_lang}/{env_name}": "kept unless the env holds a build claim not yet "
-    "attached to its task",
+    "/projects/{project_key}/notebooks/": "as .../jupyter-notebooks/{name}/sessions",
+    "/admin/notebooks/": "kept while no session is recorded (a live kernel's values are read every time)",
+    "/projects/{key}/sql-notebooks/{notebook_id}/runs/{run_id}": "kept once the run has ended",
 }
 SETTLED = "labkeeper_settled"
 FILE_STAMP = "labkeeper_file_stamp"
@@ -97,13 +97,15 @@ def settled(
 
 
 def path_stat(path: str | os.PathLike[str], now_ns: int) -> tuple[int, int, int, int] | bool | None:
-    """A file's or folder's identity and change times (None: changed too recently to be
-    trusted, False: absent). A folder's times move when an entry is added, removed or
+    """A file's or folder's identity and change times (None: changed too recently, or
+    unreadable, to be trusted; False: absent). A folder's times move when an entry is added, removed or
     renamed into it; a file's when it is written. The ctime cannot be set back by a user."""
     try:
         info = os.stat(path)
     except FileNotFoundError:
         return False
+    except OSError:  # e.g. a file where a folder belongs: not kept, the read says what is wrong
+        return None
     if now_ns - info.st_ctime_ns < RECENT_NS:
         return None
     return (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
