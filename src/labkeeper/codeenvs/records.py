@@ -49,6 +49,13 @@ def build_is_live(s: Session, env: CodeEnv) -> bool:
     return state == RUNNING
 
 
+def state_waits_on_clock(env: CodeEnv) -> bool:
+    """Whether the env's shown state may change with no write: a build claim not yet attached
+    to its task expires after UNATTACHED_CLAIM_MS (counted as such even once expired, so
+    that no answer is kept from the moment of its expiry)."""
+    return bool(env.build_token) and not env.build_task_id
+
+
 def effective_state(s: Session, env: CodeEnv) -> str:
     """BUILDING only while a build really runs: an interrupted build leaves a broken env."""
     if env.state == BUILDING and not build_is_live(s, env):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fastapi import Request, Response
 
-from labkeeper.codeenvs import service
+from labkeeper.codeenvs import logs, service
 from labkeeper.codeenvs.reports import task_report
 from labkeeper.futures.service import future_state
+from labkeeper.server.answers import settled
 from labkeeper.server.deps import AppConfig, AppStore, Caller, Runner
 from labkeeper.server.params import parse_bool
 from labkeeper.server.responses import json_response, read_json
@@ -30,12 +31,14 @@ async def _launch(
 
 @router.get("/admin/code-envs/")
 async def list_envs(store: AppStore, caller: Caller) -> Response:
-    return json_response(service.list_envs(store, caller))
+    envs, is_settled = service.list_envs(store, caller)
+    return settled(json_response(envs), is_settled)
 
 
 @router.get("/admin/code-envs/usages")
 async def list_all_usages(store: AppStore, caller: Caller) -> Response:
-    return json_response(service.list_all_usages(store, caller))
+    found, stamp = service.list_all_usages(store, caller)
+    return settled(json_response(found), file_stamp=stamp)
 
 
 @router.post(ENV)
@@ -59,7 +62,8 @@ async def create_env(
 
 @router.get(ENV)
 async def get_env(env_lang: str, env_name: str, store: AppStore, caller: Caller) -> Response:
-    return json_response(service.get_definition(store, caller, env_lang, env_name))
+    definition, is_settled = service.get_definition(store, caller, env_lang, env_name)
+    return settled(json_response(definition), is_settled)
 
 
 @router.put(ENV)
@@ -123,19 +127,24 @@ async def set_jupyter_support(
 
 @router.get(ENV + "/usages")
 async def list_usages(env_lang: str, env_name: str, store: AppStore, caller: Caller) -> Response:
-    return json_response(service.list_usages(store, caller, env_lang, env_name))
+    found, stamp = service.list_usages(store, caller, env_lang, env_name)
+    return settled(json_response(found), file_stamp=stamp)
 
 
 @router.get(ENV + "/logs")
 async def list_logs(
     env_lang: str, env_name: str, store: AppStore, config: AppConfig, caller: Caller
 ) -> Response:
-    return json_response(service.env_logs(store, caller, config.data_dir, env_lang, env_name))
+    stamp = logs.folder_stamp(config.data_dir, env_lang, env_name)
+    return settled(
+        json_response(service.env_logs(store, caller, config.data_dir, env_lang, env_name)), file_stamp=stamp
+    )
 
 
 @router.get(ENV + "/logs/{log_name}")
 async def get_log(
     env_lang: str, env_name: str, log_name: str, store: AppStore, config: AppConfig, caller: Caller
 ) -> Response:
+    stamp = logs.folder_stamp(config.data_dir, env_lang, env_name)
     text = service.env_log(store, caller, config.data_dir, env_lang, env_name, log_name)
-    return Response(text, media_type="text/plain; charset=utf-8")
+    return settled(Response(text, media_type="text/plain; charset=utf-8"), file_stamp=stamp)

@@ -105,28 +105,40 @@ def list_item(s: Session, env: CodeEnv) -> dict[str, Any]:
     }
 
 
-def list_envs(store: Store, principal: Principal) -> list[dict[str, Any]]:
+def list_envs(store: Store, principal: Principal) -> tuple[list[dict[str, Any]], bool]:
+    """The envs the caller may use, and whether the list is made of store rows only (no
+    state that the clock alone changes: see `records.state_waits_on_clock`)."""
     with store.read() as s:
-        envs = s.scalars(select(CodeEnv).order_by(CodeEnv.lang, CodeEnv.name)).all()
-        return [list_item(s, env) for env in envs if can_use(env, principal)]
+        envs = [
+            e
+            for e in s.scalars(select(CodeEnv).order_by(CodeEnv.lang, CodeEnv.name))
+            if can_use(e, principal)
+        ]
+        items = [list_item(s, env) for env in envs]
+    return items, not any(records.state_waits_on_clock(env) for env in envs)
 
 
-def get_definition(store: Store, principal: Principal, lang: str, name: str) -> dict[str, Any]:
+def get_definition(store: Store, principal: Principal, lang: str, name: str) -> tuple[dict[str, Any], bool]:
+    """The env's definition, and whether it is made of store rows only (as in `list_envs`)."""
     with store.read() as s:
         env = records.get_env(s, check_lang(lang), name)
         require_right(can_use(env, principal), principal, env, "see")
-        return definition(s, env)
+        return definition(s, env), not records.state_waits_on_clock(env)
 
 
-def list_usages(store: Store, principal: Principal, lang: str, name: str) -> list[dict[str, Any]]:
+def list_usages(store: Store, principal: Principal, lang: str, name: str) -> tuple[list[dict[str, Any]], Any]:
+    """The env's usages, and the file stamp of the files read for them (server/answers.py)."""
     env = records.load_env(store, check_lang(lang), name)
     require_right(can_use(env, principal), principal, env, "see")
-    return usages.usages_of(store, env_lang=env.lang, env_name=env.name)
+    stamp = usages.files_stamp(store)
+    return usages.usages_of(store, env_lang=env.lang, env_name=env.name), stamp
 
 
-def list_all_usages(store: Store, principal: Principal) -> list[dict[str, Any]]:
+def list_all_usages(store: Store, principal: Principal) -> tuple[list[dict[str, Any]], Any]:
+    """Every env's usages, and the file stamp of the files read for them."""
     principal.require("mayManageCodeEnvs")
-    return usages.all_usages(store)
+    stamp = usages.files_stamp(store)
+    return usages.all_usages(store), stamp
 
 
 def env_logs(

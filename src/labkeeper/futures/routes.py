@@ -6,6 +6,7 @@ from fastapi import Request, Response
 
 from labkeeper.futures import service
 from labkeeper.futures.models import RUNNING
+from labkeeper.server.answers import settled
 from labkeeper.server.deps import AppStore, Caller, Page, Runner
 from labkeeper.server.params import parse_bool
 from labkeeper.server.responses import empty_response, json_response
@@ -17,23 +18,23 @@ router = api_router("futures")
 @router.get("/futures/")
 async def list_futures(store: AppStore, caller: Caller, paging: Page, request: Request) -> Response:
     q = request.query_params
-    return json_response(
-        service.list_futures(
-            store,
-            caller,
-            all_users=parse_bool("allUsers", q.get("allUsers")),
-            with_scenarios=parse_bool("withScenarios", q.get("withScenarios"), default=True),
-            with_not_scenarios=parse_bool("withNotScenarios", q.get("withNotScenarios"), default=True),
-            limit=paging.limit,
-            offset=paging.offset,
-        )
+    states = service.list_futures(
+        store,
+        caller,
+        all_users=parse_bool("allUsers", q.get("allUsers")),
+        with_scenarios=parse_bool("withScenarios", q.get("withScenarios"), default=True),
+        with_not_scenarios=parse_bool("withNotScenarios", q.get("withNotScenarios"), default=True),
+        limit=paging.limit,
+        offset=paging.offset,
     )
+    return settled(json_response(states), not any(state["alive"] for state in states))
 
 
 @router.get("/futures/{job_id}")
 async def get_future(job_id: str, store: AppStore, caller: Caller, request: Request) -> Response:
     peek = parse_bool("peek", request.query_params.get("peek"))
-    return json_response(service.get_future(store, caller, job_id, peek=peek))
+    state = service.get_future(store, caller, job_id, peek=peek)
+    return settled(json_response(state), not state["alive"])
 
 
 @router.delete("/futures/{job_id}")

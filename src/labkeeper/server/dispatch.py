@@ -32,7 +32,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from labkeeper.errors import BadRequest
-from labkeeper.server.answers import Answers, kept
+from labkeeper.server.answers import FILE_STAMP, SETTLED, Answers, kept, kept_when_settled
 from labkeeper.server.deps import STAMPS
 
 Invoker = Callable[[Scope, Receive, Send], Awaitable[None]]
@@ -203,9 +203,10 @@ def _solver(dependant: Dependant) -> Solver:
     return solve
 
 
-def compile_route(route: APIRoute, answers: Answers | None = None) -> Invoker:
+def compile_route(route: APIRoute, answers: Answers | None = None, *, only_settled: bool = False) -> Invoker:
     """A plan that answers `route` as FastAPI would, or NotCompilable saying why not. With
-    `answers`, a GET's 200 answers are kept under the request's stamps (server/answers.py)."""
+    `answers`, a GET's 200 answers are kept under the request's stamps (server/answers.py);
+    with `only_settled`, only those its handler marked settled."""
     endpoint = route.dependant.call
     if not inspect.iscoroutinefunction(endpoint):
         raise NotCompilable("the handler is not an async def function")
@@ -240,9 +241,14 @@ def compile_route(route: APIRoute, answers: Answers | None = None) -> Invoker:
             await send({"type": "http.response.body", "body": body})
             return
         response = await endpoint(**values)
-        if response.status_code == 200 and type(response) is Response and not response.background:
+        if (
+            response.status_code == 200
+            and type(response) is Response
+            and not response.background
+            and (not only_settled or getattr(response, SETTLED, False))
+        ):
             content_type = response.headers.get("content-type", "application/json").encode("latin-1")
-            answers.put(key, stamps, bytes(response.body), content_type)
+            answers.put(key, stamps, bytes(response.body), content_type, getattr(response, FILE_STAMP, None))
         await response(scope, receive, send)
 
     return invoke_keeping_answers
@@ -259,7 +265,9 @@ def compile_table(table: RouteTable, answers: Answers | None = None) -> dict[str
             continue
         try:
             keeps = answers if answers is not None and kept(entry.route.path) else None
-            entry.invoker = compile_route(entry.route, keeps)
+            entry.invoker = compile_route(
+                entry.route, keeps, only_settled=kept_when_settled(entry.route.path)
+            )
         except NotCompilable as exc:
             left[label] = str(exc)
     return left

@@ -2,7 +2,9 @@
 
 Domains that own notebooks register a counter here (`register_notebook_counter`): a
 function of a read session returning {project_key: count}. An unregistered counter
-reads as 0, so the summary always has every field the official client reads.
+reads as 0, so the summary always has every field the official client reads. A counter
+that reads files is registered with `reads_files=True` and returns (counts, the file stamp
+of what it read, taken before it read it: server/answers.py), so the summary can be kept.
 """
 
 from __future__ import annotations
@@ -16,18 +18,26 @@ from sqlalchemy.orm import Session
 
 from labkeeper.db import Store
 from labkeeper.projects.models import Project, ProjectObject
+from labkeeper.server.answers import combined_stamp
 
 NotebookCounter = Callable[[Session], dict[str, int]]
 NOTEBOOK_KINDS = ("nbJupyterNotebooks", "nbSqlNotebooks")
 _KIND_FIELDS = {"DATASET": "datasets", "RECIPE": "recipes", "SCENARIO": "scenarios"}
 _notebook_counters: dict[str, NotebookCounter] = {}
+_reading_files: set[str] = set()
 
 
-def register_notebook_counter(kind: str, counter: NotebookCounter) -> None:
+def register_notebook_counter(
+    kind: str, counter: Callable[[Session], Any], *, reads_files: bool = False
+) -> None:
     """Register the counter of one notebook kind (nbJupyterNotebooks or nbSqlNotebooks)."""
     if kind not in NOTEBOOK_KINDS:
         raise ValueError(f"unknown notebook kind {kind!r}: use one of {', '.join(NOTEBOOK_KINDS)}")
     _notebook_counters[kind] = counter
+    if reads_files:
+        _reading_files.add(kind)
+    else:
+        _reading_files.discard(kind)
 
 
 def _empty_counts() -> dict[str, Any]:
@@ -39,7 +49,10 @@ def _empty_counts() -> dict[str, Any]:
     }
 
 
-def global_usage_summary(store: Store, *, with_per_project: bool) -> dict[str, Any]:
+def global_usage_summary(
+    store: Store, *, with_per_project: bool
+) -> tuple[dict[str, Any], tuple[Callable[[], Any], Any] | None]:
+    """The summary, and the file stamp of the files counted (None: none was read)."""
     by_type = select(
         ProjectObject.project_key,
         ProjectObject.kind,
@@ -55,6 +68,10 @@ def global_usage_summary(store: Store, *, with_per_project: bool) -> dict[str, A
             project_count = s.scalar(select(func.count()).select_from(Project)) or 0
         rows = s.execute(by_type).all()
         notebooks = {kind: counter(s) for kind, counter in _notebook_counters.items()}
+    stamps = []
+    for kind in _reading_files & set(notebooks):
+        notebooks[kind], stamp = notebooks[kind]
+        stamps.append(stamp)
 
     total = _empty_counts()
     per_project: dict[str, dict[str, Any]] = defaultdict(_empty_counts)
@@ -79,4 +96,4 @@ def global_usage_summary(store: Store, *, with_per_project: bool) -> dict[str, A
         summary["projectSummaries"] = [
             {"projectKey": key, **per_project.get(key, _empty_counts())} for key in project_keys
         ]
-    return summary
+    return summary, (combined_stamp(stamps) if stamps else None)

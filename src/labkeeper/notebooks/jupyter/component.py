@@ -30,9 +30,11 @@ class JupyterComponent:
         data_dir = app.state.config.data_dir
 
         def count(session):  # type: ignore[no-untyped-def]
-            return files.count_by_project(data_dir, list(session.scalars(select(Project.key))))
+            keys = list(session.scalars(select(Project.key)))
+            stamp = files.folders_stamp(data_dir, keys)  # before the folders are listed
+            return files.count_by_project(data_dir, keys), stamp
 
-        register_notebook_counter("nbJupyterNotebooks", count)
+        register_notebook_counter("nbJupyterNotebooks", count, reads_files=True)
 
     async def stop(self, app: FastAPI) -> None:
         retire.uninstall(app.state.jupyter)

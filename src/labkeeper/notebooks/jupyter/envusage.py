@@ -18,6 +18,7 @@ from labkeeper.errors import BadRequest
 from labkeeper.notebooks.jupyter import files
 from labkeeper.notebooks.jupyter.kernels import CODEENV_KERNEL_PREFIX, KernelSpecs
 from labkeeper.projects.models import Project
+from labkeeper.server.answers import combined_stamp
 
 
 def _env_of(specs: KernelSpecs, kernel: str, cache: dict[str, str | None]) -> str | None:
@@ -30,6 +31,20 @@ def _env_of(specs: KernelSpecs, kernel: str, cache: dict[str, str | None]) -> st
                 lowered[len(CODEENV_KERNEL_PREFIX) :] if lowered.startswith(CODEENV_KERNEL_PREFIX) else None
             )
     return cache[kernel]
+
+
+def notebook_files_stamp(store: Store) -> tuple[Any, Any]:
+    """The file stamp of every notebook `notebook_env_usages` reads (server/answers.py)."""
+    from labkeeper.notebooks.jupyter.sessions import MANAGERS
+
+    manager = MANAGERS.get(id(store))
+    if manager is None:  # no notebook is read
+        return (lambda: ()), ()
+    with store.read() as s:
+        project_keys = list(s.scalars(select(Project.key).order_by(Project.key)))
+    # The kernelspecs too: they say which env a notebook's kernel runs in.
+    specs = manager.specs.specs_stamp()
+    return combined_stamp([specs, files.all_notebooks_stamp(manager.config.data_dir, project_keys)])
 
 
 def notebook_env_usages(store: Store, *, env_lang: str | None, env_name: str | None) -> list[dict[str, Any]]:

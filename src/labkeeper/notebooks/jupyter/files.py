@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ import orjson
 
 from labkeeper.errors import BadRequest, NotFound
 from labkeeper.names import check_name, check_project_key
+from labkeeper.server.answers import files_stamp, path_stat
 
 SUFFIX = ".ipynb"
 MAX_NOTEBOOK_BYTES = 64 * 1024 * 1024
@@ -84,6 +87,69 @@ def write(path: Path, content: dict[str, Any]) -> None:
     except BaseException:
         Path(partial).unlink(missing_ok=True)
         raise
+
+
+def listing_stamp(data_dir: Path, project_key: str) -> tuple[list[str], tuple[Callable[[], Any], Any]]:
+    """A project's notebook names, and the stamp of a kept answer read from them
+    (server/answers.py): the folder's stat taken before it is listed, then each file's."""
+    folder = str(notebooks_dir(data_dir, project_key))
+    folder_stat = path_stat(folder, time.time_ns())
+    found = names(data_dir, project_key)
+    paths = [folder, *(os.path.join(folder, name + SUFFIX) for name in found)]
+    rest = files_stamp(paths[1:])
+    value = None if folder_stat is None or rest is None else (folder_stat, *rest)
+    return found, ((lambda: files_stamp(paths)), value)
+
+
+def _project_folders(data_dir: Path, project_keys: list[str], now_ns: int) -> tuple[Any, list[str]]:
+    """The stat of `projects/`, then the paths of the projects' folders and notebook folders
+    that exist, each parent before its child: a folder created later changes its parent's
+    stat, so the projects without a folder need no stat of their own."""
+    root = os.path.join(str(data_dir), "projects")
+    root_stat = path_stat(root, now_ns)
+    try:
+        present = set(os.listdir(root))
+    except FileNotFoundError:
+        present = set()
+    paths = []
+    for key in project_keys:
+        if key in present:
+            folder = str(notebooks_dir(data_dir, key))
+            paths += [os.path.dirname(folder), folder]
+    return root_stat, [root, *paths]
+
+
+def folders_stamp(data_dir: Path, project_keys: list[str]) -> tuple[Callable[[], Any], Any]:
+    """The stat of every project's notebook folder (which notebooks exist), taken before they
+    are listed, for a kept answer (server/answers.py)."""
+    root_stat, paths = _project_folders(data_dir, project_keys, time.time_ns())
+    rest = files_stamp(paths[1:])
+    value = None if root_stat is None or rest is None else (root_stat, *rest)
+    return (lambda: files_stamp(paths)), value
+
+
+def all_notebooks_stamp(data_dir: Path, project_keys: list[str]) -> tuple[Callable[[], Any], Any]:
+    """The stat of every project's notebook folder and of every notebook in it (what each
+    notebook holds), taken before they are read, for a kept answer."""
+    now_ns = time.time_ns()
+    root_stat, folders = _project_folders(data_dir, project_keys, now_ns)
+    first = [root_stat, *(path_stat(folder, now_ns) for folder in folders[1:])]
+    paths = list(folders)
+    for folder in folders[2::2]:  # the notebook folders
+        try:
+            entries = sorted(os.listdir(folder))
+        except FileNotFoundError:
+            continue
+        paths += [os.path.join(folder, e) for e in entries if e.endswith(SUFFIX) and not e.startswith(".")]
+    rest = files_stamp(paths[len(folders) :])
+    value = None if None in first or rest is None else (*first, *rest)
+    return (lambda: files_stamp(paths)), value
+
+
+def notebook_stamp(path: Path) -> tuple[Callable[[], Any], Any]:
+    """The stamp of a kept answer read from one notebook file (taken before it is read)."""
+    paths = [str(path)]
+    return (lambda: files_stamp(paths)), files_stamp(paths)
 
 
 def names(data_dir: Path, project_key: str) -> list[str]:

@@ -21,6 +21,8 @@ import json
 import os
 import shutil
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,7 @@ from traitlets import DottedObjectName
 
 from labkeeper.errors import BadRequest
 from labkeeper.isolation.identity import UnixIdentity
+from labkeeper.server.answers import files_stamp, path_stat
 
 BUILTIN_KERNEL = "python3"
 CODEENV_KERNEL_PREFIX = "py-dku-venv-"  # as codeenvs/kernelspecs.py writes them
@@ -102,6 +105,24 @@ class KernelSpecs:
         """The code env whose kernel `name` selects, or None; a 400 when no such kernel."""
         spec = self.get(name)
         return self.env_of_dir(spec.resource_dir, spec.metadata)
+
+    def specs_stamp(self) -> tuple[Callable[[], Any], Any]:
+        """For a kept answer read from the specs (server/answers.py): the stat of both folders,
+        of each spec folder in them and of its kernel.json, taken before they are read."""
+        now_ns = time.time_ns()
+        roots = [str(self.builtin_dir), str(self.codeenv_dir)]
+        first = [path_stat(root, now_ns) for root in roots]
+        paths = list(roots)
+        for root in roots:
+            try:
+                names = sorted(os.listdir(root))
+            except FileNotFoundError:
+                continue
+            for name in names:
+                paths += [os.path.join(root, name), os.path.join(root, name, "kernel.json")]
+        rest = files_stamp(paths[len(roots) :])
+        value = None if None in first or rest is None else (*first, *rest)
+        return (lambda: files_stamp(paths)), value
 
     def all_with_envs(self) -> list[tuple[str, dict[str, Any], str | None]]:
         found = []

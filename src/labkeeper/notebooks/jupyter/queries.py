@@ -102,6 +102,11 @@ class SessionQueries:
             rows = list(s.scalars(select(JupyterSession).order_by(JupyterSession.started_on)))
         return [self.session_json(r) for r in rows if self._is_live(r)]
 
+    def any_session_rows(self) -> bool:
+        """Whether any session is recorded, live or not (no row: no live value to read)."""
+        with self.store.raw_reader() as query:
+            return bool(query("SELECT 1 FROM jupyter_sessions LIMIT 1"))
+
     def active_counts(self, project_key: str) -> dict[str, int]:
         with self.store.read() as s:
             rows = s.execute(

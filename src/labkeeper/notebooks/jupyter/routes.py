@@ -10,10 +10,11 @@ from labkeeper.errors import BadRequest
 from labkeeper.futures.runner import Submission
 from labkeeper.futures.service import future_state, get_task
 from labkeeper.names import check_name
-from labkeeper.notebooks.jupyter import service
+from labkeeper.notebooks.jupyter import files, service
 from labkeeper.notebooks.jupyter.run import KIND as RUN_KIND
 from labkeeper.notebooks.jupyter.sessions import SessionManager
 from labkeeper.projects.access import require_project
+from labkeeper.server.answers import settled
 from labkeeper.server.deps import Admin, Caller, Runner
 from labkeeper.server.params import parse_bool
 from labkeeper.server.responses import json_response, read_json
@@ -43,12 +44,14 @@ def server_url(request: Request) -> str:
 @router.get("/projects/{project_key}/jupyter-notebooks/")
 async def list_notebooks(project_key: str, caller: Caller, jupyter: Jupyter, request: Request) -> Response:
     active = parse_bool("active", request.query_params.get("active"))
-    return json_response(service.list_notebooks(jupyter, caller, project_key, active=active))
+    items, stamp = service.list_notebooks(jupyter, caller, project_key, active=active)
+    return settled(json_response(items), file_stamp=stamp)
 
 
 @router.get(NB)
 async def get_notebook(project_key: str, name: str, caller: Caller, jupyter: Jupyter) -> Response:
-    return json_response(service.get_notebook(jupyter, caller, project_key, name))
+    content, stamp = service.get_notebook(jupyter, caller, project_key, name)
+    return settled(json_response(content), file_stamp=stamp)
 
 
 @router.post(NB)
@@ -79,7 +82,10 @@ async def clear_outputs(project_key: str, name: str, caller: Caller, jupyter: Ju
 
 @router.get(NB + "/sessions")
 async def list_sessions(project_key: str, name: str, caller: Caller, jupyter: Jupyter) -> Response:
-    return json_response(jupyter.sessions_of(project_key, name, principal=caller))
+    stamp = files.notebook_stamp(files.notebook_path(jupyter.config.data_dir, project_key, name))
+    sessions = jupyter.sessions_of(project_key, name, principal=caller)
+    # No session: nothing live in the answer. A session's kernel values are read every time.
+    return settled(json_response(sessions), not sessions, file_stamp=stamp)
 
 
 @router.post(NB + "/sessions")
@@ -129,7 +135,9 @@ async def run_notebook(
 
 @router.get("/admin/notebooks/")
 async def running_notebooks(caller: Admin, jupyter: Jupyter) -> Response:
-    return json_response(service.running_notebooks(jupyter))
+    running = service.running_notebooks(jupyter)
+    # Kept only while no session is recorded: a live kernel's values are read every time.
+    return settled(json_response(running), not running and not jupyter.any_session_rows())
 
 
 def _legacy_name(request: Request) -> str:
@@ -142,7 +150,9 @@ async def legacy_notebook_state(
 ) -> Response:
     require_project(jupyter.store, caller, project_key, "READ")
     name = _legacy_name(request)
-    return json_response(service.notebook_state(jupyter, project_key, name))
+    stamp = files.notebook_stamp(files.notebook_path(jupyter.config.data_dir, project_key, name))
+    state = service.notebook_state(jupyter, project_key, name)
+    return settled(json_response(state), not state["activeSessions"], file_stamp=stamp)
 
 
 @router.delete("/projects/{project_key}/notebooks/")
@@ -162,4 +172,5 @@ async def legacy_unload(project_key: str, caller: Caller, jupyter: Jupyter, requ
 async def kernelspecs(caller: Caller, jupyter: Jupyter) -> Response:
     """labkeeper addition: the kernels the caller may start (metadata.kernelspec.name): the
     built-in one and those of the code envs the caller may use."""
-    return json_response(service.usable_kernelspecs(jupyter, caller))
+    specs, stamp = service.usable_kernelspecs(jupyter, caller)
+    return settled(json_response(specs), file_stamp=stamp)

@@ -18,10 +18,11 @@ from labkeeper.projects.access import require_project
 
 def list_notebooks(
     manager: SessionManager, principal: Principal, project_key: str, *, active: bool
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], tuple]:
+    """The project's notebooks, and the stamp of their files (server/answers.py)."""
     manager.check_readable(principal, project_key)
     data_dir = manager.config.data_dir
-    names = files.names(data_dir, project_key)
+    names, stamp = files.listing_stamp(data_dir, project_key)
     if active:
         running = manager.active_counts(project_key)
         names = [n for n in names if running.get(n)]
@@ -32,14 +33,17 @@ def list_notebooks(
         except (NotFound, ValueError):
             continue  # removed meanwhile, or a file that is not JSON: not a notebook
         items.append(files.list_item(project_key, name, content))
-    return items
+    return items, stamp
 
 
 def get_notebook(
     manager: SessionManager, principal: Principal, project_key: str, name: str
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], tuple]:
+    """The notebook, and the stamp of its file (server/answers.py)."""
     require_project(manager.store, principal, project_key, "READ")
-    return files.read(files.notebook_path(manager.config.data_dir, project_key, name))
+    path = files.notebook_path(manager.config.data_dir, project_key, name)
+    stamp = files.notebook_stamp(path)
+    return files.read(path), stamp
 
 
 def _stamp(content: dict[str, Any], principal: Principal, *, created: bool) -> None:
@@ -137,8 +141,12 @@ def running_notebooks(manager: SessionManager) -> list[dict[str, Any]]:
     return answer
 
 
-def usable_kernelspecs(manager: SessionManager, principal: Principal) -> dict[str, dict[str, Any]]:
-    """Every kernelspec the caller could start: code envs they may not use are left out."""
+def usable_kernelspecs(
+    manager: SessionManager, principal: Principal
+) -> tuple[dict[str, dict[str, Any]], tuple]:
+    """Every kernelspec the caller could start (code envs they may not use are left out), and
+    the stamp of the spec files (server/answers.py)."""
+    stamp = manager.specs.specs_stamp()
     found = manager.specs.all_with_envs()
     usable = rights.usable_envs(manager.store, principal, {env for _, _, env in found if env is not None})
-    return {name: spec for name, spec, env in found if env is None or env in usable}
+    return {name: spec for name, spec, env in found if env is None or env in usable}, stamp

@@ -38,7 +38,7 @@ from labkeeper.errors import Conflict, Forbidden, TooManyRequests
 from labkeeper.isolation.identity import UnixIdentity, first_denied, kernel_identity
 from labkeeper.isolation.layout import RunTree
 from labkeeper.notebooks.jupyter import files, keylease, rights
-from labkeeper.notebooks.jupyter.envusage import notebook_env_usages
+from labkeeper.notebooks.jupyter.envusage import notebook_env_usages, notebook_files_stamp
 from labkeeper.notebooks.jupyter.events import record_unloaded
 from labkeeper.notebooks.jupyter.housekeeping import Housekeeping
 from labkeeper.notebooks.jupyter.kernels import (
@@ -119,7 +119,7 @@ class SessionManager(SessionQueries, Housekeeping):
         await asyncio.to_thread(build_kernel_lib, self.tree.kernel_lib)
         await asyncio.to_thread(recovery.stop_leftovers, self)
         MANAGERS[id(self.store)] = self
-        register_usage_provider(notebook_env_usages)
+        register_usage_provider(notebook_env_usages, files_stamp=notebook_files_stamp)
         if background:
             self._housekeeper = asyncio.create_task(self._housekeeping())
 

@@ -11,6 +11,7 @@ from labkeeper.futures.models import RUNNING, Task
 from labkeeper.futures.runner import TaskRunner
 from labkeeper.futures.service import finished_answer, future_state, get_task
 from labkeeper.notebooks.sql import runs, service
+from labkeeper.server.answers import settled
 from labkeeper.server.deps import AppStore, Caller, Runner
 from labkeeper.server.params import parse_bool
 from labkeeper.server.responses import empty_response, json_response, read_json
@@ -87,7 +88,8 @@ async def clear_history(
 
 @router.get(BASE + "/{notebook_id}/runs/{run_id}")
 async def get_run(key: str, notebook_id: str, run_id: str, store: AppStore, caller: Caller) -> Response:
-    return json_response(service.get_run(store, caller, key, notebook_id, run_id))
+    run = service.get_run(store, caller, key, notebook_id, run_id)
+    return settled(json_response(run), run["state"] != "RUNNING")
 
 
 @router.post(BASE + "/{notebook_id}/cells/{cell_id}/actions/run")
