@@ -10,11 +10,9 @@ later, must hold the original files."""
 from __future__ import annotations
 
 import fcntl
-import io
 import json
 import os
 import stat
-import tarfile
 import textwrap
 from pathlib import Path
 
@@ -25,6 +23,7 @@ from labkeeper.isolation.accounts import build_slot_account
 from tests.codeenvs.conftest import wheelhouse  # noqa: F401 - the fixture
 from tests.codeenvs.helpers import configure, create, definition, save, update
 from tests.conftest import Instance
+from tests.security.hostile_packages import make_backend_sdist
 
 MARK = "POISONED = True\n"
 
@@ -58,40 +57,14 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
             pass
     with open(os.path.join(PLAN["drop"], "poison-%d.json" % os.getpid()), "w") as f:
         json.dump({{"cache": cache, "poisoned": poisoned, "planted": planted}}, f)
-    name = "lkpoison-1.0-py3-none-any.whl"
-    info = "lkpoison-1.0.dist-info/"
-    files = {{
-        "lkpoison/__init__.py": b"",
-        info + "METADATA": b"Metadata-Version: 2.1\\nName: lkpoison\\nVersion: 1.0\\n",
-        info + "WHEEL": b"Wheel-Version: 1.0\\nGenerator: poison\\nRoot-Is-Purelib: true\\n"
-        b"Tag: py3-none-any\\n",
-    }}
-    def h(d):
-        return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(d).digest()).rstrip(b"=").decode()
-    record = "".join("%s,%s,%d\\n" % (p, h(d), len(d)) for p, d in files.items())
-    record += info + "RECORD,,\\n"
-    with zipfile.ZipFile(os.path.join(wheel_directory, name), "w") as z:
-        for p, d in files.items():
-            z.writestr(p, d)
-        z.writestr(info + "RECORD", record)
-    return name
+    return _write_wheel(wheel_directory, "lkpoison")
 """
 
 
 def make_poison_sdist(dest: Path, plan: dict) -> None:
-    backend = textwrap.dedent(POISON_BACKEND.format(plan=json.dumps(plan), mark=MARK))
-    files = {
-        "pyproject.toml": '[project]\nname = "lkpoison"\nversion = "1.0"\n\n[build-system]\nrequires = []\n'
-        'build-backend = "poison_backend"\nbackend-path = ["."]\n',
-        "poison_backend.py": backend,
-        "PKG-INFO": "Metadata-Version: 2.1\nName: lkpoison\nVersion: 1.0\n",
-    }
-    with tarfile.open(dest / "lkpoison-1.0.tar.gz", "w:gz") as sdist:
-        for member, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(f"lkpoison-1.0/{member}")
-            info.size = len(data)
-            sdist.addfile(info, io.BytesIO(data))
+    make_backend_sdist(
+        dest, "lkpoison", textwrap.dedent(POISON_BACKEND.format(plan=json.dumps(plan), mark=MARK))
+    )
 
 
 @pytest.fixture

@@ -5,13 +5,11 @@ legitimate path for user code to run during a build."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import pwd
 import re
 import stat
-import tarfile
 import textwrap
 from pathlib import Path
 
@@ -20,6 +18,7 @@ import pytest
 from tests.codeenvs.conftest import wheelhouse  # noqa: F401 - the fixture
 from tests.codeenvs.helpers import configure, create, definition
 from tests.conftest import ADMIN_KEY, Instance
+from tests.security.hostile_packages import make_backend_sdist
 
 LEAKY = {
     "LABKEEPER_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY,
@@ -73,38 +72,12 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
     }}
     with open(os.path.join(PLAN["drop"], "report-%d.json" % os.getpid()), "w") as f:
         json.dump(report, f)
-    name = "lkspy-1.0-py3-none-any.whl"
-    info = "lkspy-1.0.dist-info/"
-    files = {{
-        "lkspy/__init__.py": b"",
-        info + "METADATA": b"Metadata-Version: 2.1\\nName: lkspy\\nVersion: 1.0\\n",
-        info + "WHEEL": b"Wheel-Version: 1.0\\nGenerator: spy\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n",
-    }}
-    def h(d):
-        return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(d).digest()).rstrip(b"=").decode()
-    record = "".join("%s,%s,%d\\n" % (p, h(d), len(d)) for p, d in files.items())
-    record += info + "RECORD,,\\n"
-    with zipfile.ZipFile(os.path.join(wheel_directory, name), "w") as z:
-        for p, d in files.items():
-            z.writestr(p, d)
-        z.writestr("lkspy-1.0.dist-info/RECORD", record)
-    return name
+    return _write_wheel(wheel_directory, "lkspy")
 """
 
 
 def make_spy_sdist(dest: Path, plan: dict) -> None:
-    files = {
-        "pyproject.toml": '[project]\nname = "lkspy"\nversion = "1.0"\n\n[build-system]\nrequires = []\n'
-        'build-backend = "spy_backend"\nbackend-path = ["."]\n',
-        "spy_backend.py": textwrap.dedent(SPY_BACKEND.format(plan=json.dumps(plan))),
-        "PKG-INFO": "Metadata-Version: 2.1\nName: lkspy\nVersion: 1.0\n",
-    }
-    with tarfile.open(dest / "lkspy-1.0.tar.gz", "w:gz") as sdist:
-        for member, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(f"lkspy-1.0/{member}")
-            info.size = len(data)
-            sdist.addfile(info, io.BytesIO(data))
+    make_backend_sdist(dest, "lkspy", textwrap.dedent(SPY_BACKEND.format(plan=json.dumps(plan))))
 
 
 @pytest.fixture

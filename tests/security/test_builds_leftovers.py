@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import functools
 import http.server
-import io
 import json
 import os
 import pwd
 import re
 import signal
 import subprocess
-import tarfile
 import textwrap
 import threading
 import time
@@ -32,6 +30,7 @@ from labkeeper.server.app import create_app
 from tests.codeenvs.conftest import wheelhouse  # noqa: F401 - the fixture
 from tests.codeenvs.helpers import configure, create, wait_for_markers, wait_state
 from tests.conftest import Instance
+from tests.security.hostile_packages import make_backend_sdist
 
 SECRET = "IdxPass-4711"
 
@@ -92,39 +91,12 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
     with open(PLAN["plant"], "w") as f:
         f.write("import os  # a .pth the next build of this account would trust")
     _leave_a_daemon()
-    name = "lkdaemon-1.0-py3-none-any.whl"
-    info = "lkdaemon-1.0.dist-info/"
-    files = {{
-        "lkdaemon/__init__.py": b"",
-        info + "METADATA": b"Metadata-Version: 2.1\\nName: lkdaemon\\nVersion: 1.0\\n",
-        info + "WHEEL": b"Wheel-Version: 1.0\\nGenerator: daemon\\nRoot-Is-Purelib: true\\n"
-        b"Tag: py3-none-any\\n",
-    }}
-    def h(d):
-        return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(d).digest()).rstrip(b"=").decode()
-    record = "".join("%s,%s,%d\\n" % (p, h(d), len(d)) for p, d in files.items())
-    record += info + "RECORD,,\\n"
-    with zipfile.ZipFile(os.path.join(wheel_directory, name), "w") as z:
-        for p, d in files.items():
-            z.writestr(p, d)
-        z.writestr(info + "RECORD", record)
-    return name
+    return _write_wheel(wheel_directory, "lkdaemon")
 """
 
 
 def make_daemon_sdist(dest: Path, plan: dict) -> None:
-    files = {
-        "pyproject.toml": '[project]\nname = "lkdaemon"\nversion = "1.0"\n\n[build-system]\nrequires = []\n'
-        'build-backend = "daemon_backend"\nbackend-path = ["."]\n',
-        "daemon_backend.py": textwrap.dedent(DAEMON_BACKEND.format(plan=json.dumps(plan))),
-        "PKG-INFO": "Metadata-Version: 2.1\nName: lkdaemon\nVersion: 1.0\n",
-    }
-    with tarfile.open(dest / "lkdaemon-1.0.tar.gz", "w:gz") as sdist:
-        for member, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(f"lkdaemon-1.0/{member}")
-            info.size = len(data)
-            sdist.addfile(info, io.BytesIO(data))
+    make_backend_sdist(dest, "lkdaemon", textwrap.dedent(DAEMON_BACKEND.format(plan=json.dumps(plan))))
 
 
 def slot_accounts() -> set[int]:
