@@ -35,12 +35,14 @@ from labkeeper.projects import routes as project_routes
 from labkeeper.server import logfilter, logs, probes, routing
 from labkeeper.server.answers import Answers
 from labkeeper.server.bootstrap import ensure_admin
+from labkeeper.server.deps import get_runner
 from labkeeper.server.dispatch import compile_table
 from labkeeper.server.errors import install_error_handlers
 from labkeeper.server.metrics import Metrics
 from labkeeper.server.middleware import Unaudited
 from labkeeper.server.request_path import RequestPath
 from labkeeper.server.supervision import GracefulStop
+from labkeeper.server.units import WriteUnits
 from labkeeper.settings import routes as settings_routes
 from labkeeper.usage import routes as usage_routes
 
@@ -121,6 +123,7 @@ def create_app(config: Config) -> FastAPI:
         finally:
             graceful.uninstall()
             await stop_started()
+            app.state.writes.shutdown()
             app.state.store.dispose()
 
     app = LabkeeperApp(
@@ -158,7 +161,13 @@ def create_app(config: Config) -> FastAPI:
     )
     # Routes answered by FastAPI's own handler rather than a compiled plan, with the reason.
     app.state.answers = Answers()
-    app.state.uncompiled_routes = compile_table(app.request_path.table, app.state.answers)
+    app.state.writes = WriteUnits(app.request_path.audit_in_unit)
+    app.state.uncompiled_routes = compile_table(
+        app.request_path.table,
+        app.state.answers,
+        app.state.writes,
+        loop_bound=frozenset({get_runner, jupyter_routes.get_manager}),
+    )
     return app
 
 
