@@ -50,6 +50,13 @@ class Base(DeclarativeBase):
 
 
 _READ_STAMPS = "SELECT topic, value FROM change_stamps"
+# A stamp is its row plus its deltas on PostgreSQL (db/stamps.py explains why).
+_READ_STAMPS_POSTGRESQL = (
+    "SELECT topic, CAST(sum(value) AS BIGINT) FROM ("
+    " SELECT topic, value FROM change_stamps"
+    " UNION ALL SELECT topic, count(*) FROM change_stamp_deltas GROUP BY topic"
+    ") AS counted GROUP BY topic"
+)
 
 
 def now_ms() -> int:
@@ -150,7 +157,7 @@ class _AsyncReader:
 
         if self._connection is None:
             self._connection = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
-        cursor = await self._connection.execute(_READ_STAMPS)
+        cursor = await self._connection.execute(_READ_STAMPS_POSTGRESQL)
         return dict(await cursor.fetchall())
 
     def close(self) -> None:
@@ -273,10 +280,18 @@ class Store:
         """Every topic's change stamp, in one read (see db/stamps.py). Read on every request."""
         if self._sqlite_path is not None:
             self._check_sqlite_file()
+        sql = _READ_STAMPS if self.is_sqlite else _READ_STAMPS_POSTGRESQL
         if _on_event_loop():  # raw_reader's kept connection, without its context manager
-            return dict(self._hot_query()(_READ_STAMPS))
+            return dict(self._hot_query()(sql))
         with self.raw_reader() as query:
-            return dict(query(_READ_STAMPS))
+            return dict(query(sql))
+
+    def fold_stamp_deltas(self) -> None:
+        """PostgreSQL: fold the change stamps' delta rows into their counters (db/stamps.py);
+        no stamp changes value. Blocking; call off the event loop."""
+        if not self.is_sqlite:
+            with self.engine.begin() as conn:
+                conn.exec_driver_sql("SELECT labkeeper_fold_stamp_deltas()")
 
     def _file_identity(self) -> tuple[int, int] | None:
         try:

@@ -25,6 +25,7 @@ from labkeeper.connections import routes as connection_routes
 from labkeeper.connections.component import component as connections_component
 from labkeeper.db import Store
 from labkeeper.db.migrate import upgrade
+from labkeeper.db.stamps import FOLD_EVERY_SECONDS
 from labkeeper.futures import routes as futures_routes
 from labkeeper.futures.component import component as futures_component
 from labkeeper.notebooks.jupyter import routes as jupyter_routes
@@ -114,6 +115,7 @@ def create_app(config: Config) -> FastAPI:
             await stop_components(app, started)
 
         graceful = GracefulStop(config.graceful_timeout, stop_started)
+        folding = None if app.state.store.is_sqlite else asyncio.create_task(_fold_stamps(app.state.store))
         try:
             for component in COMPONENTS:
                 await component.start(app)
@@ -122,6 +124,8 @@ def create_app(config: Config) -> FastAPI:
             yield
         finally:
             graceful.uninstall()
+            if folding is not None:
+                folding.cancel()
             await stop_started()
             app.state.writes.shutdown()
             app.state.store.dispose()
@@ -169,6 +173,16 @@ def create_app(config: Config) -> FastAPI:
         loop_bound=frozenset({get_runner, jupyter_routes.get_manager}),
     )
     return app
+
+
+async def _fold_stamps(store: Store) -> None:
+    """PostgreSQL: fold the change stamps' delta rows now and then (db/stamps.py), off the loop."""
+    while True:
+        await asyncio.sleep(FOLD_EVERY_SECONDS)
+        try:
+            await asyncio.to_thread(store.fold_stamp_deltas)
+        except Exception:  # noqa: BLE001 - the store may be down; the next round retries
+            log.debug("folding change stamp deltas failed", exc_info=True)
 
 
 async def stop_components(app: FastAPI, started: list) -> None:
