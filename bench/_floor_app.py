@@ -114,10 +114,10 @@ def list_keys() -> list[dict[str, Any]]:
 
 @app.post("/admin/global-api-keys/")
 def create_key(body: dict = Body(...)) -> dict[str, Any]:  # noqa: B008
-    key = Key(id=secrets.token_hex(8), label=body.get("label", ""), secret=secrets.token_hex(16))
+    doc = {"id": secrets.token_hex(8), "label": body.get("label", ""), "key": secrets.token_hex(16)}
     with Session(engine) as s, s.begin():
-        s.add(key)
-    return {"id": key.id, "label": key.label, "key": key.secret}
+        s.add(Key(id=doc["id"], label=doc["label"], secret=doc["key"]))
+    return doc
 
 
 @app.delete("/admin/global-api-keys/{key_id}", status_code=204)

@@ -132,8 +132,8 @@ async def client(target: Target, number: int, deadline: float, result: Result, s
         """The answer's body (b"" for a 204), or None for an error."""
         started = time.perf_counter()
         try:
-            status, data = await conn.request(method, p + path, body)
-        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+            status, data = await asyncio.wait_for(conn.request(method, p + path, body), 30)
+        except (OSError, asyncio.IncompleteReadError, ValueError, TimeoutError) as exc:
             result.errors.append(f"{method} {path}: {exc!r}")
             await conn.close()
             conn.writer = None
@@ -320,7 +320,7 @@ def main() -> None:
                 result, elapsed = asyncio.run(run_load(target, args.seconds, args.clients, settings))
                 listed = {
                     p["projectKey"]
-                    for p in fetch(port, prefix + "/projects/", auth)
+                    for p in fetch(port, prefix + "/projects/?limit=100000", auth)
                     if p["projectKey"].startswith("MIX")
                 }
                 keys = {
