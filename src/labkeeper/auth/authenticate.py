@@ -1,7 +1,8 @@
 """The per-request key check: what a key grants, read in one round trip and then kept
 in memory until the store says keys, users or groups changed.
 
-The last-used time is written at most once a minute per key and process.
+The last-used time is written at most once a minute per key and process; a request's
+key check hands that write to its caller (`touched`), which makes it off the event loop.
 """
 
 from __future__ import annotations
@@ -94,8 +95,14 @@ MAX_KNOWN_KEYS = 10_000
 _KNOWN = "known-api-keys"
 
 
-def authenticate(store: Store, secret: str | None, stamps: Stamps | None = None) -> Principal:
+def authenticate(
+    store: Store,
+    secret: str | None,
+    stamps: Stamps | None = None,
+    touched: list[tuple[str, int]] | None = None,
+) -> Principal:
     """Who a key is, checked on every request; `stamps` as read at the start of the request.
+    A due last-used time is appended to `touched` (for `touch_keys`), else written here.
 
     What a key grants is kept in memory under the store's `identity` change stamp (see
     db/stamps.py), which any change to a key, a user, a group or a membership moves, in any
@@ -118,10 +125,18 @@ def authenticate(store: Store, secret: str | None, stamps: Stamps | None = None)
     if key.expires_on and key.expires_on <= now:
         raise Unauthorized(f"API key {key.principal.key_id} has expired; ask an admin for a new one")
     if now - key.last_used_on > LAST_USED_RESOLUTION_MS:
-        with store.engine.begin() as conn:
-            conn.execute(_TOUCH, {"key_id": key.principal.key_id, "now": now})
-        key.last_used_on = now
+        key.last_used_on = now  # at once: the other requests of this minute do not ask again
+        if touched is None:
+            touch_keys(store, [(key.principal.key_id, now)])
+        else:
+            touched.append((key.principal.key_id, now))
     return key.principal
+
+
+def touch_keys(store: Store, touched: list[tuple[str, int]]) -> None:
+    """Write last-used times (blocking: a write transaction; call off the event loop)."""
+    with store.engine.begin() as conn:
+        conn.execute(_TOUCH, [{"key_id": key_id, "now": now} for key_id, now in touched])
 
 
 def _read_key(store: Store, digest: str) -> _KnownKey:

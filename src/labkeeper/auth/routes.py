@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import Request, Response
-from starlette.concurrency import run_in_threadpool
 
 from labkeeper.auth import key_routes, service
 from labkeeper.names import check_name
@@ -29,7 +28,7 @@ async def list_users(store: AppStore, _admin: Admin, paging: Page, request: Requ
 @router.post("/admin/users/")
 async def create_user(store: AppStore, _admin: Admin, request: Request) -> Response:
     body = await read_json(request)
-    return json_response(await run_in_threadpool(service.create_user, store, body))
+    return json_response(service.create_user(store, body))
 
 
 @router.get("/admin/users/{login}")
@@ -44,14 +43,14 @@ async def get_user(login: str, store: AppStore, _admin: Admin) -> Response:
 async def update_user(login: str, store: AppStore, admin: Admin, request: Request) -> Response:
     check_name("user login", login)
     body = await read_json(request)
-    return json_response(await run_in_threadpool(service.update_user, store, login, body, caller=admin))
+    return json_response(service.update_user(store, login, body, caller=admin))
 
 
 @router.delete("/admin/users/{login}")
 async def delete_user(login: str, store: AppStore, admin: Admin, request: Request) -> Response:
     allow = parse_bool("allowSelfDeletion", request.query_params.get("allowSelfDeletion"))
     login = check_name("user login", login)
-    await run_in_threadpool(service.delete_user, store, login, caller=admin, allow_self_deletion=allow)
+    service.delete_user(store, login, caller=admin, allow_self_deletion=allow)
     return empty_response()
 
 
@@ -63,7 +62,7 @@ async def get_current_user(store: AppStore, caller: Caller) -> Response:
 @router.put("/current-user")
 async def update_current_user(store: AppStore, caller: Caller, request: Request) -> Response:
     body = await read_json(request)
-    return json_response(await run_in_threadpool(service.update_current_user, store, caller, body))
+    return json_response(service.update_current_user(store, caller, body))
 
 
 @router.get("/admin/groups/")

@@ -162,7 +162,8 @@ def update_user(
     except IntegrityError:
         raise Conflict(f"User {login!r} changed at the same time (a group was deleted?); retry") from None
     if disabled:
-        user_retired(store, login, reason="the user was disabled", by=caller.audit_name if caller else "")
+        by = caller.audit_name if caller else ""
+        store.after_commit(lambda: user_retired(store, login, reason="the user was disabled", by=by))
     return doc
 
 
@@ -188,7 +189,8 @@ def delete_user(store: Store, login: str, *, caller: Principal, allow_self_delet
         s.execute(delete(Membership).where(Membership.login == login))
         s.execute(delete(User).where(User.login == login))
         ensure_an_admin_remains(s, f"delete user {login!r}")
-    user_retired(store, login, reason="the user was deleted", by=caller.audit_name)
+    by = caller.audit_name
+    store.after_commit(lambda: user_retired(store, login, reason="the user was deleted", by=by))
 
 
 def verify_user_password(store: Store, login: str, password: str) -> bool:

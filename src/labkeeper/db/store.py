@@ -1,13 +1,22 @@
 """Engine and transactions for SQLite (embedded default) and PostgreSQL.
 
-Services own their transactions: `with store.begin() as s:` commits when the block ends
-and rolls back on any exception, so a request never leaves half of a write behind.
+Services open their transactions with `with store.begin() as s:` (and `store.read()` for
+reads). Outside a request, the block commits when it ends and rolls back on any exception.
+
+Inside a state-changing request the request path opens a *unit of work* (`store.unit()`,
+server/units.py) and every `begin()`/`read()` of that request's thread joins it: the
+blocks share one session and one transaction, a `begin()` block is a SAVEPOINT (a block
+that fails undoes only itself, as a transaction of its own would), and the request path
+adds the audit row and commits once, before the answer is sent. So an acknowledged change
+always has its audit row and a failed request leaves neither. Work handed to another
+thread or task does not join: it sees only what is committed, as before.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import functools
 import os
 import re
@@ -41,6 +50,13 @@ class Base(DeclarativeBase):
 
 
 _READ_STAMPS = "SELECT topic, value FROM change_stamps"
+# A stamp is its row plus its deltas on PostgreSQL (db/stamps.py explains why).
+_READ_STAMPS_POSTGRESQL = (
+    "SELECT topic, CAST(sum(value) AS BIGINT) FROM ("
+    " SELECT topic, value FROM change_stamps"
+    " UNION ALL SELECT topic, count(*) FROM change_stamp_deltas GROUP BY topic"
+    ") AS counted GROUP BY topic"
+)
 
 
 def now_ms() -> int:
@@ -86,6 +102,40 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, poolclass=NullPool)
 
 
+class UnitOfWork:
+    """The one transaction of a state-changing request (see the module docstring)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.thread = threading.get_ident()
+        self.session: Session | None = None
+        self.after: list[Callable[[], object]] = []
+        self.committed = False
+
+    def open(self) -> Session:
+        """The unit's session, its transaction begun (on SQLite: the write lock taken)."""
+        if self.session is None:
+            self.session = self.store._sessions()
+            self.session.begin()
+        return self.session
+
+    def commit(self) -> None:
+        if self.session is not None:
+            self.session.commit()
+        self.committed = True  # from here on, the thread's transactions are its own again
+        after, self.after = self.after, []
+        for call in after:
+            call()
+
+    def close(self) -> None:
+        session, self.session = self.session, None
+        if session is not None:
+            session.close()  # rolls back whatever was not committed
+
+
+_UNIT: contextvars.ContextVar[UnitOfWork | None] = contextvars.ContextVar("labkeeper_unit", default=None)
+
+
 class _AsyncReader:
     """An autocommit psycopg async connection that reads the change stamps."""
 
@@ -107,7 +157,7 @@ class _AsyncReader:
 
         if self._connection is None:
             self._connection = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
-        cursor = await self._connection.execute(_READ_STAMPS)
+        cursor = await self._connection.execute(_READ_STAMPS_POSTGRESQL)
         return dict(await cursor.fetchall())
 
     def close(self) -> None:
@@ -158,15 +208,54 @@ class Store:
 
     @contextmanager
     def begin(self) -> Iterator[Session]:
-        """A read-write transaction: committed at the end of the block, else rolled back."""
-        with self._sessions() as session, session.begin():
+        """A read-write transaction: committed at the end of the block, else rolled back.
+        In a request's unit of work: a savepoint of the unit's transaction."""
+        unit = self._joined_unit()
+        if unit is None:
+            with self._sessions() as session, session.begin():
+                yield session
+            return
+        session = unit.open()
+        with session.begin_nested():
             yield session
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        """A read-only unit of work (no write lock on SQLite)."""
+        """A read-only unit of work (no write lock on SQLite). In a request's unit of work,
+        its session, so that the request reads its own writes."""
+        unit = self._joined_unit()
+        if unit is not None:
+            yield unit.open()
+            return
         with self._readers() as session, session.begin():
             yield session
+
+    @contextmanager
+    def unit(self) -> Iterator[UnitOfWork]:
+        """Open the unit of work of a request on this thread. The caller commits it
+        (`unit.commit()`); whatever is not committed when the block ends is rolled back."""
+        unit = UnitOfWork(self)
+        token = _UNIT.set(unit)
+        try:
+            yield unit
+        finally:
+            _UNIT.reset(token)
+            unit.close()
+
+    def after_commit(self, call: Callable[[], object]) -> None:
+        """Call `call()` once what was written so far is committed: now outside a unit of
+        work, after the unit's commit inside one (e.g. work that other threads must see)."""
+        unit = self._joined_unit()
+        if unit is None:
+            call()
+        else:
+            unit.after.append(call)
+
+    def _joined_unit(self) -> UnitOfWork | None:
+        unit = _UNIT.get()
+        if unit is None or unit.store is not self or unit.committed or unit.thread != threading.get_ident():
+            return None
+        return unit
 
     @contextmanager
     def raw_reader(self) -> Iterator[Callable[[str, dict[str, Any] | None], list[tuple]]]:
@@ -191,10 +280,18 @@ class Store:
         """Every topic's change stamp, in one read (see db/stamps.py). Read on every request."""
         if self._sqlite_path is not None:
             self._check_sqlite_file()
+        sql = _READ_STAMPS if self.is_sqlite else _READ_STAMPS_POSTGRESQL
         if _on_event_loop():  # raw_reader's kept connection, without its context manager
-            return dict(self._hot_query()(_READ_STAMPS))
+            return dict(self._hot_query()(sql))
         with self.raw_reader() as query:
-            return dict(query(_READ_STAMPS))
+            return dict(query(sql))
+
+    def fold_stamp_deltas(self) -> None:
+        """PostgreSQL: fold the change stamps' delta rows into their counters (db/stamps.py);
+        no stamp changes value. Blocking; call off the event loop."""
+        if not self.is_sqlite:
+            with self.engine.begin() as conn:
+                conn.exec_driver_sql("SELECT labkeeper_fold_stamp_deltas()")
 
     def _file_identity(self) -> tuple[int, int] | None:
         try:

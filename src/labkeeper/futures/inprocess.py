@@ -326,8 +326,7 @@ class InProcessRunner(TaskRunner):
                 return False
             return True
         while True:  # a task of another worker (or a caller on another loop): poll the store
-            with self.store.read() as s:
-                state = s.scalar(select(Task.state).where(Task.id == task_id))
+            state = await asyncio.to_thread(self._state_of, task_id)
             if state != RUNNING:
                 return True
             if deadline is not None and time.monotonic() >= deadline:
@@ -339,13 +338,8 @@ class InProcessRunner(TaskRunner):
         while True:
             await asyncio.sleep(POLL_SECONDS)
             try:
-                if self._live:
-                    with self.store.read() as s:
-                        requested = s.execute(
-                            select(Task.id, Task.abort_requested_by).where(
-                                Task.runner_id == self.runner_id, Task.abort_requested_by != ""
-                            )
-                        ).all()
+                if self._live:  # the read off the loop: a round trip every POLL_SECONDS
+                    requested = await asyncio.to_thread(self._abort_requests)
                     for task_id, by in requested:
                         if task_id in self._live:
                             await self._stop_task(task_id, state=ABORTED, aborted_by=by)
@@ -354,6 +348,21 @@ class InProcessRunner(TaskRunner):
                     await asyncio.to_thread(self.purge_expired)
             except Exception:
                 log.exception("abort poller iteration failed")
+
+    def _state_of(self, task_id: str) -> str | None:
+        with self.store.read() as s:
+            return s.scalar(select(Task.state).where(Task.id == task_id))
+
+    def _abort_requests(self) -> list[tuple[str, str]]:
+        with self.store.read() as s:
+            return [
+                (task_id, by)
+                for task_id, by in s.execute(
+                    select(Task.id, Task.abort_requested_by).where(
+                        Task.runner_id == self.runner_id, Task.abort_requested_by != ""
+                    )
+                )
+            ]
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

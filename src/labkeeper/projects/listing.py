@@ -1,10 +1,12 @@
 """The project list, served from memory.
 
 `GET /projects/` is the hottest read of the API, so each worker process keeps every
-project's list item already serialized, plus the finished answer for each caller view
-under the store's `projects` change stamp (see
-db/stamps.py): every write to the projects table, from any process, moves it, and the next
-request rebuilds.
+project's list item already serialized, plus the items of each caller view, under the
+store's `projects` change stamp (see db/stamps.py): every write to the projects table, from
+any process, moves it. The next request then reads the rows again, as stored (JSON columns
+as text, no decoding), and serializes only the rows that differ from the ones it kept: after
+one project changed, one item is rebuilt, not ten thousand. Pages (`limit`, `offset`) are
+slices of a view.
 
 A view is keyed by the whole principal (its key id and kind, login, groups, rights, and the
 admin key behind an X-DKU-ProxyUser call), never by a part two callers can share: two global
@@ -20,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import Text, cast, select
 
 from labkeeper.auth.principal import Principal
 from labkeeper.db import Store
@@ -58,6 +60,7 @@ def location(project: Any) -> dict[str, Any]:
 
 @dataclass
 class _Entry:
+    row: tuple  # the row as stored, to tell whether it changed
     owner: str
     permissions: dict[str, Any]
     item: bytes
@@ -68,15 +71,15 @@ class _Entry:
 class _Snapshot:
     stamp: int
     entries: list[_Entry]
-    views: dict[tuple[object, bool], bytes] = field(default_factory=dict)
+    views: dict[tuple[object, bool], tuple[list[bytes], bytes]] = field(default_factory=dict)
 
 
 _COLUMNS = (
     Project.key,
     Project.name,
     Project.owner,
-    Project.permissions,
-    Project.metadata_doc,
+    cast(Project.permissions, Text).label("permissions"),
+    cast(Project.metadata_doc, Text).label("metadata_doc"),
     Project.created_on,
     Project.created_by,
     Project.modified_on,
@@ -86,13 +89,38 @@ _COLUMNS = (
 )
 
 
-def _build(stamp: int, rows: list) -> _Snapshot:
+@dataclass
+class _Decoded:
+    key: str
+    name: str
+    owner: str
+    permissions: Any
+    metadata_doc: Any
+    created_on: int
+    created_by: str
+    modified_on: int
+    modified_by: str
+    version: int
+    folder_id: str
+
+
+def _entry(row: tuple) -> _Entry:
+    project = _Decoded(*row)
+    project.permissions = orjson.loads(project.permissions) if project.permissions else {}
+    project.metadata_doc = orjson.loads(project.metadata_doc) if project.metadata_doc else {}
+    item = list_item(project)
+    plain = orjson.dumps(item)
+    item["projectLocation"] = location(project)
+    return _Entry(row, project.owner, project.permissions or {}, plain, orjson.dumps(item))
+
+
+def _build(stamp: int, rows: list[tuple], previous: _Snapshot | None) -> _Snapshot:
+    """The snapshot of `rows`, reusing the entries of `previous` whose row did not change."""
+    kept = {entry.row[0]: entry for entry in previous.entries} if previous is not None else {}
     entries = []
     for row in rows:
-        item = list_item(row)
-        plain = orjson.dumps(item)
-        item["projectLocation"] = location(row)
-        entries.append(_Entry(row.owner, row.permissions or {}, plain, orjson.dumps(item)))
+        entry = kept.get(row[0])
+        entries.append(entry if entry is not None and entry.row == row else _entry(row))
     return _Snapshot(stamp, entries)
 
 
@@ -104,38 +132,47 @@ class ProjectListCache:
         self._lock = threading.Lock()
 
     def render(
-        self, store: Store, principal: Principal, *, include_location: bool, stamps: Stamps | None = None
+        self,
+        store: Store,
+        principal: Principal,
+        *,
+        include_location: bool,
+        stamps: Stamps | None = None,
+        limit: int | None = None,
+        offset: int = 0,
     ) -> bytes:
         stamp = (stamps if stamps is not None else store.stamps()).get(PROJECTS, 0)
         snapshot = self._snapshot
         if snapshot is None or snapshot.stamp != stamp:
-            snapshot = self._rebuild(store, stamp)
+            snapshot = self._rebuild(store, stamp, snapshot)
         cache_key = (True if principal.admin else principal, include_location)
-        answer = snapshot.views.get(cache_key)
-        if answer is None:
-            answer = _render(snapshot.entries, principal, include_location)
+        view = snapshot.views.get(cache_key)
+        if view is None:
+            parts = _view(snapshot.entries, principal, include_location)
+            view = (parts, b"[" + b",".join(parts) + b"]")
             if len(snapshot.views) >= MAX_CACHED_VIEWS:
                 snapshot.views.clear()
-            snapshot.views[cache_key] = answer
-        return answer
+            snapshot.views[cache_key] = view
+        if offset or limit is not None:
+            return b"[" + b",".join(view[0][offset : None if limit is None else offset + limit]) + b"]"
+        return view[1]
 
-    def _rebuild(self, store: Store, stamp: int) -> _Snapshot:
+    def _rebuild(self, store: Store, stamp: int, previous: _Snapshot | None) -> _Snapshot:
         """The rows read after `stamp` was: at worst newer than it, never older."""
         with store.read() as s:
-            rows = s.execute(select(*_COLUMNS).order_by(Project.key)).all()
-        snapshot = _build(stamp, rows)
+            rows = [tuple(row) for row in s.execute(select(*_COLUMNS).order_by(Project.key))]
+        snapshot = _build(stamp, rows, previous)
         with self._lock:
             self._snapshot = snapshot
         return snapshot
 
 
-def _render(entries: list[_Entry], principal: Principal, include_location: bool) -> bytes:
-    parts = [
+def _view(entries: list[_Entry], principal: Principal, include_location: bool) -> list[bytes]:
+    return [
         entry.item_with_location if include_location else entry.item
         for entry in entries
         if can(principal, entry.owner, entry.permissions, "READ")
     ]
-    return b"[" + b",".join(parts) + b"]"
 
 
 _CACHES: weakref.WeakKeyDictionary[Store, ProjectListCache] = weakref.WeakKeyDictionary()
@@ -151,7 +188,16 @@ def cache_for(store: Store) -> ProjectListCache:
 
 
 def render_project_list(
-    store: Store, principal: Principal, *, include_location: bool = False, stamps: Stamps | None = None
+    store: Store,
+    principal: Principal,
+    *,
+    include_location: bool = False,
+    stamps: Stamps | None = None,
+    limit: int | None = None,
+    offset: int = 0,
 ) -> bytes:
-    """The list `principal` may read; `stamps` as read at the start of the request, if they were."""
-    return cache_for(store).render(store, principal, include_location=include_location, stamps=stamps)
+    """The list `principal` may read (the page `offset`, `limit` of it); `stamps` as read at
+    the start of the request, if they were."""
+    return cache_for(store).render(
+        store, principal, include_location=include_location, stamps=stamps, limit=limit, offset=offset
+    )

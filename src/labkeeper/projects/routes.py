@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import Request, Response
 
 from labkeeper.projects import object_routes, service
-from labkeeper.server.deps import AppConfig, AppStore, Caller, stamps_read_for
+from labkeeper.server.deps import AppConfig, AppStore, Caller, Page, stamps_read_for
 from labkeeper.server.params import parse_bool
 from labkeeper.server.responses import empty_response, json_response, read_json
 from labkeeper.server.routing import api_router
@@ -14,11 +14,16 @@ router = api_router("projects")
 
 
 @router.get("/projects/")
-async def list_projects(store: AppStore, principal: Caller, request: Request) -> Response:
+async def list_projects(store: AppStore, principal: Caller, page: Page, request: Request) -> Response:
     query = request.query_params if request.scope["query_string"] else {}  # most lists ask nothing
     include_location = parse_bool("includeLocation", query.get("includeLocation"))
     body = service.render_project_list(
-        store, principal, include_location=include_location, stamps=stamps_read_for(request)
+        store,
+        principal,
+        include_location=include_location,
+        stamps=stamps_read_for(request),
+        limit=page.limit,
+        offset=page.offset,
     )
     return Response(body, media_type="application/json")
 

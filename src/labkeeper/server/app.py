@@ -25,6 +25,7 @@ from labkeeper.connections import routes as connection_routes
 from labkeeper.connections.component import component as connections_component
 from labkeeper.db import Store
 from labkeeper.db.migrate import upgrade
+from labkeeper.db.stamps import FOLD_EVERY_SECONDS
 from labkeeper.futures import routes as futures_routes
 from labkeeper.futures.component import component as futures_component
 from labkeeper.notebooks.jupyter import routes as jupyter_routes
@@ -35,12 +36,14 @@ from labkeeper.projects import routes as project_routes
 from labkeeper.server import logfilter, logs, probes, routing
 from labkeeper.server.answers import Answers
 from labkeeper.server.bootstrap import ensure_admin
+from labkeeper.server.deps import get_runner
 from labkeeper.server.dispatch import compile_table
 from labkeeper.server.errors import install_error_handlers
 from labkeeper.server.metrics import Metrics
 from labkeeper.server.middleware import Unaudited
 from labkeeper.server.request_path import RequestPath
 from labkeeper.server.supervision import GracefulStop
+from labkeeper.server.units import WriteUnits
 from labkeeper.settings import routes as settings_routes
 from labkeeper.usage import routes as usage_routes
 
@@ -112,6 +115,7 @@ def create_app(config: Config) -> FastAPI:
             await stop_components(app, started)
 
         graceful = GracefulStop(config.graceful_timeout, stop_started)
+        folding = None if app.state.store.is_sqlite else asyncio.create_task(_fold_stamps(app.state.store))
         try:
             for component in COMPONENTS:
                 await component.start(app)
@@ -120,7 +124,10 @@ def create_app(config: Config) -> FastAPI:
             yield
         finally:
             graceful.uninstall()
+            if folding is not None:
+                folding.cancel()
             await stop_started()
+            app.state.writes.shutdown()
             app.state.store.dispose()
 
     app = LabkeeperApp(
@@ -158,8 +165,24 @@ def create_app(config: Config) -> FastAPI:
     )
     # Routes answered by FastAPI's own handler rather than a compiled plan, with the reason.
     app.state.answers = Answers()
-    app.state.uncompiled_routes = compile_table(app.request_path.table, app.state.answers)
+    app.state.writes = WriteUnits(app.request_path.audit_in_unit)
+    app.state.uncompiled_routes = compile_table(
+        app.request_path.table,
+        app.state.answers,
+        app.state.writes,
+        loop_bound=frozenset({get_runner, jupyter_routes.get_manager}),
+    )
     return app
+
+
+async def _fold_stamps(store: Store) -> None:
+    """PostgreSQL: fold the change stamps' delta rows now and then (db/stamps.py), off the loop."""
+    while True:
+        await asyncio.sleep(FOLD_EVERY_SECONDS)
+        try:
+            await asyncio.to_thread(store.fold_stamp_deltas)
+        except Exception:  # noqa: BLE001 - the store may be down; the next round retries
+            log.debug("folding change stamp deltas failed", exc_info=True)
 
 
 async def stop_components(app: FastAPI, started: list) -> None:

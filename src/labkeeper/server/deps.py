@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 
-from labkeeper.auth.authenticate import authenticate
+from labkeeper.auth.authenticate import authenticate, touch_keys
 from labkeeper.auth.keys import secrets_from_header
 from labkeeper.auth.principal import Principal
 from labkeeper.auth.proxy import act_as
@@ -42,12 +43,15 @@ async def current_principal(request: Request) -> Principal:
     stamps = scope[STAMPS] = await store.request_stamps()
     authorization, proxy_user = _credentials(scope)
     candidates = secrets_from_header(authorization)
+    touched: list[tuple[str, int]] = []
     try:
-        principal = authenticate(store, candidates[0] if candidates else None, stamps)
+        principal = authenticate(store, candidates[0] if candidates else None, stamps, touched)
     except Unauthorized:
         if len(candidates) < 2:
             raise
-        principal = authenticate(store, candidates[1], stamps)  # HTTP Basic: the other field
+        principal = authenticate(store, candidates[1], stamps, touched)  # HTTP Basic: the other field
+    if touched:  # once a minute per key: a write, so off the loop (it may wait for a lock)
+        await asyncio.get_running_loop().run_in_executor(None, touch_keys, store, touched)
     if proxy_user:
         principal = act_as(store, principal, proxy_user, stamps)
     scope.setdefault("state", {})["principal"] = principal  # request.state.principal, for the audit

@@ -34,6 +34,7 @@ from starlette.types import Receive, Scope, Send
 from labkeeper.errors import BadRequest
 from labkeeper.server.answers import FILE_STAMP, SETTLED, Answers, kept, kept_when_settled
 from labkeeper.server.deps import STAMPS
+from labkeeper.server.units import WriteUnits
 
 Invoker = Callable[[Scope, Receive, Send], Awaitable[None]]
 
@@ -203,10 +204,33 @@ def _solver(dependant: Dependant) -> Solver:
     return solve
 
 
-def compile_route(route: APIRoute, answers: Answers | None = None, *, only_settled: bool = False) -> Invoker:
+def _dependency_calls(dependant: Dependant) -> set[Any]:
+    calls = set()
+    for sub in dependant.dependencies:
+        calls.add(sub.call)
+        calls |= _dependency_calls(sub)
+    return calls
+
+
+def runs_in_unit(route: APIRoute, loop_bound: frozenset[Any]) -> bool:
+    """Whether a route runs off the loop in a unit of work (server/units.py): every
+    state-changing route but those that take a component bound to the server's loop."""
+    if not (route.methods - {"GET", "HEAD", "OPTIONS"}):
+        return False
+    return not (_dependency_calls(route.dependant) & loop_bound)
+
+
+def compile_route(
+    route: APIRoute,
+    answers: Answers | None = None,
+    writes: WriteUnits | None = None,
+    *,
+    only_settled: bool = False,
+) -> Invoker:
     """A plan that answers `route` as FastAPI would, or NotCompilable saying why not. With
     `answers`, a GET's 200 answers are kept under the request's stamps (server/answers.py);
-    with `only_settled`, only those its handler marked settled."""
+    with `only_settled`, only those its handler marked settled; with `writes`, the handler
+    runs off the loop in the request's unit of work."""
     endpoint = route.dependant.call
     if not inspect.iscoroutinefunction(endpoint):
         raise NotCompilable("the handler is not an async def function")
@@ -219,6 +243,18 @@ def compile_route(route: APIRoute, answers: Answers | None = None, *, only_settl
         request = Request(scope, receive)
         response = await endpoint(**await solve(request, {}))
         await response(scope, receive, send)
+
+    if writes is not None:
+
+        async def invoke_in_unit(scope: Scope, receive: Receive, send: Send) -> None:
+            request = Request(scope, receive)
+            values = await solve(request, {})  # on the loop: the key check and the stamps
+            await request.body()  # read here; the handler finds it on the request
+            store = scope["app"].state.store
+            response = await writes.run(store, scope, lambda: endpoint(**values))
+            await response(scope, receive, send)
+
+        return invoke_in_unit
 
     if answers is None or "GET" not in route.methods:
         return invoke
@@ -254,9 +290,16 @@ def compile_route(route: APIRoute, answers: Answers | None = None, *, only_settl
     return invoke_keeping_answers
 
 
-def compile_table(table: RouteTable, answers: Answers | None = None) -> dict[str, str]:
+def compile_table(
+    table: RouteTable,
+    answers: Answers | None = None,
+    writes: WriteUnits | None = None,
+    loop_bound: frozenset[Any] = frozenset(),
+) -> dict[str, str]:
     """Compile every APIRoute of `table`; return {"METHODS path": reason} of those left to
-    FastAPI. GET routes not in answers.NOT_KEPT keep their answers in `answers`."""
+    FastAPI. GET routes not in answers.NOT_KEPT keep their answers in `answers`; with
+    `writes`, state-changing routes that take no `loop_bound` dependency run in a unit of
+    work (server/units.py)."""
     left: dict[str, str] = {}
     for entry in table.entries:
         label = f"{','.join(sorted(entry.methods))} {getattr(entry.route, 'path', '?')}"
@@ -265,8 +308,9 @@ def compile_table(table: RouteTable, answers: Answers | None = None) -> dict[str
             continue
         try:
             keeps = answers if answers is not None and kept(entry.route.path) else None
+            unit = writes if writes is not None and runs_in_unit(entry.route, loop_bound) else None
             entry.invoker = compile_route(
-                entry.route, keeps, only_settled=kept_when_settled(entry.route.path)
+                entry.route, keeps, unit, only_settled=kept_when_settled(entry.route.path)
             )
         except NotCompilable as exc:
             left[label] = str(exc)

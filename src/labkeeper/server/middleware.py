@@ -66,9 +66,12 @@ class Unaudited:
         return {"since": self.since, **self.counts}
 
 
-def audit_event(record, scope: Scope, principal, status: int, request_id: str) -> None:  # type: ignore[no-untyped-def]
+def audit_event(  # type: ignore[no-untyped-def]
+    record, scope: Scope, principal, status: int, request_id: str, *, strict: bool = False
+) -> None:
     """Append the audit row of an authenticated state-changing call, whatever its outcome.
-    Key-like values never reach a row; a failure here never turns a done write into an error."""
+    Key-like values never reach a row. `strict`: the row goes in with the request's own
+    writes (server/units.py), so a failure here fails the request; otherwise it is logged."""
     template = scope["route"].path
     params = scope.get("path_params") or {}
     details = {}
@@ -85,4 +88,6 @@ def audit_event(record, scope: Scope, principal, status: int, request_id: str) -
             request_id=request_id,
         )
     except Exception:
+        if strict:
+            raise
         log.exception("could not record audit event")

@@ -30,6 +30,7 @@ from labkeeper.server.errors import answer_for
 from labkeeper.server.metrics import UNMATCHED, Metrics
 from labkeeper.server.middleware import BodyTooLarge, Unaudited, audit_event, too_large
 from labkeeper.server.routing import ALIAS_PREFIX, API_PREFIX
+from labkeeper.server.units import AUDITED, IN_UNIT
 
 log = logging.getLogger("labkeeper")
 access_log = logging.getLogger("labkeeper.access")
@@ -129,7 +130,7 @@ class RequestPath:
             principal = scope.get("state", {}).get("principal")
             if principal is not None:
                 info.user = principal.audit_name
-            if method not in _BODYLESS:
+            if method not in _BODYLESS and not scope.get(AUDITED):
                 self._audit(scope, principal, status, info.id)
             if self.access_log:
                 info.status, info.duration_ms = status, round(elapsed * 1000, 3)
@@ -163,7 +164,14 @@ class RequestPath:
 
         return limited_receive
 
+    def audit_in_unit(self, scope: Scope, status: int) -> None:
+        """The audit row of a request run in a unit of work, added to its transaction."""
+        principal = scope["state"]["principal"]
+        audit_event(self.record, scope, principal, status, logs.CURRENT.get().id, strict=True)
+
     def _audit(self, scope: Scope, principal, status: int, request_id: str) -> None:  # type: ignore[no-untyped-def]
+        if status >= 500 and scope.get(IN_UNIT):
+            return  # its unit rolled back: nothing changed, and the error log has the request id
         if scope.get("route") is None or not scope["path"].startswith(API_PREFIX):
             self.unaudited.count("unknownRoute")
         elif principal is None:

@@ -87,22 +87,24 @@ class Housekeeping:
                 log.exception("jupyter housekeeping round failed")
 
     async def _housekeeping_round(self, *, check_rows: bool) -> None:
+        """One round. Its store work runs off the event loop (a write may wait for a lock,
+        and every round trip would stall the worker's requests)."""
         for live in list(self.live.values()):
             if live.session_id in self._stopping:
                 continue
             if not await live.km.is_alive():
                 await self._unload(live.session_id, reason="the kernel process exited", by="labkeeper")
         if check_rows:
-            with self.store.read() as s:
-                known = set(
-                    s.scalars(select(JupyterSession.id).where(JupyterSession.worker_id == self.worker_id))
-                )
+            known = await asyncio.to_thread(self._sessions_in_store)
             for session_id in [sid for sid in self.live if sid not in known and sid not in self._stopping]:
                 live = self.live.pop(session_id)  # stopped by another worker: finish the job here
                 await self._shutdown(live)
-        self._flush()
-        keylease.renew_due(self)  # type: ignore[arg-type]
-        timeout = get_general_settings(self.store)["notebooks"].get("idleKernelTimeoutSeconds") or 0
+        dirty = self._take_dirty()
+        renewal = keylease.renewal_due(self)  # type: ignore[arg-type]
+        await asyncio.to_thread(self._store_round, dirty, renewal)
+        timeout = (await asyncio.to_thread(get_general_settings, self.store))["notebooks"].get(
+            "idleKernelTimeoutSeconds"
+        ) or 0
         if isinstance(timeout, (int, float)) and timeout > 0:
             now = now_ms()
             for live in list(self.live.values()):
@@ -115,22 +117,31 @@ class Housekeeping:
                         idle_ms=idle_ms,
                     )
 
-    def _flush(self) -> None:
-        dirty = [live for live in self.live.values() if live.dirty]
-        if not dirty:
-            return
-        with self.store.begin() as s:
-            for live in dirty:
+    def _sessions_in_store(self) -> set[str]:
+        with self.store.read() as s:
+            return set(s.scalars(select(JupyterSession.id).where(JupyterSession.worker_id == self.worker_id)))
+
+    def _take_dirty(self) -> list[tuple[str, str, int, int]]:
+        """The kernels' activity to write, taken on the loop (where it changes)."""
+        dirty = []
+        for live in self.live.values():
+            if live.dirty:
                 live.dirty = False
-                s.execute(
-                    update(JupyterSession)
-                    .where(JupyterSession.id == live.session_id)
-                    .values(
-                        execution_state=live.execution_state,
-                        last_activity_on=live.last_activity_ms,
-                        connections=live.connections,
+                dirty.append((live.session_id, live.execution_state, live.last_activity_ms, live.connections))
+        return dirty
+
+    def _store_round(self, dirty: list[tuple[str, str, int, int]], renewal: keylease.Renewal | None) -> None:
+        if dirty:
+            with self.store.begin() as s:
+                for session_id, state, last_activity, connections in dirty:
+                    values = {"execution_state": state, "last_activity_on": last_activity}
+                    s.execute(
+                        update(JupyterSession)
+                        .where(JupyterSession.id == session_id)
+                        .values(connections=connections, **values)
                     )
-                )
+        if renewal is not None:
+            keylease.renew(self.store, renewal)
 
     def attach(self, session_id: str, delta: int) -> None:
         """Count a frontend (a run, later a browser) attached to a session's kernel."""

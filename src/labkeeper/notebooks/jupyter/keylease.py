@@ -9,12 +9,13 @@ Either way the kernel's key stops working within one lease, restart or not.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 
 from labkeeper.auth.models import ApiKey
-from labkeeper.db import now_ms
+from labkeeper.db import Store, now_ms
 from labkeeper.notebooks.jupyter.models import JupyterSession
 
 if TYPE_CHECKING:
@@ -29,19 +30,30 @@ def lease_ms() -> int:
     return LEASE_MS
 
 
-def renew_due(manager: SessionManager) -> None:
-    """Extend the keys of the sessions whose kernels this worker runs, when a renewal is due."""
+@dataclass(frozen=True)
+class Renewal:
+    session_ids: list[str]
+    expires_on: int
+
+
+def renewal_due(manager: SessionManager) -> Renewal | None:
+    """The renewal to make now, if one is due (decided on the loop, written by `renew`)."""
     now = now_ms()
     if not manager.live or now < _NEXT_RENEWAL.get(manager.worker_id, 0):
-        return
+        return None
     lease = lease_ms()
     _NEXT_RENEWAL[manager.worker_id] = now + lease // 3
-    running = select(JupyterSession.api_key_id).where(JupyterSession.id.in_(list(manager.live)))
-    with manager.store.begin() as s:
+    return Renewal(list(manager.live), now + lease)
+
+
+def renew(store: Store, renewal: Renewal) -> None:
+    """Extend the keys of the sessions whose kernels this worker runs (blocking: off the loop)."""
+    running = select(JupyterSession.api_key_id).where(JupyterSession.id.in_(renewal.session_ids))
+    with store.begin() as s:
         s.execute(
             update(ApiKey)
             .where(ApiKey.kind == "SESSION", ApiKey.id.in_(running))
-            .values(expires_on=now + lease)
+            .values(expires_on=renewal.expires_on)
         )
 
 

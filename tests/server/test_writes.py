@@ -1,0 +1,205 @@
+"""Writes: a request's changes and its audit row commit together (or neither does), a held-up
+write does not stall the worker's other requests, and `GET /projects/` pages."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+
+import httpx
+import pytest
+
+from labkeeper.audit.models import AuditEvent
+from labkeeper.projects import service as project_service
+from labkeeper.projects.models import Project
+from labkeeper.server import app as app_module
+from tests.conftest import ADMIN_KEY, API, Instance, LiveServer
+from tests.helpers import assert_bad
+
+
+def _audit_rows(instance: Instance, request_id: str) -> list[AuditEvent]:
+    with instance.store.read() as s:
+        return list(s.query(AuditEvent).filter(AuditEvent.request_id == request_id))
+
+
+def test_a_failure_after_the_service_wrote_leaves_neither_change_nor_row(
+    instance: Instance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    create = project_service.create_project
+
+    def create_then_fail(*args, **kwargs):  # type: ignore[no-untyped-def]
+        create(*args, **kwargs)  # written (and flushed) in the request's transaction
+        raise RuntimeError("injected failure after the write")
+
+    monkeypatch.setattr(project_service, "create_project", create_then_fail)
+    answer = instance.admin.post(
+        "/projects/", json={"projectKey": "GONE", "name": "x"}, headers={"X-Request-Id": "write-fail-1"}
+    )
+    assert answer.status_code == 500
+    with instance.store.read() as s:
+        assert s.get(Project, "GONE") is None
+    assert _audit_rows(instance, "write-fail-1") == []
+
+
+def test_a_write_is_acknowledged_only_with_its_audit_row(
+    instance: Instance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answer = instance.admin.post(
+        "/projects/", json={"projectKey": "P1", "name": "P1"}, headers={"X-Request-Id": "write-ok-1"}
+    )
+    assert answer.status_code == 200, answer.text
+    rows = _audit_rows(instance, "write-ok-1")
+    assert [(r.action, r.outcome, r.target) for r in rows] == [("POST /projects/", "success", "")]
+    # A refusal is audited on its own (nothing else was written).
+    answer = instance.admin.post(
+        "/projects/", json={"projectKey": "P1", "name": "y"}, headers={"X-Request-Id": "write-409"}
+    )
+    assert answer.status_code == 409
+    assert [(r.action, r.outcome) for r in _audit_rows(instance, "write-409")] == [
+        ("POST /projects/", "error 409")
+    ]
+
+    def no_audit(store, **event):  # type: ignore[no-untyped-def]
+        raise RuntimeError("injected: the audit row cannot be written")
+
+    monkeypatch.setattr(app_module, "record_event", no_audit)
+    answer = instance.admin.post(
+        "/projects/", json={"projectKey": "NOAUDIT", "name": "x"}, headers={"X-Request-Id": "write-fail-2"}
+    )
+    assert answer.status_code == 500
+    with instance.store.read() as s:
+        assert s.get(Project, "NOAUDIT") is None
+
+
+def test_a_constraint_violation_leaves_neither_change_nor_row(
+    instance: Instance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The service's own write succeeds, a second insert of the same request violates the
+    primary key: the whole request is undone."""
+    put = project_service.put_variables
+
+    def put_then_violate(store, *, principal, key, body):  # type: ignore[no-untyped-def]
+        put(store, principal=principal, key=key, body=body)
+        with store.begin() as s:
+            s.add(AuditEvent(id=1, time=0, action="x", outcome="x"))  # id 1 exists: the create's row
+            s.flush()
+
+    assert instance.admin.post("/projects/", json={"projectKey": "CV", "name": "x"}).status_code == 200
+    monkeypatch.setattr(project_service, "put_variables", put_then_violate)
+    answer = instance.admin.put(
+        "/projects/CV/variables/",
+        json={"standard": {"a": 1}, "local": {}},
+        headers={"X-Request-Id": "write-fail-3"},
+    )
+    assert answer.status_code == 500
+    with instance.store.read() as s:
+        assert s.get(Project, "CV").variables_standard == {}
+    assert _audit_rows(instance, "write-fail-3") == []
+
+
+def test_a_held_up_write_does_not_stall_reads(live: LiveServer) -> None:
+    """Another connection holds the store's write lock for 2 s; meanwhile a cheap GET on the
+    same worker still answers at once."""
+    headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    base = live.url + API
+    with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
+        assert client.get("/current-user").status_code == 200
+        release = threading.Event()
+        locked = threading.Event()
+
+        def hold_lock() -> None:
+            if live.store.is_sqlite:
+                path = live.store.url.split("///", 1)[1]
+                conn = sqlite3.connect(path, isolation_level=None)
+                conn.execute("BEGIN IMMEDIATE")
+                locked.set()
+                release.wait(10)
+                conn.execute("ROLLBACK")
+                conn.close()
+            else:
+                with live.store.engine.connect() as conn:
+                    conn.exec_driver_sql("LOCK TABLE projects IN ACCESS EXCLUSIVE MODE")
+                    locked.set()
+                    release.wait(10)
+                    conn.rollback()
+
+        holder = threading.Thread(target=hold_lock)
+        holder.start()
+        assert locked.wait(10)
+        write_result: list[int] = []
+
+        def write() -> None:
+            with httpx.Client(base_url=base, headers=headers, timeout=30) as other:
+                answer = other.post("/projects/", json={"projectKey": "HELD", "name": "x"})
+                write_result.append(answer.status_code)
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        time.sleep(0.3)  # the write is now waiting for the lock
+        started = time.monotonic()
+        answer = client.get("/current-user")
+        elapsed = time.monotonic() - started
+        threading.Timer(1.7, release.set).start()
+        writer.join(30)
+        holder.join(30)
+        assert answer.status_code == 200
+        assert elapsed < 0.5, f"a cheap GET took {elapsed:.2f} s while a write waited for the lock"
+        assert write_result == [200]
+
+
+def test_project_list_pages(instance: Instance) -> None:
+    keys = [f"PG{i:02d}" for i in range(7)]
+    for key in keys:
+        assert instance.admin.post("/projects/", json={"projectKey": key, "name": key}).status_code == 200
+    listed = [p["projectKey"] for p in instance.admin.get("/projects/").json()]
+    assert listed == keys
+    page = instance.admin.get("/projects/", params={"limit": 3, "offset": 2}).json()
+    assert [p["projectKey"] for p in page] == keys[2:5]
+    assert [p["projectKey"] for p in instance.admin.get("/projects/", params={"offset": 5}).json()] == keys[
+        5:
+    ]
+    assert instance.admin.get("/projects/", params={"limit": 0}).json() == []
+    assert instance.admin.get("/projects/", params={"offset": 100}).json() == []
+    located = instance.admin.get("/projects/", params={"limit": 1, "includeLocation": "true"}).json()
+    assert [p["projectKey"] for p in located] == keys[:1] and "projectLocation" in located[0]
+    # after a write the page reflects it
+    assert instance.admin.delete("/projects/PG03").status_code == 200
+    page = instance.admin.get("/projects/", params={"limit": 3, "offset": 2}).json()
+    assert [p["projectKey"] for p in page] == ["PG02", "PG04", "PG05"]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"limit": "-1"},
+        {"offset": "-3"},
+        {"limit": "abc"},
+        {"offset": "1.5"},
+        {"limit": str(10**30)},
+        {"offset": str(10**30)},
+    ],
+)
+def test_project_list_refuses_hostile_paging(instance: Instance, params: dict[str, str]) -> None:
+    assert_bad(instance.admin.get("/projects/", params=params), next(iter(params)))
+
+
+def test_a_changed_project_rebuilds_only_its_item(
+    instance: Instance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from labkeeper.projects import listing
+
+    for i in range(5):
+        instance.admin.post("/projects/", json={"projectKey": f"R{i}", "name": f"R{i}"})
+    instance.admin.get("/projects/")
+    built: list[str] = []
+    entry = listing._entry
+
+    def counting(row):  # type: ignore[no-untyped-def]
+        built.append(row[0])
+        return entry(row)
+
+    monkeypatch.setattr(listing, "_entry", counting)
+    assert instance.admin.put("/projects/R2/metadata", json={"label": "renamed"}).status_code == 204
+    names = {p["projectKey"]: p["name"] for p in instance.admin.get("/projects/").json()}
+    assert names["R2"] == "renamed" and built == ["R2"]
