@@ -212,6 +212,7 @@ def _execute(databases: Databases, args: dict[str, Any], canceller: Canceller) -
     return {
         "state": DONE,
         "row_count": result.row_count,
+        "row_count_is_lower_bound": result.row_count_is_lower_bound,
         "has_result_set": result.has_result_set,
         "columns": result.columns,
         "rows": result.rows,
