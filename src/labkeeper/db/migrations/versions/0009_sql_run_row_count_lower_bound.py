@@ -14,12 +14,12 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("sql_query_runs") as batch:
-        batch.add_column(
-            sa.Column("row_count_is_lower_bound", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
+    # A plain ADD COLUMN (no batch copy on SQLite), so the table keeps its stamp triggers.
+    op.add_column(
+        "sql_query_runs",
+        sa.Column("row_count_is_lower_bound", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("sql_query_runs") as batch:
-        batch.drop_column("row_count_is_lower_bound")
+    op.drop_column("sql_query_runs", "row_count_is_lower_bound")
