@@ -221,8 +221,7 @@ def _peak_rss_growth(call):  # type: ignore[no-untyped-def]
 
 def _pg_backends(run_id: str) -> list[tuple]:
     return pg_execute(
-        "SELECT pid, state FROM pg_stat_activity WHERE application_name = "
-        f"'labkeeper-sqlrun-{run_id}'"
+        f"SELECT pid, state FROM pg_stat_activity WHERE application_name = 'labkeeper-sqlrun-{run_id}'"
     )
 
 
