@@ -9,7 +9,8 @@ LabkeeperError                 500  (never raised on purpose)
 ├── Conflict                   409  name taken, object in use, build running
 ├── PayloadTooLarge            413
 ├── TooManyRequests            429  per-user quota reached
-└── TaskFailed                 500-class answer of a failed or aborted future
+└── TaskFailed                 500-class answer of a failed or aborted future (a future
+                               failed on its caller's input answers BadRequest)
 """
 
 from __future__ import annotations

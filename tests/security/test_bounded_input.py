@@ -15,7 +15,7 @@ from labkeeper.notebooks.sql.models import SqlQueryRun
 from labkeeper.settings import service as settings_service
 from tests.conftest import Instance
 from tests.security.hostile import hostile, run_sql
-from tests.sql.helpers import make_pg_connection
+from tests.sql.helpers import make_pg_connection, pg_execute
 
 
 def _deep(levels: int) -> object:
@@ -195,3 +195,82 @@ def test_resolution_of_a_slow_stored_rule_is_bounded_and_never_blocks_the_server
     assert "impersonation.userRules[1]" in answer.json()["message"]  # type: ignore[attr-defined]
     ok = instance.admin.get("/admin/impersonation/resolve", params={"user": "bob_ok"})
     assert ok.status_code == 200 and ok.json()["unixUser"] == "bob_unix", ok.text
+
+
+def _peak_rss_growth(call):  # type: ignore[no-untyped-def]
+    """`call()`'s answer and how far the server's RSS rose above its level before, at peak
+    (sampled every 5 ms: memory freed at the end does not hide what was held)."""
+    process = psutil.Process(os.getpid())
+    before = _rss()
+    peak = [before]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.005):
+            peak[0] = max(peak[0], process.memory_info().rss)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        answer = call()
+    finally:
+        done.set()
+        sampler.join()
+    return answer, max(peak[0], _rss()) - before
+
+
+def _pg_backends(run_id: str) -> list[tuple]:
+    return pg_execute(
+        f"SELECT pid, state FROM pg_stat_activity WHERE application_name = 'labkeeper-sqlrun-{run_id}'"
+    )
+
+
+def test_a_multi_statement_postgresql_cell_is_streamed_within_the_bounds(instance: Instance) -> None:
+    mallory = hostile(instance)
+    connection = make_pg_connection(instance, "pg")
+    sql = "SELECT 1; SELECT i, repeat('x', 1000000) AS payload FROM generate_series(1, 400) AS i"
+    assert run_sql(instance, mallory, "SELECT 1; SELECT 2", connection).status_code == 200
+    answer, grown = _peak_rss_growth(lambda: run_sql(instance, mallory, sql, connection))
+    assert answer.status_code == 200, answer.text[:300]
+    result = answer.json()["result"]
+    assert result["truncated"] is True and 5 <= result["rowsKept"] < 400, result["rowsKept"]
+    print(f"RSS growth for a 400 MB multi-statement result: {grown / 1e6:.1f} MB")
+    assert grown < 120_000_000, f"server memory grew by {grown / 1e6:.0f} MB for a 400 MB result"
+    assert result["rowCount"] == 400 and result["rowCountIsLowerBound"] is False
+    assert len(orjson.dumps(result["rows"])) <= 10_000_000
+    assert all(state != "active" for _pid, state in _pg_backends(result["id"]))
+    again = run_sql(instance, mallory, "SELECT 41 + 1; SELECT 'still usable'", connection)
+    assert again.json()["result"]["rows"] == [["still usable"]], again.text[:300]
+
+
+@pytest.mark.parametrize(
+    ("sql", "state"),
+    [
+        ("SELECT 7 AS n, repeat('x', 300000000) AS huge", "DONE"),
+        ("SELECT 1; SELECT repeat('x', 300000000) AS huge", "FAILED"),
+    ],
+)
+def test_a_single_huge_postgresql_value_is_never_read_whole(instance: Instance, sql: str, state: str) -> None:
+    mallory = hostile(instance)
+    connection = make_pg_connection(instance, "pg")
+    assert run_sql(instance, mallory, "SELECT 1; SELECT 2", connection).status_code == 200
+    answer, grown = _peak_rss_growth(lambda: run_sql(instance, mallory, sql, connection))
+    print(f"RSS growth for a 300 MB value: {grown / 1e6:.1f} MB")
+    assert grown < 100_000_000, f"server memory grew by {grown / 1e6:.0f} MB for a 300 MB value"
+    with instance.store.read() as s:
+        run = s.query(SqlQueryRun).filter(SqlQueryRun.sql == sql).one()
+        assert run.state == state, (run.state, run.error)
+        run_id = run.id
+    if state == "DONE":
+        result = answer.json()["result"]
+        assert result["truncated"] is True and result["rowCountIsLowerBound"] is True
+        assert result["rowsKept"] == 0 and result["rowCount"] == 1
+        assert [c["name"] for c in result["columns"]] == ["n", "huge"]
+    else:
+        assert "larger than" in run.error, run.error
+    deadline = time.monotonic() + 5
+    while any(s == "active" for _p, s in _pg_backends(run_id)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert all(s != "active" for _p, s in _pg_backends(run_id)), "the query still runs"
+    again = run_sql(instance, mallory, "SELECT 'still usable'", connection)
+    assert again.json()["result"]["rows"] == [["still usable"]], again.text[:300]

@@ -4,6 +4,7 @@ the server nor the saved notebook past them (issue 9, point 5)."""
 from __future__ import annotations
 
 import os
+import threading
 
 import psutil
 
@@ -74,3 +75,36 @@ def test_the_run_cap_truncates_later_cells_and_is_a_validated_setting(instance: 
     assert third["metadata"]["labkeeper"]["outputTruncated"]["limit"] == "notebooks.maxRunOutputBytes"
     assert "Output truncated" in third["outputs"][-1]["text"]
     assert "maxRunOutputBytes" in cells[3]["outputs"][-1]["text"]  # nothing more fits in the run
+
+
+def test_a_cell_after_an_oversized_message_keeps_its_output(instance: Instance) -> None:
+    # One message of 200 MB, far past the cell cap: refused unread. The next cell's output
+    # must still arrive, and the server must not hold the flood.
+    project(instance, "team")
+    ann = member(instance, "ann", "team", UNSAFE_CODE)
+    put_notebook(ann, "burst", "print('x' * 200_000_000)", "print('after')")
+    server = psutil.Process(os.getpid())
+    before = server.memory_info().rss
+    peak = before
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, server.memory_info().rss)
+            done.wait(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        state = run_and_wait(ann, "burst", timeout=240)
+    finally:
+        done.set()
+        sampler.join()
+    assert state["hasResult"], state
+    assert (peak - before) < 120 * 1024 * 1024, f"server RSS grew by {(peak - before) / 2**20:.0f} MiB"
+    flood, after = ann.get(f"{NB}/burst").json()["cells"]
+    assert flood["metadata"]["labkeeper"]["outputTruncated"]["limit"] == "notebooks.maxCellOutputBytes"
+    assert "Output truncated" in flood["outputs"][-1]["text"], flood["outputs"]
+    assert after["outputs"] == [{"output_type": "stream", "name": "stdout", "text": "after\n"}], after
+    assert "outputTruncated" not in (after.get("metadata") or {}).get("labkeeper", {})

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from labkeeper.notebooks.sql.models import SqlQueryRun
 from tests.conftest import Instance
 from tests.security.hostile import Mallory, hostile, is_admin_group, run_sql
 
@@ -131,10 +132,37 @@ def test_a_statement_only_compilable_at_run_time_is_refused_then(
     instance: Instance, mallory: Mallory
 ) -> None:
     # The second statement names a table the first creates, so it is checked when it runs:
-    # the run is recorded FAILED with the refusal.
-    answer = run_sql(instance, mallory, "CREATE TABLE late_t(x); SELECT load_extension('libm') FROM late_t")
-    assert answer.status_code in (400, 500), answer.text
-    assert "load_extension() is not allowed" in answer.json()["message"], answer.text
+    # the run is recorded FAILED with the refusal, and the caller's input gets a 400.
+    sql = "CREATE TABLE late_t(x); SELECT load_extension('libm') FROM late_t"
+    answer = run_sql(instance, mallory, sql)
+    assert answer.status_code == 400, answer.text
+    body = answer.json()
+    assert body["errorType"] == "BadRequestException", body
+    assert "Refused SQL: " in body["message"] and "load_extension() is not allowed" in body["message"]
+    job = _last_job(instance, sql)
+    status = mallory.client.get(f"/futures/{job}")
+    assert status.status_code == 400 and status.json() == body, status.text
+    peek = mallory.client.get(f"/futures/{job}", params={"peek": "true"})
+    assert peek.status_code == 200 and peek.json()["state"] == "FAILED", peek.text
+
+
+@pytest.mark.parametrize(
+    ("sql", "words"),
+    [("SELEC 1", "syntax error"), ("SELECT * FROM no_such_table", "no such table")],
+)
+def test_ordinary_database_errors_stay_failed_futures(
+    instance: Instance, mallory: Mallory, sql: str, words: str
+) -> None:
+    answer = run_sql(instance, mallory, sql)
+    assert answer.status_code == 500, answer.text
+    assert answer.json()["errorType"] == "FutureFailedException" and words in answer.json()["message"]
+    status = mallory.client.get(f"/futures/{_last_job(instance, sql)}")
+    assert status.status_code == 500 and status.json()["errorType"] == "FutureFailedException"
+
+
+def _last_job(instance: Instance, sql: str) -> str:
+    with instance.store.read() as s:
+        return s.query(SqlQueryRun).filter(SqlQueryRun.sql == sql).one().job_id
 
 
 def test_harmless_sql_still_works_and_attach_stays_impossible(instance: Instance, mallory: Mallory) -> None:

@@ -9,7 +9,14 @@ lost.
 
 PostgreSQL SELECTs run through a server-side cursor: the first rows are fetched, the rest
 are counted on the server with MOVE, and never cross the network. Statements a cursor
-cannot hold (DDL, DML, several statements, EXPLAIN ...) run as they are.
+cannot hold (DDL, DML, several statements, EXPLAIN ...) run as they are, in libpq's
+single-row mode: every row of every result is read one at a time, kept or only counted,
+so that no result is ever held whole and each statement runs to its end as typed.
+
+Every PostgreSQL row is read from the socket under a size guard (`_Stream`): a row larger
+than the byte budget (plus `ROW_SLACK`) is never read whole. The query is cancelled on the
+server and the connection dropped, half read; a SELECT so stopped keeps what it had, with a
+`row_count` that is only a lower bound, and any other cell fails saying why.
 
 What is kept is bounded twice: at most `max_rows` rows and at most `max_bytes` bytes of
 cell data (as JSON). Rows are fetched in chunks sized from the rows seen so far, so the
@@ -23,8 +30,14 @@ is a `QueryRefused`, before anything of the cell has run when the guard sees it 
 
 from __future__ import annotations
 
+import fcntl
+import os
 import secrets
+import select
+import socket
 import sqlite3
+import struct
+import termios
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -32,7 +45,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
+from psycopg import pq
 from psycopg import sql as pgsql
+from psycopg.adapt import Transformer
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 
@@ -42,6 +57,7 @@ from labkeeper.connections.results import Keeper
 
 CANCEL_RETRY_SECONDS = 0.1
 CANCEL_RETRY_FOR = 5.0
+ROW_SLACK = 1 << 20  # bytes a PostgreSQL row may exceed the byte budget by and still be read
 
 
 class QueryFailed(Exception):
@@ -63,6 +79,7 @@ class QueryResult:
     row_count: int
     has_result_set: bool
     statements: int
+    row_count_is_lower_bound: bool = False
 
     @property
     def truncated(self) -> bool:
@@ -258,6 +275,167 @@ def _pg_message(exc: psycopg.Error) -> str:
     return message
 
 
+class RowTooLarge(Exception):
+    """A row of the result is larger than a run may hold; it was left half read."""
+
+
+class _Abandoned(Exception):
+    """The connection was left half way through a result: cancel its query, drop it."""
+
+    def __init__(self, outcome: QueryResult | QueryFailed) -> None:
+        super().__init__()
+        self.outcome = outcome
+
+
+def _unread_bytes(fd: int) -> int:
+    buffer = fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0")
+    return struct.unpack("i", buffer)[0]
+
+
+_TCPI_BYTES_RECEIVED = 128  # offset of tcpi_bytes_received in Linux's struct tcp_info
+
+
+class _ReadWatch:
+    """Bytes received on a TCP connection, and a watcher that shuts the socket when more
+    than `limit` arrived since `mark()`: libpq's `PQconsumeInput` reads until the socket
+    is empty, so a server sending fast fills a huge row in one call (it releases the GIL,
+    so the watcher runs meanwhile). Unix sockets have no count: `counting` is False.
+
+    Past the limit, libpq's descriptor is replaced by /dev/null, so its reads fail at once;
+    the connection is then only good to be dropped."""
+
+    def __init__(self, fd: int, limit: int) -> None:
+        self.fd = fd
+        self.sock = socket.socket(fileno=os.dup(fd))  # the connection, even once fd is not
+        self.limit = limit
+        self.counting = self.received() is not None
+        self.start = self.received() or 0
+        self.tripped = False
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+        if self.counting:
+            threading.Thread(target=self._watch, name="sql-row-guard", daemon=True).start()
+
+    def received(self) -> int | None:
+        try:
+            info = self.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
+        except OSError:
+            return None
+        if len(info) < _TCPI_BYTES_RECEIVED + 8:
+            return None
+        return struct.unpack_from("Q", info, _TCPI_BYTES_RECEIVED)[0]
+
+    def mark(self) -> None:
+        self.start = self.received() or 0
+
+    def over(self) -> bool:
+        return self.counting and (self.received() or 0) - self.start > self.limit
+
+    def _watch(self) -> None:
+        while not self._done.wait(0.002):
+            with self._lock:  # once close() returned, fd may be another file's: never touch it
+                if self._done.is_set() or not self.over():
+                    continue
+                self.tripped = True
+                # libpq's next recv() on its descriptor fails (not a socket); shutdown()
+                # would not do: Linux still hands out data received after SHUT_RD.
+                null = os.open(os.devnull, os.O_RDONLY)
+                try:
+                    os.dup2(null, self.fd)
+                finally:
+                    os.close(null)
+                return
+
+    def close(self) -> None:
+        with self._lock:
+            self._done.set()
+        if self.tripped:  # libpq's descriptor is no longer the socket: end the connection
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+
+
+class _Stream:
+    """The results of `sql` (simple protocol: one or several statements) in libpq's
+    single-row mode, read one result at a time; about `max_row_bytes` at most are read
+    from the socket towards a single result, so a huge row is never held whole (past
+    that, the socket is shut and `RowTooLarge` raised: the connection is unusable)."""
+
+    def __init__(self, pg: psycopg.Connection, sql: str, max_row_bytes: int) -> None:
+        self.pg, self.pgconn = pg, pg.pgconn
+        self.max_row_bytes = max_row_bytes
+        self.tx = Transformer(pg)
+        self.loaders_set = False  # for the result set being read
+        self.watch = _ReadWatch(self.pgconn.socket, max_row_bytes)
+        self.pgconn.send_query(sql.encode(pg.info.encoding))
+        self.pgconn.set_single_row_mode()
+        while self.pgconn.flush():
+            readable, _, _ = select.select([self.pgconn.socket], [self.pgconn.socket], [])
+            if readable:
+                self.pgconn.consume_input()
+
+    def __enter__(self) -> _Stream:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.watch.close()
+
+    def next(self) -> pq.abc.PGresult | None:
+        """The next result (a row, a statement's end or error), None after the last one."""
+        fd, read = self.pgconn.socket, 0
+        self.watch.mark()
+        while self.pgconn.is_busy():
+            if read > self.max_row_bytes or self.watch.over() or self.watch.tripped:
+                raise RowTooLarge(read)
+            select.select([fd], [], [])
+            before = 0 if self.watch.counting else _unread_bytes(fd)
+            try:
+                self.pgconn.consume_input()
+            except psycopg.OperationalError:
+                if self.watch.tripped:
+                    raise RowTooLarge(self.max_row_bytes) from None
+                raise
+            if not self.watch.counting:
+                read += max(before - _unread_bytes(fd), 0)
+        return self.pgconn.get_result()
+
+    def columns(self, result: pq.abc.PGresult) -> list[dict[str, str]]:
+        """The columns of a new result set (whose rows follow)."""
+        self.loaders_set = False
+        columns = []
+        for index in range(result.nfields):
+            name = (result.fname(index) or b"").decode(self.pg.info.encoding) or f"column_{index + 1}"
+            oid = result.ftype(index)
+            info = self.pg.adapters.types.get(oid)
+            kind = info.get_type_display(oid=oid, fmod=result.fmod(index)) if info else str(oid)
+            columns.append({"name": name, "type": kind})
+        return columns
+
+    def row(self, result: pq.abc.PGresult) -> tuple[Any, ...]:
+        # The loaders must be set for each result set (the C transformer trusts them).
+        self.tx.set_pgresult(result, set_loaders=not self.loaders_set)
+        self.loaders_set = True
+        return self.tx.load_row(0, tuple)
+
+
+def _fetcher(pg: psycopg.Connection, name: str, max_row_bytes: int) -> Callable[[int], list[tuple]]:
+    """`fetchmany` of the server-side cursor `name`, each row read under the size guard."""
+
+    def fetchmany(size: int) -> list[tuple]:
+        fetch = pgsql.SQL("FETCH FORWARD {} FROM {}").format(pgsql.Literal(size), pgsql.Identifier(name))
+        rows, error = [], None
+        with _Stream(pg, fetch.as_string(pg), max_row_bytes) as stream:
+            while (result := stream.next()) is not None:
+                if result.status == pq.ExecStatus.SINGLE_TUPLE:
+                    rows.append(stream.row(result))
+                elif result.status == pq.ExecStatus.FATAL_ERROR:
+                    error = error or psycopg.errors.error_from_result(result, encoding=pg.info.encoding)
+        if error is not None:
+            raise error
+        return rows
+
+    return fetchmany
+
+
 def _with_cursor(pg: psycopg.Connection, sql: str, keeper: Keeper) -> QueryResult | None:
     """Run `sql` through a server-side cursor; None when it is not a cursor query."""
     name = f"labkeeper_{secrets.token_hex(6)}"
@@ -269,44 +447,69 @@ def _with_cursor(pg: psycopg.Connection, sql: str, keeper: Keeper) -> QueryResul
         pg.rollback()
         return None  # DDL, DML, several statements, or a real error: the plain run says which
     keeper.reset()
-    keeper.fill(cursor.fetchmany)
     columns = _pg_columns(cursor.description or [])
-    moved = 0
-    if not keeper.out_of_bytes:  # the rest is counted where it is, and never fetched
-        with pg.cursor() as mover:
-            mover.execute(pgsql.SQL("MOVE FORWARD ALL IN {}").format(pgsql.Identifier(name)))
-            moved = int((mover.statusmessage or "MOVE 0").split()[-1])
+    try:
+        with pg.lock:
+            keeper.fill(_fetcher(pg, name, keeper.max_bytes + ROW_SLACK))
+    except RowTooLarge:
+        keeper.seen += 1  # the row too large to read: there was one, at least
+        raise _Abandoned(QueryResult(columns, keeper.rows, keeper.seen, True, 1, True)) from None
+    # The rest is counted where it is, and never fetched.
+    with pg.cursor() as mover:
+        mover.execute(pgsql.SQL("MOVE FORWARD ALL IN {}").format(pgsql.Identifier(name)))
+        moved = int((mover.statusmessage or "MOVE 0").split()[-1])
     cursor.close()
     pg.commit()
     return QueryResult(columns, keeper.rows, keeper.seen + moved, True, 1)
 
 
-def _plain(pg: psycopg.Connection, sql: str, keeper: Keeper) -> QueryResult:
+def _streamed(pg: psycopg.Connection, sql: str, keeper: Keeper) -> QueryResult:
+    """Run `sql` as typed, reading every row of every result one at a time: the last
+    result set's first rows are kept, every row is counted, none is held beyond that."""
     pg.autocommit = True
+    ended = pq.ExecStatus
     try:
-        cursor = pg.cursor()
-        cursor.execute(sql)
-        result = QueryResult([], [], 0, False, 0)
-        while True:
-            result.statements += 1
-            if cursor.description is not None:
-                keeper.reset()
-                keeper.fill(cursor.fetchmany)
-                result = QueryResult(
-                    _pg_columns(cursor.description),
-                    keeper.rows,
-                    max(cursor.rowcount, keeper.seen),
-                    True,
-                    result.statements,
-                )
-            elif not result.has_result_set:
-                result.row_count = max(cursor.rowcount, 0)
-            if not cursor.nextset():
-                break
-        cursor.close()
+        with pg.lock, _Stream(pg, sql, keeper.max_bytes + ROW_SLACK) as stream:
+            result = QueryResult([], [], 0, False, 0)
+            columns: list[dict[str, str]] | None = None  # of the result set being read
+            error: psycopg.Error | None = None
+            while (answer := stream.next()) is not None:
+                status = answer.status
+                if status == ended.SINGLE_TUPLE:
+                    if columns is None:
+                        keeper.reset()
+                        columns = stream.columns(answer)
+                    if keeper.full:
+                        keeper.seen += 1  # counted, never converted
+                    else:
+                        keeper.take([stream.row(answer)])
+                elif status == ended.TUPLES_OK:
+                    if columns is None:
+                        keeper.reset()
+                        columns = stream.columns(answer)
+                    result = QueryResult(columns, keeper.rows, keeper.seen, True, result.statements + 1)
+                    columns = None
+                elif status == ended.COMMAND_OK:
+                    result.statements += 1
+                    if not result.has_result_set:
+                        result.row_count = int(answer.command_tuples or 0)
+                elif status == ended.FATAL_ERROR:
+                    error = error or psycopg.errors.error_from_result(answer, encoding=pg.info.encoding)
+                elif status != ended.EMPTY_QUERY:  # COPY from or to the client
+                    raise _Abandoned(QueryFailed("COPY from or to the client cannot run in a SQL notebook"))
+        if error is not None:
+            raise error
         return result
+    except RowTooLarge:
+        raise _Abandoned(
+            QueryFailed(
+                f"A row of the result is larger than the {keeper.max_bytes} bytes a run keeps "
+                "(sqlNotebooks.maxBytesKept): the cell was cancelled on the database"
+            )
+        ) from None
     finally:
-        pg.autocommit = False
+        if not pg.closed and pg.pgconn.transaction_status != pq.TransactionStatus.ACTIVE:
+            pg.autocommit = False
 
 
 def _connect(engine: Engine) -> Any:
@@ -350,6 +553,7 @@ def _run_postgresql(
 ) -> QueryResult:
     raw = _connect(engine)
     pg: psycopg.Connection = raw.driver_connection  # type: ignore[assignment]
+    abandoned = False
     try:
         canceller.attach(lambda: pg.cancel_safe(timeout=2.0))
         if session_name:
@@ -360,15 +564,28 @@ def _run_postgresql(
         if result is None:
             if canceller.requested.is_set():
                 raise QueryCancelled()
-            result = _plain(pg, sql, keeper)
+            result = _streamed(pg, sql, keeper)
         return result
+    except _Abandoned as exc:
+        # Half way through a result: the rest is cancelled on the server, the connection
+        # (whose input is mid-row) dropped, never handed to another run.
+        abandoned = True
+        try:
+            pg.cancel_safe(timeout=2.0)
+        except psycopg.Error:
+            pass
+        if canceller.requested.is_set():
+            raise QueryCancelled() from None
+        if isinstance(exc.outcome, QueryFailed):
+            raise exc.outcome from None
+        return exc.outcome
     except psycopg.Error as exc:
         if canceller.requested.is_set():
             raise QueryCancelled() from None
         raise QueryFailed(_pg_message(exc)) from None
     finally:
         canceller.detach()
-        if canceller.requested.is_set():
+        if canceller.requested.is_set() or abandoned:
             # A late cancel could still reach this backend: never hand it to another run.
             raw.invalidate()
         else:

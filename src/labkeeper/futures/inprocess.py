@@ -24,9 +24,10 @@ from typing import Any
 from sqlalchemy import select, update
 
 from labkeeper.db import Store, now_ms
-from labkeeper.futures.models import ABORTED, DONE, FAILED, RUNNING, Task
+from labkeeper.futures.models import ABORTED, DONE, FAILED, INPUT_REFUSED, RUNNING, Task
 from labkeeper.futures.runner import (
     OPERATIONS,
+    InputRefused,
     OperationError,
     Submission,
     TaskAborted,
@@ -56,6 +57,7 @@ class _Context(TaskContext):
         self.stopped_by = ""
         self.stop_state = ABORTED
         self.stop_error = ""
+        self.error_kind = ""  # set by _classify: see Task.error_kind
 
     def should_abort(self) -> bool:
         return self._aborted.is_set()
@@ -253,6 +255,7 @@ class InProcessRunner(TaskRunner):
         if isinstance(exc, TaskAborted) or context.should_abort():
             return ABORTED, None, ""
         if isinstance(exc, OperationError):
+            context.error_kind = INPUT_REFUSED if isinstance(exc, InputRefused) else ""
             return FAILED, None, str(exc)
         log.error("task %s failed:\n%s", context.task_id, traceback.format_exc())
         return FAILED, None, f"{type(exc).__name__}: {exc}"
@@ -271,6 +274,8 @@ class InProcessRunner(TaskRunner):
         if state == ABORTED:  # stopped from outside: record why, as the stopper asked
             state, error = context.stop_state, context.stop_error
         values: dict[str, Any] = {"state": state, "ended_on": now_ms(), "error": error}
+        if state == FAILED:
+            values["error_kind"] = context.error_kind
         if state == ABORTED:
             values["aborted_by"] = context.stopped_by
         if state == DONE:

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from labkeeper.db import Base
 
 RUNNING, DONE, FAILED, ABORTED = "RUNNING", "DONE", "FAILED", "ABORTED"
+INPUT_REFUSED = "INPUT_REFUSED"  # error_kind of a task that failed on its caller's input
 
 
 class Task(Base):
@@ -24,6 +25,8 @@ class Task(Base):
     progress: Mapped[dict] = mapped_column(default=dict)
     result: Mapped[dict | None] = mapped_column(nullable=True)
     error: Mapped[str] = mapped_column(Text, default="")
+    # Why it failed: "" its own failure (answered 500), INPUT_REFUSED its caller's input (400).
+    error_kind: Mapped[str] = mapped_column(String(20), default="")
     aborted_by: Mapped[str] = mapped_column(String(100), default="")
     abort_requested_by: Mapped[str] = mapped_column(String(100), default="")
     # Which runner (host:pid:nonce) executes it, and the processes it started ([pid, ctime]),

@@ -12,7 +12,8 @@ Inside an operation:
   abort (or a restart) kills their whole tree;
 - `ctx.on_abort(callback)` registers extra abort work (cancel a SQL query, interrupt a
   kernel); `ctx.should_abort()` / `ctx.check_abort()` poll for an abort.
-The return value (a dict, or None) becomes the future's result; an exception its error.
+The return value (a dict, or None) becomes the future's result; an exception its error
+(`OperationError`: its message; `InputRefused`: its message, answered as a 400).
 """
 
 from __future__ import annotations
@@ -42,6 +43,12 @@ class TaskAborted(Exception):
 
 class OperationError(Exception):
     """An operation's own failure, with a message meant for the user."""
+
+
+class InputRefused(OperationError):
+    """The operation refused its caller's input, found only while it ran (a policy, a
+    validation): the task fails as with any OperationError, but its future answers a 400
+    (BadRequestException) rather than a 500, as the same refusal made up front would."""
 
 
 @dataclass

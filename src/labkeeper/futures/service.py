@@ -8,8 +8,8 @@ from sqlalchemy import select
 
 from labkeeper.auth.principal import Principal
 from labkeeper.db import Store, now_ms
-from labkeeper.errors import Forbidden, NotFound, TaskFailed
-from labkeeper.futures.models import ABORTED, DONE, FAILED, RUNNING, Task
+from labkeeper.errors import BadRequest, Forbidden, NotFound, TaskFailed
+from labkeeper.futures.models import ABORTED, DONE, FAILED, INPUT_REFUSED, RUNNING, Task
 
 
 def future_state(task: Task, *, with_result: bool = True) -> dict[str, Any]:
@@ -54,6 +54,8 @@ def finished_answer(task: Task) -> dict[str, Any]:
 def raise_if_failed(task: Task) -> None:
     label = task.display_name or task.kind
     if task.state == FAILED:
+        if task.error_kind == INPUT_REFUSED:  # the caller's input: as a refusal up front
+            raise BadRequest(f"{label} failed: {task.error}")
         raise TaskFailed(f"{label} failed: {task.error}")
     if task.state == ABORTED:
         raise TaskFailed(f"{label} was aborted by {task.aborted_by or 'an unknown user'}")

@@ -11,7 +11,8 @@ Two caps bound what is kept, counted in bytes of the outputs' JSON:
 Past a cap, outputs are counted and dropped (a stream chunk that crosses it keeps its head).
 A single message bigger than the cell cap is refused by zmq before it is read (the run's
 IOPub socket has ZMQ_MAXMSGSIZE), so it never reaches memory; it counts as dropped, at
-least its cap's worth.
+least its cap's worth. zmq refuses it by dropping the connection for good, so the run then
+reopens its channels before the next cell (see `run._settle`).
 The saved cell then ends with a stderr stream saying the output was truncated, like
 Jupyter's "Output truncated" notice, and its metadata says how much was dropped
 (`metadata.labkeeper.outputTruncated`). The notebook is assembled from the spool when the

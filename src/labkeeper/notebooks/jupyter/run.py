@@ -38,6 +38,8 @@ KIND = "jupyter-notebook-run"
 # How long to wait for a message before checking that the kernel still lives.
 POLL_SECONDS = 1.0
 IOPUB_QUEUE = 8  # messages
+MAX_REOPENS = 20  # IOPub connections reopened after oversized messages, per cell
+NUDGE_EVERY, NUDGE_FOR = 0.5, 30.0  # seconds: kernel_info asked, until IOPub answers
 
 
 class _KernelGone(Exception):
@@ -130,25 +132,22 @@ async def run_notebook(ctx: TaskContext, args: dict[str, Any]) -> dict[str, Any]
     # bigger one before it is read into memory (and reconnects); the cell is marked truncated.
     max_message = spool.max_cell_bytes + 64 * 1024
     context.setsockopt(zmq.MAXMSGSIZE, max_message)
-    client = AsyncKernelClient(context=context)
-    client.load_connection_file(row.connection_file)
-    client.start_channels()
-    dropped_connections = client.iopub_channel.socket.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+    channels = _Channels(context, row.connection_file)
     unregister = ctx.on_abort(interrupt)
     manager.attach(session_id, +1)
     ran, failure = 0, ""
     try:
-        await client.wait_for_ready(timeout=30)
+        await channels.client.wait_for_ready(timeout=30)
         for index, cell in enumerate(code_cells):
             ctx.progress([(f"Running cell {index + 1} of {len(code_cells)}", index, len(code_cells))])
             spool.start_cell(index)
             try:
-                count, reply = await _execute(client, _source(cell), alive, spool)
+                count, reply = await _execute(channels.client, _source(cell), alive, spool)
+                cell["outputs"], cell["execution_count"] = [], count
+                await _settle(channels, spool, index, max_message, alive)
             except _KernelGone:
                 failure = f"the kernel of session {session_id} stopped while running cell {index + 1}"
                 break
-            cell["outputs"], cell["execution_count"] = [], count
-            await _settle(client, dropped_connections, spool, index, max_message)
             ran += 1
             if reply.get("status") == "error":
                 if ctx.should_abort():
@@ -162,9 +161,7 @@ async def run_notebook(ctx: TaskContext, args: dict[str, Any]) -> dict[str, Any]
     finally:
         unregister()
         manager.attach(session_id, -1)
-        client.iopub_channel.socket.disable_monitor()
-        dropped_connections.close(linger=0)
-        client.stop_channels()
+        channels.close()
         context.term()
         try:
             if ran:
@@ -183,22 +180,74 @@ async def run_notebook(ctx: TaskContext, args: dict[str, Any]) -> dict[str, Any]
     }
 
 
-async def _settle(
-    client: AsyncKernelClient, monitor: Any, spool: OutputSpool, index: int, max_message: int
-) -> None:
-    """After a cell whose IOPub connection dropped oversized messages, keep reading (into
-    that cell) until the connection stays up and quiet, so the next cell's outputs are not
-    lost behind the rest of this cell's flood."""
-    while await monitor.poll(0):
-        await monitor.recv_multipart()
+class _Channels:
+    """The run's client of the kernel, and a monitor of its IOPub connection.
+
+    A message over ZMQ_MAXMSGSIZE is refused unread by dropping the IOPub connection, and
+    zmq does not bring that subscription back: nothing later, of any cell, would arrive.
+    `reopen()` starts a fresh client on the same connection file instead."""
+
+    def __init__(self, context: zmq.asyncio.Context, connection_file: str) -> None:
+        self.context, self.connection_file = context, connection_file
+        self._open()
+
+    def _open(self) -> None:
+        self.client = AsyncKernelClient(context=self.context)
+        self.client.load_connection_file(self.connection_file)
+        self.client.start_channels()
+        self.dropped = self.client.iopub_channel.socket.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+
+    def close(self) -> None:
+        self.client.iopub_channel.socket.disable_monitor()
+        self.dropped.close(linger=0)
+        self.client.stop_channels()
+
+    def reopen(self) -> None:
+        self.close()
+        self._open()
+
+
+async def _settle(channels: _Channels, spool: OutputSpool, index: int, max_message: int, alive: Any) -> None:
+    """After a cell whose IOPub connection dropped an oversized message: count it as lost,
+    reopen the channels, and read what is left of this cell's output (into it) until the
+    kernel's answer to a kernel_info comes through the new IOPub connection; from then on
+    the next cell's outputs arrive. A connection dropped again is reopened again."""
+    for _ in range(MAX_REOPENS):
+        if not await channels.dropped.poll(0):
+            return
+        while await channels.dropped.poll(0):
+            await channels.dropped.recv_multipart()
         spool.lost_message(index, max_message)
-        while True:
-            try:
-                msg = await client.get_iopub_msg(timeout=POLL_SECONDS)
-            except Empty:
-                break
-            if msg["msg_type"] != "status":
-                spool.add(msg)
+        with contextlib.suppress(Empty):  # what the old connection still holds is this cell's
+            while True:
+                msg = await channels.client.get_iopub_msg(timeout=0.05)
+                if msg["msg_type"] != "status":
+                    spool.add(msg)
+        channels.reopen()
+        await _await_iopub(channels, spool, alive)
+
+
+async def _await_iopub(channels: _Channels, spool: OutputSpool, alive: Any) -> None:
+    """Ask the kernel for its info until the answer's status message arrives on IOPub (the
+    subscription is then live), spooling the outputs read meanwhile; return early when the
+    connection drops again."""
+    client = channels.client
+    asked: set[str] = set()
+    for _ in range(int(NUDGE_FOR / NUDGE_EVERY)):
+        asked.add(client.kernel_info())
+        try:
+            while True:
+                msg = await client.get_iopub_msg(timeout=NUDGE_EVERY)
+                if msg["msg_type"] != "status":
+                    spool.add(msg)
+                elif (msg.get("parent_header") or {}).get("msg_id") in asked:
+                    return
+        except Empty:
+            pass
+        if await channels.dropped.poll(0):
+            return
+        if not alive():
+            raise _KernelGone
 
 
 def _limit(section: dict[str, Any], key: str, default: int) -> int:

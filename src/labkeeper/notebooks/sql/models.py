@@ -58,6 +58,8 @@ class SqlQueryRun(Base):
     ended_on: Mapped[int] = mapped_column(BigInteger, default=0)
     duration_ms: Mapped[int] = mapped_column(BigInteger, default=0)
     row_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The rows were counted only until a row too large to read stopped the query.
+    row_count_is_lower_bound: Mapped[bool] = mapped_column(Boolean, default=False)
     rows_kept: Mapped[int] = mapped_column(Integer, default=0)
     has_result_set: Mapped[bool] = mapped_column(Boolean, default=False)
     # [{name, type}] and the first rows (at most sqlNotebooks.maxRowsKept), as JSON values;

@@ -30,7 +30,14 @@ from labkeeper.connections.query import (
 )
 from labkeeper.db import Store, now_ms
 from labkeeper.errors import BadRequest, LabkeeperError, NotFound
-from labkeeper.futures.runner import OperationError, Submission, TaskAborted, TaskRunner, operation
+from labkeeper.futures.runner import (
+    InputRefused,
+    OperationError,
+    Submission,
+    TaskAborted,
+    TaskRunner,
+    operation,
+)
 from labkeeper.names import check_name
 from labkeeper.notebooks.sql.documents import QUERY, code_text
 from labkeeper.notebooks.sql.models import ABORTED, DONE, FAILED, RUNNING, SqlQueryRun
@@ -169,13 +176,14 @@ def run_cell_operation(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
         values["state"] = ABORTED
         if ctx.stop_error:  # stopped by the server itself (a shutdown), not by a user
             values.update(state=FAILED, error=ctx.stop_error)
+    refused = values.pop("refused", False)
     values["duration_ms"] = int((time.monotonic() - started) * 1000)
     values["ended_on"] = now_ms()
     run = _record(ctx.store, args["runId"], values)
     if values["state"] == ABORTED:
         raise TaskAborted(ctx.task_id)
     if values["state"] == FAILED:
-        raise OperationError(values["error"])
+        raise (InputRefused if refused else OperationError)(values["error"])
     if run is None:  # the notebook was deleted while its cell ran
         raise OperationError("The SQL notebook was deleted while the cell ran")
     return {**run_item(run), "rows": values["rows"]}
@@ -204,7 +212,7 @@ def _execute(databases: Databases, args: dict[str, Any], canceller: Canceller) -
     except QueryCancelled:
         return {"state": ABORTED}
     except QueryRefused as exc:
-        return {"state": FAILED, "error": f"Refused SQL: {exc}"}
+        return {"state": FAILED, "error": f"Refused SQL: {exc}", "refused": True}
     except QueryFailed as exc:
         return {"state": FAILED, "error": str(exc)}
     except LabkeeperError as exc:  # the connection was deleted, or its password is unreadable
@@ -212,6 +220,7 @@ def _execute(databases: Databases, args: dict[str, Any], canceller: Canceller) -
     return {
         "state": DONE,
         "row_count": result.row_count,
+        "row_count_is_lower_bound": result.row_count_is_lower_bound,
         "has_result_set": result.has_result_set,
         "columns": result.columns,
         "rows": result.rows,

@@ -184,6 +184,7 @@ def run_item(run: SqlQueryRun, *, state: str | None = None) -> dict[str, Any]:
         "endedOn": run.ended_on,
         "durationMs": run.duration_ms,
         "rowCount": run.row_count,
+        "rowCountIsLowerBound": bool(run.row_count_is_lower_bound),
         "hasResultSet": run.has_result_set,
         "columns": list(run.columns or []),
         "rowsKept": run.rows_kept,
