@@ -287,115 +287,82 @@ class _Abandoned(Exception):
         self.outcome = outcome
 
 
-def _unread_bytes(fd: int) -> int:
-    buffer = fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0")
-    return struct.unpack("i", buffer)[0]
+class _Pump:
+    """libpq reads the connection through a socket pair this class fills from the real
+    socket, `CHUNK` bytes at a time, only when asked: what libpq can hold towards a result
+    is counted exactly, whatever the threads' scheduling (libpq's `PQconsumeInput` reads
+    until its socket is empty, and a server sending fast would otherwise fill a huge row in
+    one call). The query was sent before the pump is put in place, and libpq writes nothing
+    while it reads results; `restore()` gives libpq its socket back."""
 
+    CHUNK = 65536
 
-_TCPI_BYTES_RECEIVED = 128  # offset of tcpi_bytes_received in Linux's struct tcp_info
-
-
-class _ReadWatch:
-    """Bytes received on a TCP connection, and a watcher that shuts the socket when more
-    than `limit` arrived since `mark()`: libpq's `PQconsumeInput` reads until the socket
-    is empty, so a server sending fast fills a huge row in one call (it releases the GIL,
-    so the watcher runs meanwhile). Unix sockets have no count: `counting` is False.
-
-    Past the limit, libpq's descriptor is replaced by /dev/null, so its reads fail at once;
-    the connection is then only good to be dropped."""
-
-    def __init__(self, fd: int, limit: int) -> None:
+    def __init__(self, fd: int) -> None:
         self.fd = fd
-        self.sock = socket.socket(fileno=os.dup(fd))  # the connection, even once fd is not
-        self.limit = limit
-        self.counting = self.received() is not None
-        self.start = self.received() or 0
-        self.tripped = False
-        self._done = threading.Event()
-        self._lock = threading.Lock()
-        if self.counting:
-            threading.Thread(target=self._watch, name="sql-row-guard", daemon=True).start()
+        self.real = os.dup(fd)
+        self.ours, theirs = socket.socketpair()
+        theirs.setblocking(False)  # libpq expects a socket that never blocks
+        os.dup2(theirs.fileno(), fd)
+        theirs.close()  # `fd` holds that end now
+        self.pumped = 0
 
-    def received(self) -> int | None:
+    def pump(self) -> None:
+        select.select([self.real], [], [])
         try:
-            info = self.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
-        except OSError:
-            return None
-        if len(info) < _TCPI_BYTES_RECEIVED + 8:
-            return None
-        return struct.unpack_from("Q", info, _TCPI_BYTES_RECEIVED)[0]
+            data = os.read(self.real, self.CHUNK)
+        except BlockingIOError:
+            return
+        if not data:
+            raise psycopg.OperationalError("the database server closed the connection")
+        self.ours.sendall(data)
+        self.pumped += len(data)
 
-    def mark(self) -> None:
-        self.start = self.received() or 0
+    def waiting(self) -> int:
+        """Bytes pumped that libpq has not read yet."""
+        unread = fcntl.ioctl(self.fd, termios.FIONREAD, b"\0\0\0\0")
+        return struct.unpack("i", unread)[0]
 
-    def over(self) -> bool:
-        return self.counting and (self.received() or 0) - self.start > self.limit
-
-    def _watch(self) -> None:
-        while not self._done.wait(0.002):
-            with self._lock:  # once close() returned, fd may be another file's: never touch it
-                if self._done.is_set() or not self.over():
-                    continue
-                self.tripped = True
-                # libpq's next recv() on its descriptor fails (not a socket); shutdown()
-                # would not do: Linux still hands out data received after SHUT_RD.
-                null = os.open(os.devnull, os.O_RDONLY)
-                try:
-                    os.dup2(null, self.fd)
-                finally:
-                    os.close(null)
-                return
-
-    def close(self) -> None:
-        with self._lock:
-            self._done.set()
-        if self.tripped:  # libpq's descriptor is no longer the socket: end the connection
-            self.sock.shutdown(socket.SHUT_RDWR)
-        self.sock.close()
+    def restore(self) -> None:
+        os.dup2(self.real, self.fd)
+        os.close(self.real)
+        self.ours.close()
 
 
 class _Stream:
     """The results of `sql` (simple protocol: one or several statements) in libpq's
-    single-row mode, read one result at a time; about `max_row_bytes` at most are read
-    from the socket towards a single result, so a huge row is never held whole (past
-    that, the socket is shut and `RowTooLarge` raised: the connection is unusable)."""
+    single-row mode, read one result at a time; at most `max_row_bytes` (plus one
+    `_Pump.CHUNK`) reach libpq towards a single result, so a huge row is never held whole
+    (past that, `RowTooLarge` is raised: libpq is left mid-message, the connection is only
+    good to be dropped)."""
 
     def __init__(self, pg: psycopg.Connection, sql: str, max_row_bytes: int) -> None:
         self.pg, self.pgconn = pg, pg.pgconn
         self.max_row_bytes = max_row_bytes
         self.tx = Transformer(pg)
         self.loaders_set = False  # for the result set being read
-        self.watch = _ReadWatch(self.pgconn.socket, max_row_bytes)
         self.pgconn.send_query(sql.encode(pg.info.encoding))
         self.pgconn.set_single_row_mode()
         while self.pgconn.flush():
             readable, _, _ = select.select([self.pgconn.socket], [self.pgconn.socket], [])
             if readable:
                 self.pgconn.consume_input()
+        self.pump = _Pump(self.pgconn.socket)
 
     def __enter__(self) -> _Stream:
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        self.watch.close()
+        self.pump.restore()
 
     def next(self) -> pq.abc.PGresult | None:
         """The next result (a row, a statement's end or error), None after the last one."""
-        fd, read = self.pgconn.socket, 0
-        self.watch.mark()
+        mark = self.pump.pumped
         while self.pgconn.is_busy():
-            if read > self.max_row_bytes or self.watch.over() or self.watch.tripped:
-                raise RowTooLarge(read)
-            select.select([fd], [], [])
-            before = 0 if self.watch.counting else _unread_bytes(fd)
-            try:
-                self.pgconn.consume_input()
-            except psycopg.OperationalError:
-                if self.watch.tripped:
-                    raise RowTooLarge(self.max_row_bytes) from None
-                raise
-            if not self.watch.counting:
-                read += max(before - _unread_bytes(fd), 0)
+            if not self.pump.waiting():  # libpq reads what it has room for: the rest waits
+                if self.pump.pumped - mark > self.max_row_bytes:
+                    raise RowTooLarge(self.pump.pumped - mark)
+                self.pump.pump()
+            self.pgconn.consume_input()
         return self.pgconn.get_result()
 
     def columns(self, result: pq.abc.PGresult) -> list[dict[str, str]]:
