@@ -131,7 +131,7 @@ class RequestPath:
             entry, params = found
             scope["route"], scope["endpoint"] = entry.route, entry.route.endpoint  # type: ignore[attr-defined]
             scope["path_params"] = params
-            info.route = entry.route.path.removeprefix(API_PREFIX)  # type: ignore[attr-defined]
+            info.route = entry.template
         try:
             if method not in _BODYLESS:
                 if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
@@ -152,7 +152,10 @@ class RequestPath:
         finally:
             logs.CURRENT.reset(token)
             route = scope.get("route")
-            template = route.path.removeprefix(API_PREFIX) if route is not None else UNMATCHED  # type: ignore[attr-defined]
+            if found is not None and route is found[0].route:
+                template = info.route
+            else:  # FastAPI's router found it, or nothing did
+                template = route.path.removeprefix(API_PREFIX) if route is not None else UNMATCHED  # type: ignore[attr-defined]
             elapsed = time.perf_counter() - started
             self.metrics.observe(template, method, status, elapsed)
             principal = scope.get("state", {}).get("principal")
