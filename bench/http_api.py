@@ -2,7 +2,7 @@
 each against a bare ASGI handler returning the same bytes, in one run.
 
     .venv/bin/python bench/http_api.py [--rounds 1] [--seconds 2] [--database-url URL]
-        [--only SUBSTRING] [--no-pin] [--in-process]
+        [--only SUBSTRING] [--route PATH]... [--no-pin] [--in-process]
 
 Fixtures (small, as a fresh team instance): 100 users, 100 projects, a few global and
 personal keys, an impersonation rule, a registered code env (and its build log), a SQL
@@ -17,6 +17,7 @@ HTTP, no wrk): microseconds per request, stable on a busy machine.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import statistics
 import sys
@@ -124,12 +125,35 @@ def get_routes(server: LabkeeperServer, values: dict[str, str]) -> tuple[list[st
     return routes, skipped
 
 
+def chosen(routes: list[str], args: argparse.Namespace) -> list[str]:
+    if args.only:
+        routes = [r for r in routes if args.only in r]
+    if args.route:
+        routes = [r for r in routes if r in args.route]
+    return routes
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(url: str, pid: int, **options: object) -> dict[str, float]:
+    """wrk's figures, and the server's CPU microseconds per request during the run."""
+    before = cpu_seconds(pid)
+    result = wrk(url, **options)  # type: ignore[arg-type]
+    result["cpu_us"] = (cpu_seconds(pid) - before) / (result["rps"] * options["seconds"]) * 1e6  # type: ignore[operator]
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--seconds", type=int, default=2)
     parser.add_argument("--database-url")
     parser.add_argument("--only", help="only routes containing this text")
+    parser.add_argument("--route", action="append", help="only this route, exactly (repeatable)")
     parser.add_argument("--no-pin", action="store_true", help="let servers and wrk share every core")
     parser.add_argument("--in-process", action="store_true", help="time the ASGI app called directly")
     parser.add_argument("--requests", type=int, default=2000, help="requests per route, --in-process")
@@ -144,29 +168,32 @@ def main() -> None:
     bare = None
     try:
         routes, skipped = get_routes(server, fixtures(server))
-        if args.only:
-            routes = [r for r in routes if args.only in r]
+        routes = chosen(routes, args)
         bodies = {API + r.split("?")[0]: server.api.get(r).content for r in routes}
         bare = BareServer(bodies, cpu=server_cpu)
         print(f"{len(routes)} GET routes, {args.rounds} round(s) of {args.seconds} s, 32 connections")
-        print(f"{'route':62} {'req/s':>7} {'p99 ms':>7} {'bare':>7} {'ratio':>6}  target")
+        print(
+            f"{'route':62} {'req/s':>7} {'p99 ms':>7} {'bare':>7} {'ratio':>6}  target"
+            "   (server CPU us/request: labkeeper, bare)"
+        )
         failed = 0
         for route in routes:
-            ours, ratios = [], []
+            ours, ratios, cpu = [], [], []
             for _ in range(args.rounds):
-                mine = wrk(server.url + API + route, seconds=args.seconds, threads=threads, cpu=load_cpu)
-                theirs = wrk(
-                    bare.url + API + route.split("?")[0], seconds=args.seconds, threads=threads, cpu=load_cpu
-                )
+                options = {"seconds": args.seconds, "threads": threads, "cpu": load_cpu}
+                mine = measure(server.url + API + route, server.proc.pid, **options)
+                theirs = measure(bare.url + API + route.split("?")[0], bare.proc.pid, **options)
                 ours.append(mine)
                 ratios.append(mine["rps"] / theirs["rps"])
+                cpu.append((mine["cpu_us"], theirs["cpu_us"]))
             ratio = statistics.median(ratios)
             p99 = max(r["p99"] for r in ours)
             met = ratio >= TIGHT.get(route, 0.3) and p99 < 20
             failed += not met
             print(
                 f"{route[:62]:62} {statistics.median(r['rps'] for r in ours):7.0f} {p99:7.2f}"
-                f" {theirs['rps']:7.0f} {ratio:6.2f}  {'met' if met else 'MISSED'}"
+                f" {theirs['rps']:7.0f} {ratio:6.2f}  {'met' if met else 'MISSED':6}"
+                f"   ({statistics.median(c[0] for c in cpu):.0f}, {statistics.median(c[1] for c in cpu):.0f})"
             )
         print(f"{len(routes) - failed} of {len(routes)} routes meet their targets")
         for route, reason in skipped.items():
@@ -183,8 +210,7 @@ def in_process(args: argparse.Namespace) -> None:
     server = InProcessServer(database_url=args.database_url)
     try:
         routes, skipped = get_routes(server, fixtures(server))
-        if args.only:
-            routes = [r for r in routes if args.only in r]
+        routes = chosen(routes, args)
         print(f"{len(routes)} GET routes, {args.requests} requests each, in-process")
         for route in routes:
             print(f"{route[:70]:70} {server.time_route(route, args.requests):9.1f} us")

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import re
 
+from prometheus_client import generate_latest
+
 from labkeeper.config import Config
+from labkeeper.server.metrics import LATENCY_BUCKETS, Metrics
 from tests.conftest import Instance, LiveServer
 from tests.helpers import assert_error
 from tests.jupyter.helpers import notebook
@@ -103,3 +106,24 @@ def test_a_hostile_member_cannot_grow_the_series(instance: Instance) -> None:
     assert sample(text, "labkeeper_http_requests_total", route="unmatched", method="GET", status="404") == 200
     assert text.count(series) - before <= 6  # a handful of new series, not hundreds
     assert sample(text, "labkeeper_http_requests_total", route="/projects/", method="OTHER") == 200
+
+
+def test_request_counts_match_the_librarys_own_counter_and_histogram() -> None:
+    """Metrics.observe adds to the children's values directly: the exposition must be the
+    one prometheus_client's `inc()` and `observe()` give, on every bound and beyond them."""
+    ours, theirs = Metrics(lambda: None), Metrics(lambda: None)
+    durations = [0.0, 0.0004, 31.0, 1e9, *LATENCY_BUCKETS, *(b * 1.0001 for b in LATENCY_BUCKETS)]
+    for index, seconds in enumerate(durations):
+        status = (200, 404, 500)[index % 3]
+        ours.observe("/x", "GET", status, seconds)
+        ours.observe("/x", "BREW", status, seconds)
+        for method in ("GET", "OTHER"):
+            theirs._requests.labels("/x", method, str(status)).inc()
+            theirs._latency.labels("/x", method).observe(seconds)
+
+    def exposition(metrics: Metrics) -> list[str]:
+        return [
+            line for line in generate_latest(metrics.registry).decode().splitlines() if "_created" not in line
+        ]
+
+    assert exposition(ours) == exposition(theirs)

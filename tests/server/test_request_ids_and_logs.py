@@ -4,6 +4,7 @@ forge, and one line for a repeated error."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 
 import httpx
@@ -11,6 +12,7 @@ import orjson
 import pytest
 
 from labkeeper.config import Config
+from labkeeper.server.request_path import _RandomIds
 from labkeeper.settings import service as settings_service
 from tests.conftest import ADMIN_KEY, Instance, LiveServer
 from tests.helpers import wait_for
@@ -34,6 +36,22 @@ def test_every_answer_has_a_request_id_and_a_sane_one_is_kept(instance: Instance
     for hostile in ('{"level":"CRITICAL"}', "a b", "x" * 65, "é", ""):
         answer = instance.admin.get("/projects/", headers={"X-Request-Id": hostile.encode("utf-8")})
         assert HEX_ID.fullmatch(answer.headers["x-request-id"]), hostile
+
+
+def test_new_request_ids_never_repeat_across_blocks_or_a_fork() -> None:
+    ids = _RandomIds()
+    made = [ids.new() for _ in range(3 * _RandomIds.BLOCK // 8)]  # three blocks of random bytes
+    assert all(HEX_ID.fullmatch(i) for i in made) and len(set(made)) == len(made)
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child's next id comes from a block of its own
+        os.write(write, ids.new().encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(child, 0)
+    from_child = os.read(read, 64).decode()
+    os.close(read)
+    assert HEX_ID.fullmatch(from_child) and from_child != ids.new()
 
 
 def test_the_audit_row_carries_the_request_id(instance: Instance) -> None:

@@ -34,6 +34,7 @@ from starlette.types import Receive, Scope, Send
 from labkeeper.errors import BadRequest
 from labkeeper.server.answers import FILE_STAMP, SETTLED, Answers, kept, kept_when_settled
 from labkeeper.server.deps import STAMPS
+from labkeeper.server.routing import API_PREFIX
 from labkeeper.server.units import WriteUnits
 
 Invoker = Callable[[Scope, Receive, Send], Awaitable[None]]
@@ -46,6 +47,10 @@ class Entry:
     methods: frozenset[str]
     params: tuple[tuple[int, str], ...]  # (segment position, parameter name)
     invoker: Invoker | None = None
+    template: str = ""  # the path without the API prefix: the metrics' and logs' route
+
+    def __post_init__(self) -> None:
+        self.template = getattr(self.route, "path", "").removeprefix(API_PREFIX)
 
 
 @dataclass

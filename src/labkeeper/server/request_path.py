@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import threading
 import time
 from collections.abc import Callable
 
@@ -40,12 +41,40 @@ _SANE_ID = re.compile(rb"[A-Za-z0-9._:-]{1,64}")
 _BODYLESS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
+class _RandomIds:
+    """New request ids: 8 random bytes each, in hex, cut from a block of `os.urandom` read
+    once per 512 ids (a system call per request cost the real server more than the id is
+    worth). Threads (event loops of their own) never get the same bytes; a forked child
+    starts on a block of its own, never on its parent's."""
+
+    BLOCK = 4096
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._drop()
+        os.register_at_fork(after_in_child=self._drop)
+
+    def _drop(self) -> None:
+        self._block, self._at = b"", self.BLOCK
+
+    def new(self) -> str:
+        with self._lock:
+            at = self._at
+            if at >= self.BLOCK:
+                self._block, at = os.urandom(self.BLOCK), 0
+            self._at = at + 8
+            return self._block[at : at + 8].hex()
+
+
+_new_id = _RandomIds().new
+
+
 def request_id_from(value: bytes | None) -> str:
     """The caller's id when it is a short token of safe characters, else a new one: what
     reaches logs and audit rows can never break a line or forge a field."""
     if value is not None and _SANE_ID.fullmatch(value):
         return value.decode("ascii")
-    return os.urandom(8).hex()
+    return _new_id()
 
 
 class RequestPath:
@@ -103,7 +132,7 @@ class RequestPath:
             entry, params = found
             scope["route"], scope["endpoint"] = entry.route, entry.route.endpoint  # type: ignore[attr-defined]
             scope["path_params"] = params
-            info.route = entry.route.path.removeprefix(API_PREFIX)  # type: ignore[attr-defined]
+            info.route = entry.template
         try:
             if method not in _BODYLESS:
                 if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
@@ -124,7 +153,10 @@ class RequestPath:
         finally:
             logs.CURRENT.reset(token)
             route = scope.get("route")
-            template = route.path.removeprefix(API_PREFIX) if route is not None else UNMATCHED  # type: ignore[attr-defined]
+            if found is not None and route is found[0].route:
+                template = info.route
+            else:  # FastAPI's router found it, or nothing did
+                template = route.path.removeprefix(API_PREFIX) if route is not None else UNMATCHED  # type: ignore[attr-defined]
             elapsed = time.perf_counter() - started
             self.metrics.observe(template, method, status, elapsed)
             principal = scope.get("state", {}).get("principal")
