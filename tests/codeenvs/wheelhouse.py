@@ -90,6 +90,11 @@ def make_sleepy_sdist(dest: Path, name: str) -> Path:
         "sleepy_backend.py": SLEEPY_BACKEND,
         "PKG-INFO": f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n",
     }
+    return write_sdist(dest, name, files)
+
+
+def write_sdist(dest: Path, name: str, files: dict[str, str]) -> Path:
+    """`dest/<name>-1.0.tar.gz` holding `files` (path in the sdist -> text)."""
     base = name.replace("-", "_")
     path = dest / f"{base}-1.0.tar.gz"
     with tarfile.open(path, "w:gz") as sdist:

@@ -4,9 +4,9 @@ writes a minimal wheel so the build goes on. Served from the admin's find-links 
 
 from __future__ import annotations
 
-import io
-import tarfile
 from pathlib import Path
+
+from tests.codeenvs.wheelhouse import write_sdist
 
 # Appended to each backend's source: `return _write_wheel(wheel_directory, "lkname")`.
 WRITE_WHEEL = """
@@ -42,11 +42,4 @@ def make_backend_sdist(dest: Path, dist: str, backend_source: str) -> Path:
         f"{module}.py": backend_source + WRITE_WHEEL,
         "PKG-INFO": f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n",
     }
-    path = dest / f"{dist}-1.0.tar.gz"
-    with tarfile.open(path, "w:gz") as sdist:
-        for member, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(f"{dist}-1.0/{member}")
-            info.size = len(data)
-            sdist.addfile(info, io.BytesIO(data))
-    return path
+    return write_sdist(dest, dist, files)
