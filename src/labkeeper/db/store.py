@@ -34,6 +34,7 @@ from sqlalchemy.pool import NullPool
 
 from labkeeper.db.health import StoreHealth, StoreUnavailable, describe, is_unreachable
 from labkeeper.db.shared_read import SharedRead
+from labkeeper.db.writer_lock import WriterLock
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -59,6 +60,9 @@ _READ_STAMPS_POSTGRESQL = (
 )
 
 
+SQLITE_BUSY_SECONDS = 10
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -68,8 +72,32 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")
     cursor.close()
+
+
+def _release_after_transactions(engine: Engine, writers: WriterLock) -> None:
+    """Give the writer lock back once the transaction that took it has ended: after its
+    COMMIT or ROLLBACK has run (so SQLite's own lock is free when the next writer gets this
+    one), or when its connection is closed or thrown away."""
+    dialect = engine.dialect
+
+    def after(step: Callable[[Any], None]) -> Callable[[Any], None]:
+        def run(connection: Any) -> None:
+            try:
+                step(connection)
+            finally:
+                writers.release_for(getattr(connection, "dbapi_connection", connection))
+
+        return run
+
+    dialect.do_commit = after(dialect.do_commit)  # type: ignore[method-assign]
+    dialect.do_rollback = after(dialect.do_rollback)  # type: ignore[method-assign]
+    dialect.do_close = after(dialect.do_close)  # type: ignore[method-assign]
+
+    @event.listens_for(engine, "invalidate")
+    def _invalidated(dbapi_connection, _record, _exception):  # type: ignore[no-untyped-def]
+        writers.release_for(dbapi_connection)
 
 
 def _on_event_loop() -> bool:
@@ -82,7 +110,7 @@ def _on_event_loop() -> bool:
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_SECONDS})
         event.listen(engine, "connect", _sqlite_pragmas)
 
         # pysqlite's own BEGIN handling defers locking; take the write lock at BEGIN so two
@@ -93,9 +121,24 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn):  # type: ignore[no-untyped-def]
-            readonly = conn.get_execution_options().get("labkeeper_readonly", False)
-            conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+            if conn.get_execution_options().get("labkeeper_readonly", False):
+                conn.exec_driver_sql("BEGIN")
+                return
+            if writers is None:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                return
+            raw = conn.connection.dbapi_connection
+            writers.acquire_for(raw)
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            except BaseException:
+                writers.release_for(raw)
+                raise
 
+        path = _sqlite_file(url)
+        writers = WriterLock(path) if path is not None else None
+        if writers is not None:
+            _release_after_transactions(engine, writers)
         return engine
     if url.startswith("postgresql"):
         return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
@@ -169,6 +212,7 @@ class _AsyncReader:
 def _sqlite_file(url: str) -> str | None:
     """The file of a SQLite URL (None for an in-memory database)."""
     path = url.split("///", 1)[1].split("?", 1)[0] if "///" in url else ""
+    path = path.removeprefix("file:")
     return path if path and path != ":memory:" else None
 
 
