@@ -45,11 +45,14 @@ def sql_notebook(served: Served, key: str, connection: str, sql: str) -> str:
 
 
 def workers_of(pid: int) -> list[psutil.Process]:
-    return [
-        child
-        for child in psutil.Process(pid).children()
-        if any("spawn_main" in part for part in child.cmdline())
-    ]
+    found = []
+    for child in psutil.Process(pid).children():
+        try:
+            if any("spawn_main" in part for part in child.cmdline()):
+                found.append(child)
+        except (psutil.ZombieProcess, psutil.NoSuchProcess):  # a worker that just died
+            continue
+    return found
 
 
 def test_kill_9_of_the_main_process_takes_its_workers_down_and_a_restart_serves(
@@ -164,3 +167,29 @@ def test_kill_9_during_a_postgresql_query_the_restart_stops_it_and_completes_its
         for pid, _state in _backends(marker):  # never leave a minute of pg_sleep behind
             with psycopg.connect(PG_DSN, autocommit=True) as conn:
                 conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+
+def test_a_dead_workers_live_gauges_leave_the_scrape(
+    tmp_path: Path,
+    config,  # type: ignore[no-untyped-def]
+) -> None:
+    """kill -9 of one worker: it is replaced, and its per-process gauges are dropped, so a
+    scrape no longer adds a dead process's last values to the live ones."""
+    data = tmp_path / "data"
+    with Served(data, config.database_url, "--workers", "2", env=ENV) as served:
+        workers = wait_for(lambda: len(workers_of(served.proc.pid)) == 2 and workers_of(served.proc.pid))
+        assert workers
+        metrics_dir = data / "run" / "prometheus"
+        victim = workers[0].pid
+        assert wait_for(lambda: (metrics_dir / f"gauge_livemin_{victim}.db").exists(), timeout=30)
+        os.kill(victim, signal.SIGKILL)
+
+        def replaced() -> bool:
+            pids = {w.pid for w in workers_of(served.proc.pid)}
+            return len(pids) == 2 and victim not in pids
+
+        assert wait_for(replaced, timeout=60)
+        assert wait_for(lambda: not (metrics_dir / f"gauge_livemin_{victim}.db").exists(), timeout=10)
+        scrape = httpx.get(served.url + "/metrics", auth=(ADMIN, ""), timeout=30)
+        assert scrape.status_code == 200
+        assert "labkeeper_store_up 1.0" in scrape.text

@@ -27,6 +27,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from prometheus_client.multiprocess import mark_process_dead
 from uvicorn import Config as UvicornConfig
 from uvicorn.supervisors.multiprocess import Multiprocess
 
@@ -162,6 +163,10 @@ class Supervisor(Multiprocess):
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_stop_signal)
 
+    def keep_subprocess_alive(self) -> None:
+        super().keep_subprocess_alive()
+        forget_dead_workers_metrics({process.pid for process in self.processes})
+
     def _on_stop_signal(self, sig: int, frame: Any) -> None:
         self.signal_queue.append(sig)  # handled by uvicorn's loop within half a second
         if self._stop_armed:
@@ -184,3 +189,30 @@ class Supervisor(Multiprocess):
             os._exit(1)
 
         threading.Thread(target=expire, name="stop-watchdog", daemon=True).start()
+
+
+def forget_dead_workers_metrics(live: set[int | None]) -> None:
+    """Drop the per-process gauges of workers that are gone (`mark_process_dead`), so that a
+    scrape never reports a dead worker's last value as live (server/metrics.py). Counters and
+    histograms stay: what a dead worker counted was counted."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")  # prometheus_client's own setting
+    if not folder:
+        return
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    pids = {name.rsplit("_", 1)[-1].removesuffix(".db") for name in names if name.startswith("gauge_live")}
+    for pid in pids:
+        if pid.isdigit() and int(pid) not in live and not _alive(int(pid)):
+            mark_process_dead(int(pid), folder)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
