@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/mixed_load.py [--seconds 60] [--clients 50] [--workers 2]
         [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/test] [--only labkeeper|floor]
+        [--rate REQUESTS_PER_SECOND]
 
 Starts `labkeeper serve --workers 2` on a fresh data dir (SQLite, or a fresh PostgreSQL
 database next to the one the URL names) and `uvicorn bench._floor_app:app --workers 2` on
@@ -10,6 +11,13 @@ requests write (create and delete projects, create and delete global API keys, s
 project variables, save the general settings), half read the same things (a page of the
 project list, a project, its variables, the settings, the key list). Each client owns the
 projects and keys it creates and deletes only those.
+
+Without --rate the clients form a closed loop (each sends its next request when the last is
+answered): that measures throughput at saturation, where latency is simply clients /
+throughput (Little's law: 50 clients at 250 req/s wait 200 ms on average, whatever the
+server does with its time). With --rate the same clients offer that many requests per
+second in all, each at fixed times, and a request's latency counts from when it was due:
+the latency a user sees at that load, queueing included.
 
 The load generator is asyncio with a minimal HTTP/1.1 client of its own (httpx costs several
 times the CPU per request, and it shares the 2 cores with the servers). Connection churn:
@@ -118,8 +126,14 @@ class Target:
         self.name, self.port, self.prefix, self.headers = name, port, prefix, headers
 
 
-async def client(target: Target, number: int, deadline: float, result: Result, settings: object) -> None:
+async def client(
+    target: Target, number: int, deadline: float, result: Result, settings: object, rate: float | None
+) -> None:
     conn = Connection(target.port, target.headers)
+    # --rate: this client's share of the offered load, at fixed times; a request's latency
+    # counts from when it was due, so time spent queued behind a slow answer counts too.
+    interval = 1 / rate if rate else 0.0
+    due = time.perf_counter() + random.Random(-number).random() * interval
     rng = random.Random(number)
     mine: list[str] = []
     my_keys: list[str] = []
@@ -130,7 +144,7 @@ async def client(target: Target, number: int, deadline: float, result: Result, s
         method: str, path: str, body: object = None, ok: tuple[int, ...] = (200, 204)
     ) -> bytes | None:
         """The answer's body (b"" for a 204), or None for an error."""
-        started = time.perf_counter()
+        started = due if interval else time.perf_counter()
         try:
             status, data = await asyncio.wait_for(conn.request(method, p + path, body), 30)
         except (OSError, asyncio.IncompleteReadError, ValueError, TimeoutError) as exc:
@@ -145,6 +159,11 @@ async def client(target: Target, number: int, deadline: float, result: Result, s
         return data
 
     while time.perf_counter() < deadline:
+        if interval:
+            due += interval
+            if due >= deadline:
+                break
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
         if rng.random() < 0.5:  # a write
             kind = rng.randrange(5)
             if kind == 0 or not mine:
@@ -238,11 +257,14 @@ def stop(process: subprocess.Popen) -> None:
         process.kill()
 
 
-async def run_load(target: Target, seconds: float, clients: int, settings: object) -> tuple[Result, float]:
+async def run_load(
+    target: Target, seconds: float, clients: int, settings: object, rate: float | None
+) -> tuple[Result, float]:
     result = Result()
     started = time.perf_counter()
     deadline = started + seconds
-    await asyncio.gather(*(client(target, n, deadline, result, settings) for n in range(clients)))
+    share = rate / clients if rate else None
+    await asyncio.gather(*(client(target, n, deadline, result, settings, share) for n in range(clients)))
     return result, time.perf_counter() - started
 
 
@@ -269,6 +291,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--database-url", help="PostgreSQL URL (fresh databases are made beside it)")
     parser.add_argument("--only", choices=["labkeeper", "floor"])
+    parser.add_argument(
+        "--rate", type=float, help="offer this many requests per second in all, at fixed times (default: "
+        "each client sends its next request as soon as the last is answered)"
+    )
     args = parser.parse_args()
     try:
         import uvloop
@@ -317,7 +343,8 @@ def main() -> None:
                 settings = fetch(port, prefix + "/admin/general-settings", auth)
                 headers = b"".join(f"{k}: {v}\r\n".encode() for k, v in auth.items())
                 target = Target(name, port, prefix, headers)
-                result, elapsed = asyncio.run(run_load(target, args.seconds, args.clients, settings))
+                load = run_load(target, args.seconds, args.clients, settings, args.rate)
+                result, elapsed = asyncio.run(load)
                 listed = {
                     p["projectKey"]
                     for p in fetch(port, prefix + "/projects/?limit=100000", auth)
