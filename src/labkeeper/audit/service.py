@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from labkeeper.audit.models import AuditEvent
 from labkeeper.db import Store, now_ms
@@ -25,19 +25,20 @@ def record_event(
     """Append one row; `request_id` defaults to the id of the request being served."""
     if request_id is None:
         request_id = current_request_id()
-    with store.begin() as s:
-        s.add(
-            AuditEvent(
-                time=now_ms(),
-                user=user,
-                api_key_id=api_key_id,
-                action=action[:200],
-                target=target,
-                outcome=outcome[:40],
-                details=details or {},
-                request_id=request_id[:64],
-            )
-        )
+    row = {
+        "time": now_ms(),
+        "user": user,
+        "api_key_id": api_key_id,
+        "action": action[:200],
+        "target": target,
+        "outcome": outcome[:40],
+        "details": details or {},
+        "request_id": request_id[:64],
+    }
+    # A plain INSERT (no ORM object to track); in a request's unit of work the row is the
+    # last write and its failure fails the request, so it needs no savepoint of its own.
+    with store.begin(alone=False) as s:
+        s.execute(insert(AuditEvent), [row])
 
 
 def list_events(store: Store, *, since: int | None, limit: int | None, offset: int) -> list[dict[str, Any]]:

@@ -154,6 +154,7 @@ class UnitOfWork:
         self.session: Session | None = None
         self.after: list[Callable[[], object]] = []
         self.committed = False
+        self.wrote = False  # a begin() block of the unit has completed (see Store.begin)
 
     def open(self) -> Session:
         """The unit's session, its transaction begun (on SQLite: the write lock taken)."""
@@ -161,6 +162,13 @@ class UnitOfWork:
             self.session = self.store._sessions()
             self.session.begin()
         return self.session
+
+    def roll_back(self) -> None:
+        """Undo the whole transaction (the unit has written nothing yet); the next block
+        begins a new one."""
+        session, self.session = self.session, None
+        if session is not None:
+            session.close()
 
     def commit(self) -> None:
         if self.session is not None:
@@ -253,15 +261,28 @@ class Store:
         return self.url.startswith("sqlite")
 
     @contextmanager
-    def begin(self) -> Iterator[Session]:
+    def begin(self, *, alone: bool = True) -> Iterator[Session]:
         """A read-write transaction: committed at the end of the block, else rolled back.
-        In a request's unit of work: a savepoint of the unit's transaction."""
+        In a request's unit of work: a savepoint of the unit's transaction, so that a block
+        that fails undoes only itself; with `alone=False`, a block whose failure fails the
+        whole request (the audit row), which needs no savepoint."""
         unit = self._joined_unit()
         if unit is None:
             with self._sessions() as session, session.begin():
                 yield session
             return
         session = unit.open()
+        if not unit.wrote or not alone:
+            # Nothing written in the unit yet: undoing this block alone is undoing the whole
+            # transaction, so no SAVEPOINT is needed (one round trip and flush fewer).
+            try:
+                yield session
+                session.flush()
+            except BaseException:
+                unit.roll_back()
+                raise
+            unit.wrote = True
+            return
         with session.begin_nested():
             yield session
 
