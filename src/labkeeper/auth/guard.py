@@ -42,8 +42,11 @@ def ensure_an_admin_remains(s: Session, change: str) -> None:
     ).first()
     if personal is not None:
         return
-    for admin, groups in s.execute(select(ApiKey.admin, ApiKey.groups).where(ApiKey.kind == "GLOBAL", live)):
-        if admin or admin_groups.intersection(groups or []):
+    global_live = (ApiKey.kind == "GLOBAL", live)
+    if s.scalars(select(ApiKey.id).where(*global_live, ApiKey.admin.is_(True)).limit(1)).first() is not None:
+        return
+    for (groups,) in s.execute(select(ApiKey.groups).where(*global_live)):
+        if admin_groups.intersection(groups or []):
             return
     raise Conflict(
         f"Refusing to {change}: no API key with admin rights would remain, and nobody could "
