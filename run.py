@@ -26,8 +26,8 @@ def _fingerprint() -> str:
 
 
 def _ensure_venv() -> Path:
-    if sys.version_info[:2] != (3, 11):
-        sys.exit(f"labkeeper needs Python 3.11; this is {sys.version.split()[0]}")
+    if not (3, 11) <= sys.version_info[:2] <= (3, 13):
+        sys.exit(f"labkeeper needs Python 3.11, 3.12 or 3.13; this is {sys.version.split()[0]}")
     python = VENV / "bin" / "python"
     wanted = _fingerprint()
     if python.exists() and STAMP.exists() and STAMP.read_text() == wanted:
