@@ -97,14 +97,19 @@ def _uv_find(minor: str) -> str | None:
     return path if done.returncode == 0 and path else None
 
 
-def _shared_first(paths: list[str]) -> list[str]:
-    """When labkeeper runs as root, builds run as an unprivileged account: interpreters every
-    account may execute come first (a Python under /root is a last resort, refused at build)."""
+def _blocked(path: str) -> bool:
+    """When labkeeper runs as root, builds run as an unprivileged account: whether that
+    account cannot execute `path` (e.g. a Python under /root, refused at build)."""
     if os.geteuid() != 0:
-        return paths
+        return False
     from labkeeper.codeenvs.sandbox import blocked_for_builds
 
-    return sorted(paths, key=lambda path: blocked_for_builds(os.path.realpath(path)) is not None)
+    return blocked_for_builds(os.path.realpath(path)) is not None
+
+
+def _shared_first(paths: list[str]) -> list[str]:
+    """Interpreters every account may execute come first (see `_blocked`)."""
+    return sorted(paths, key=_blocked)
 
 
 def discover() -> dict[str, Interpreter]:
@@ -137,14 +142,16 @@ def available(*, refresh: bool = False) -> dict[str, Interpreter]:
 
 
 def default_code() -> str:
-    """The server's own Python version when present, else the newest one present."""
+    """The server's own Python version when present, else the newest one present; among
+    those builds can use first (as root, a Python only root can reach comes last)."""
     present = available()
-    own = f"PYTHON3{sys.version_info.minor}"
-    if own in present:
-        return own
     if not present:
         raise BadRequest("No Python interpreter (3.9 to 3.13) was found on this machine")
-    return max(present, key=lambda code: int(code.removeprefix("PYTHON3")))
+    usable = [code for code, found in present.items() if not _blocked(found.path)] or list(present)
+    own = f"PYTHON3{sys.version_info.minor}"
+    if own in usable:
+        return own
+    return max(usable, key=lambda code: int(code.removeprefix("PYTHON3")))
 
 
 def resolve(code: object) -> Interpreter:
