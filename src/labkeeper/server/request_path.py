@@ -15,6 +15,7 @@ keep-alive connection (Starlette re-raises after sending its 500).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
@@ -163,7 +164,9 @@ class RequestPath:
             if principal is not None:
                 info.user = principal.audit_name
             if method not in _BODYLESS and not scope.get(AUDITED):
-                self._audit(scope, principal, status, info.id)
+                # After the answer, off the loop: a write that waits for the store must not
+                # stall the worker's other requests.
+                await asyncio.to_thread(self._audit, scope, principal, status, info.id)
             if self.access_log:
                 info.status, info.duration_ms = status, round(elapsed * 1000, 3)
                 access_log.info(
