@@ -116,9 +116,28 @@ class Connection:
 @dataclass
 class Result:
     latencies: list[float] = field(default_factory=list)
+    by_kind: dict[str, list[float]] = field(default_factory=dict)  # "POST /projects/" -> latencies
     errors: list[str] = field(default_factory=list)
     projects: set[str] = field(default_factory=set)  # acknowledged and not deleted
     keys: dict[str, str] = field(default_factory=dict)  # id -> label
+
+
+def kind_of(path: str) -> str:
+    """The route a path is a request to: "/projects/{key}" for "/projects/MIX03X7"."""
+    path = path.split("?", 1)[0]
+    parts = path.split("/")
+    if len(parts) > 2 and parts[1] == "projects" and parts[2]:
+        parts[2] = "{key}"
+    if len(parts) > 3 and parts[2] == "global-api-keys" and parts[3]:
+        parts[3] = "{id}"
+    return "/".join(parts)
+
+
+def per_kind(result: Result) -> None:
+    for kind, latencies in sorted(result.by_kind.items()):
+        lat = sorted(latencies)
+        p50, p99 = lat[len(lat) // 2] * 1000, lat[min(len(lat) - 1, int(0.99 * len(lat)))] * 1000
+        print(f"    {kind:40s} {len(lat):6d} requests  p50 {p50:7.1f} ms  p99 {p99:7.1f} ms", flush=True)
 
 
 class Target:
@@ -152,7 +171,9 @@ async def client(
             await conn.close()
             conn.writer = None
             return None
-        result.latencies.append(time.perf_counter() - started)
+        took = time.perf_counter() - started
+        result.latencies.append(took)
+        result.by_kind.setdefault(f"{method} {kind_of(path)}", []).append(took)
         if status not in ok:
             result.errors.append(f"{method} {path}: {status} {data[:200]!r}")
             return None
@@ -360,6 +381,7 @@ def main() -> None:
                 row["projects_left"], row["keys_left"] = len(listed), len(keys)
                 rows.append(row)
                 print(json.dumps(row), flush=True)
+                per_kind(result)
                 if not row["stored_equals_acknowledged"]:
                     print("  acknowledged, not stored:", sorted(result.projects - listed)[:5],
                           sorted(set(result.keys) - keys)[:5], flush=True)  # fmt: skip
