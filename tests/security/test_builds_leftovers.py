@@ -162,8 +162,11 @@ def hostile(instance: Instance, wheelhouse: Path, index_url: str) -> dict:  # no
     # What a failing run leaves (the daemon, when labkeeper lets it live) goes; only that:
     # other instances on this machine may be building as the slot accounts meanwhile.
     report = drop / "daemon.json"
-    daemon = [psutil.Process(json.loads(report.read_text())["pid"])] if report.exists() else []
-    kill([p for p in daemon if p.is_running()])
+    if report.exists():
+        try:
+            kill([psutil.Process(json.loads(report.read_text())["pid"])])
+        except psutil.NoSuchProcess:  # gone already, as it should be
+            pass
 
 
 def test_a_daemon_left_by_a_build_backend_is_gone_and_never_reaches_a_later_build(hostile: dict) -> None:
