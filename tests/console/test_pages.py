@@ -31,7 +31,9 @@ def test_every_page_renders_with_security_headers(admin_browser) -> None:  # typ
         assert r.status_code == 200, (path, r.text[:500])
         assert "text/html" in r.headers["content-type"]
         csp = r.headers["content-security-policy"]
-        assert "script-src 'self'" in csp and "'unsafe-inline'" not in csp.split("script-src")[1].split(";")[0]
+        assert (
+            "script-src 'self'" in csp and "'unsafe-inline'" not in csp.split("script-src")[1].split(";")[0]
+        )
         assert "frame-ancestors 'none'" in csp
         assert r.headers["x-content-type-options"] == "nosniff"
         assert r.headers["x-frame-options"] == "DENY"
@@ -39,7 +41,9 @@ def test_every_page_renders_with_security_headers(admin_browser) -> None:  # typ
 
 def test_cookie_flags(instance) -> None:  # type: ignore[no-untyped-def]
     set_password(instance, "admin")
-    r = browser(instance).post("/login", data={"login": "admin", "password": PASSWORD}, follow_redirects=False)
+    r = browser(instance).post(
+        "/login", data={"login": "admin", "password": PASSWORD}, follow_redirects=False
+    )
     cookie = r.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=lax" in cookie and "secure" not in cookie
     https = browser(instance)
@@ -80,7 +84,9 @@ def test_posts_without_csrf_are_refused(admin_browser) -> None:  # type: ignore[
         assert r.status_code == 403, path
     r = admin_browser.post("/keys/create", data={"csrf": "0" * 64, "label": "x"})
     assert r.status_code == 403
-    r = admin_browser.post("/keys/create", content=b'{"label": "x"}', headers={"content-type": "application/json"})
+    r = admin_browser.post(
+        "/keys/create", content=b'{"label": "x"}', headers={"content-type": "application/json"}
+    )
     assert r.status_code == 400
 
 

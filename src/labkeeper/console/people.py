@@ -20,7 +20,9 @@ def listing(store: Store, principal: Principal) -> dict[str, Any]:
     principal.require_admin()
     users = service.list_users(store, include_settings=False, limit=None, offset=0)
     last_key_use = select(ApiKey.user_login, func.max(ApiKey.last_used_on)).group_by(ApiKey.user_login)
-    last_seen = select(ConsoleSession.login, func.max(ConsoleSession.last_seen_on)).group_by(ConsoleSession.login)
+    last_seen = select(ConsoleSession.login, func.max(ConsoleSession.last_seen_on)).group_by(
+        ConsoleSession.login
+    )
     with store.read() as s:
         keys = dict(s.execute(last_key_use).all())
         seen = dict(s.execute(last_seen).all())
