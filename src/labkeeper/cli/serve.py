@@ -95,8 +95,9 @@ def run(args: argparse.Namespace) -> int:
         )
     if created is not None:
         print(
-            f"labkeeper: the web console is at http://{config.host}:{config.port}/ ; to sign in as 'admin', "
-            f"first set its password:\n\n    labkeeper users set-password admin --data-dir {config.data_dir}\n",
+            f"labkeeper: the web console is at http://{config.host}:{config.port}/ ; to sign in as "
+            "'admin', first set its password:\n\n"
+            f"    labkeeper users set-password admin --data-dir {config.data_dir}\n",
             flush=True,
         )
     print(f"labkeeper: serving on http://{config.host}:{config.port} (data in {config.data_dir})", flush=True)
