@@ -13,6 +13,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests.codeenvs.conftest import index_settings
+from tests.codeenvs.conftest import wheelhouse as wheelhouse  # noqa: F401 - session fixture
 from tests.conftest import ADMIN_KEY, API, LiveServer, free_port
 from tests.console.helpers import PASSWORD
 from tests.helpers import wait_for
@@ -263,3 +265,44 @@ def test_docs_render_the_openapi_document(page, api) -> None:  # type: ignore[no
     page.goto("/docs")
     page.wait_for_selector("text=/personal-api-keys/", timeout=20_000)
     assert not [e for e in errors if "Content Security Policy" in e]
+
+
+def test_running_notebooks_refreshes_itself(page, api) -> None:  # type: ignore[no-untyped-def]
+    sign_in(page)
+    page.wait_for_url("**/notebooks")
+    assert page.locator("tr[data-session]").count() == 0
+    api.post("/projects/", json={"projectKey": "LATE", "name": "Late"}).raise_for_status()
+    api.post("/projects/LATE/jupyter-notebooks/nb", json=notebook("1")).raise_for_status()
+    session = api.post("/projects/LATE/jupyter-notebooks/nb/sessions").json()
+    # No reload: the table refreshes itself every few seconds (generous bound).
+    page.wait_for_selector(f"tr[data-session='{session['sessionId']}']", timeout=30_000)
+
+
+def test_a_code_env_built_updated_and_its_deletion_refused_while_used(page, api, wheelhouse) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    settings = api.get("/admin/general-settings").json()
+    settings["codeEnvs"].update(index_settings(wheelhouse))
+    api.put("/admin/general-settings", json=settings).raise_for_status()
+    sign_in(page)
+    page.goto("/code-envs")
+    page.fill("input[name=name]", "web-env")
+    page.fill("textarea[name=spec]", "lkdemo-a")
+    page.click("text=Create and build")
+    page.wait_for_url("**/code-envs/PYTHON/web-env?done=*")
+    # The page follows the build (it reloads while the build runs) until the env is ready.
+    sync_api.expect(page.locator("#env-state")).to_have_text("READY", timeout=120_000)
+    assert "lkdemo" in page.locator("#build-log").inner_text()
+    page.fill("textarea[name=spec]", "lkdemo-c")
+    page.click("text=Save and update")
+    page.wait_for_url("**/code-envs/PYTHON/web-env?done=*")
+    sync_api.expect(page.locator("#env-state")).to_have_text("READY", timeout=120_000)
+    definition = api.get("/admin/code-envs/PYTHON/web-env").json()
+    assert definition["actualPackageList"] == "lkdemo-c==0.5"
+    api.post("/projects/", json={"projectKey": "CHURN", "name": "Churn"}).raise_for_status()
+    project = api.get("/projects/CHURN/settings").json()
+    project["settings"].setdefault("codeEnvs", {})["python"] = {"mode": "EXPLICIT_ENV", "envName": "web-env"}
+    api.put("/projects/CHURN/settings", json=project).raise_for_status()
+    page.goto("/code-envs/PYTHON/web-env")
+    page.click("button:has-text('Delete')")
+    assert page.locator("h1").inner_text().startswith("Refused")
+    assert "CHURN" in page.locator(".detail").inner_text()
+    assert api.get("/admin/code-envs/PYTHON/web-env").json()["state"] == "READY"
