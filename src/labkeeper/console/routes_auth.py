@@ -81,8 +81,9 @@ async def login(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     cookie = request.cookies.get(signin.COOKIE_NAME, "")
     form = await web.form_of(request)
-    if cookie and signin.csrf_token_ok(web.store_of(request), cookie, form.get("csrf", "")):
-        await run_in_threadpool(signin.end_session, web.store_of(request), cookie)
+    store = web.store_of(request)
+    if cookie and await run_in_threadpool(signin.csrf_token_ok, store, cookie, form.get("csrf", "")):
+        await run_in_threadpool(signin.end_session, store, cookie)
     response = web.redirect("/login")
     web.clear_session_cookie(response, request)
     return response
