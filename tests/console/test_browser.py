@@ -294,9 +294,13 @@ def test_a_code_env_built_updated_and_its_deletion_refused_while_used(page, api,
     page.fill("textarea[name=spec]", "lkdemo-c")
     page.click("text=Save and update")
     page.wait_for_url("**/code-envs/PYTHON/web-env?done=*")
-    sync_api.expect(page.locator("#env-state")).to_have_text("READY", timeout=120_000)
-    definition = api.get("/admin/code-envs/PYTHON/web-env").json()
-    assert definition["actualPackageList"] == "lkdemo-c==0.5"
+    built = wait_for(
+        lambda: (d := api.get("/admin/code-envs/PYTHON/web-env").json())["buildFutureId"] is None and d,
+        timeout=120,
+    )
+    assert built["actualPackageList"] == "lkdemo-c==0.5", built
+    page.reload()
+    sync_api.expect(page.locator("#env-state")).to_have_text("READY", timeout=30_000)
     api.post("/projects/", json={"projectKey": "CHURN", "name": "Churn"}).raise_for_status()
     project = api.get("/projects/CHURN/settings").json()
     project["settings"].setdefault("codeEnvs", {})["python"] = {"mode": "EXPLICIT_ENV", "envName": "web-env"}
