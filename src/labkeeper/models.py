@@ -6,6 +6,7 @@ from labkeeper.codeenvs import models as codeenv_models
 from labkeeper.connections import models as connection_models
 from labkeeper.db import stamps as stamp_models
 from labkeeper.futures import models as futures_models
+from labkeeper.nodes import models as node_models
 from labkeeper.notebooks.jupyter import models as jupyter_models
 from labkeeper.notebooks.sql import models as sql_notebook_models
 from labkeeper.projects import models as project_models
@@ -18,6 +19,7 @@ __all__ = [
     "connection_models",
     "futures_models",
     "jupyter_models",
+    "node_models",
     "project_models",
     "settings_models",
     "sql_notebook_models",
