@@ -44,6 +44,10 @@ class Config:
     node_name: str | None = None
     # The address other machines and kernels use to reach the API (--public-url).
     public_url: str | None = None
+    # The instance secret that encrypts connection passwords, shared by every node
+    # (connections/secrets.py): a file of keys, or LABKEEPER_SECRET_KEY.
+    secret_key_file: str | None = None
+    secret_key: str | None = field(default=None, repr=False)
 
     @property
     def run_dir(self) -> Path:
@@ -88,6 +92,8 @@ class Config:
             "task_runner": os.environ.get("LABKEEPER_TASK_RUNNER") or None,
             "node_name": os.environ.get("LABKEEPER_NODE_NAME") or None,
             "public_url": os.environ.get("LABKEEPER_PUBLIC_URL") or None,
+            "secret_key_file": os.environ.get("LABKEEPER_SECRET_KEY_FILE") or None,
+            "secret_key": os.environ.get("LABKEEPER_SECRET_KEY") or None,
         }
         if os.environ.get("LABKEEPER_NO_WORKER") == "1":
             values["embedded_worker"] = False
