@@ -39,6 +39,9 @@ class Config:
     # Whether this process also executes queued tasks (procrastinate runner only): an API node
     # started with --no-worker only queues them, `labkeeper worker` only executes them.
     embedded_worker: bool = True
+    # How many tasks this node's procrastinate worker runs at once (heavy builds are bounded
+    # apart, by the build slots).
+    task_slots: int = 100
     serves_api: bool = True
     # This node's name in the store (GET /admin/nodes); by default the host name.
     node_name: str | None = None
@@ -95,6 +98,8 @@ class Config:
             "secret_key_file": os.environ.get("LABKEEPER_SECRET_KEY_FILE") or None,
             "secret_key": os.environ.get("LABKEEPER_SECRET_KEY") or None,
         }
+        if os.environ.get("LABKEEPER_TASK_SLOTS"):
+            values["task_slots"] = int(os.environ["LABKEEPER_TASK_SLOTS"])
         if os.environ.get("LABKEEPER_NO_WORKER") == "1":
             values["embedded_worker"] = False
         if os.environ.get("LABKEEPER_GRACEFUL_TIMEOUT"):

@@ -77,6 +77,12 @@ def add_node_options(parser: argparse.ArgumentParser) -> None:
         "kernels call back to, never the one a request happened to use",
     )
     parser.add_argument(
+        "--task-slots",
+        type=int,
+        help="PostgreSQL: how many tasks this node runs at once (default 100; builds are "
+        "bounded apart by codeEnvs.maxConcurrentBuilds)",
+    )
+    parser.add_argument(
         "--secret-key-file",
         help="file of the instance secret (connection passwords), shared by every node; "
         "one key per line, the first encrypts, the others still decrypt (rotation). "
@@ -90,6 +96,9 @@ def config_from_args(args: argparse.Namespace, *, serves_api: bool = True, **mor
 
     if getattr(args, "graceful_timeout", 0) < 0:
         print("labkeeper: --graceful-timeout must not be negative", file=sys.stderr)
+        return None
+    if args.task_slots is not None and args.task_slots < 1:
+        print("labkeeper: --task-slots must be at least 1", file=sys.stderr)
         return None
     if args.node_name is not None:
         try:
@@ -108,6 +117,7 @@ def config_from_args(args: argparse.Namespace, *, serves_api: bool = True, **mor
         node_name=args.node_name,
         public_url=args.public_url,
         secret_key_file=args.secret_key_file,
+        task_slots=args.task_slots,
         serves_api=serves_api,
         **more,
     )
@@ -189,6 +199,7 @@ def run(args: argparse.Namespace) -> int:
         ("LABKEEPER_NODE_NAME", config.node_name),
         ("LABKEEPER_PUBLIC_URL", config.public_url),
         ("LABKEEPER_SECRET_KEY_FILE", config.secret_key_file),
+        ("LABKEEPER_TASK_SLOTS", str(config.task_slots)),
     ):
         if value:
             os.environ[name] = value

@@ -28,6 +28,7 @@ class FuturesComponent:
                 config.effective_database_url,
                 node=config.effective_node_name,
                 execute=config.embedded_worker or not config.serves_api,
+                slots=config.task_slots,
                 retention_hours=retention_hours,
                 data_dir=config.data_dir,
             )

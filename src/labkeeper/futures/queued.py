@@ -49,7 +49,6 @@ QUEUE = "labkeeper"
 HEARTBEAT_SECONDS = 3.0
 STALLED_AFTER_SECONDS = 12.0
 REAP_CRON = "* * * * * */3"  # every 3 s (croniter's sixth field is seconds)
-CONCURRENCY = 100  # jobs wait on processes and I/O; build slots bound the heavy ones
 NODE_STOPPED = "the node running it stopped"
 SHUT_DOWN = "Interrupted: the server shut down"
 POLL_SECONDS = 0.05
@@ -73,12 +72,14 @@ class ProcrastinateRunner(TaskRunner):
         *,
         node: str,
         execute: bool = True,
+        slots: int = 100,
         retention_hours: Callable[[], int] | None = None,
         data_dir: Path | None = None,
     ) -> None:
         self.store = store
         self.node = node
         self.execute = execute
+        self.slots = slots
         self.local = InProcessRunner(store, retention_hours=retention_hours, data_dir=data_dir)
         self.runner_id = self.local.runner_id
         info = conninfo(database_url)
@@ -174,7 +175,7 @@ class ProcrastinateRunner(TaskRunner):
                 self.app.run_worker_async(
                     name=self.node,
                     queues=[QUEUE, node_queue(self.node)],
-                    concurrency=CONCURRENCY,
+                    concurrency=self.slots,
                     install_signal_handlers=False,
                     update_heartbeat_interval=HEARTBEAT_SECONDS,
                     stalled_worker_timeout=STALLED_AFTER_SECONDS,

@@ -66,12 +66,12 @@ ROUTERS: list[APIRouter] = [
 ]
 # Recoveries at start run in this order: futures first fails the tasks of dead processes.
 COMPONENTS: list = [
-    nodes_component,
     connections_component,
     futures_component,
     sql_notebooks_component,
     codeenvs_component,
     jupyter_component,
+    nodes_component,  # last: a node shows as alive once it can serve and execute
 ]
 COMPONENT_STOP_SECONDS = 3.0
 
