@@ -86,9 +86,10 @@ class ProcrastinateRunner(TaskRunner):
         self.app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=info, max_size=4))
         self._register(self.app)
         # Submissions come from synchronous code (threads, or the event loop itself): they
-        # defer through procrastinate's synchronous connector.
-        self.sync_app = self.app.with_connector(
-            procrastinate.SyncPsycopgConnector(conninfo=info, min_size=1, max_size=4)
+        # defer through procrastinate's synchronous connector (an app of its own, knowing
+        # no task: a task of `self.app` would defer through `self.app`'s async connector).
+        self.sync_app = procrastinate.App(
+            connector=procrastinate.SyncPsycopgConnector(conninfo=info, min_size=1, max_size=4)
         )
         self._worker: asyncio.Task | None = None
 
@@ -109,7 +110,7 @@ class ProcrastinateRunner(TaskRunner):
             await asyncio.to_thread(self.local.purge_expired)
 
     async def _run(self, context: JobContext, task_id: str) -> None:
-        claimed = await asyncio.to_thread(self._claim, task_id)
+        claimed = await asyncio.to_thread(self._claim, task_id, context.job.id)
         if claimed is None:  # aborted while queued, or purged
             return
         kind, args, owner = claimed
@@ -127,12 +128,13 @@ class ProcrastinateRunner(TaskRunner):
                 await self.local._stop_task(task_id, state=ABORTED, aborted_by=by)
             raise
 
-    def _claim(self, task_id: str) -> tuple[str, dict[str, Any], str] | None:
+    def _claim(self, task_id: str, job_id: int | None) -> tuple[str, dict[str, Any], str] | None:
+        """Mark the task as run here, unless it ended already (aborted while queued)."""
         with self.store.begin() as s:
-            task = s.get(Task, task_id)
+            task = s.get(Task, task_id, with_for_update=True)  # against a concurrent abort
             if task is None or task.state != RUNNING:
                 return None
-            task.runner_id, task.node = self.runner_id, self.node
+            task.runner_id, task.node, task.job_id = self.runner_id, self.node, job_id
             return task.kind, dict(task.args or {}), task.owner
 
     def _abort_requester(self, task_id: str) -> str:
@@ -209,29 +211,25 @@ class ProcrastinateRunner(TaskRunner):
         except BaseException:
             self._fail(task_id, "the task could not be queued")
             raise
-        with self.store.begin() as s:
-            s.execute(update(Task).where(Task.id == task_id).values(job_id=job_id))
+        log.debug("task %s is procrastinate job %s", task_id, job_id)
         return task_id
 
     async def abort(self, task_id: str, *, by: str) -> None:
         if task_id in self.local._live:  # runs here: stop it now
             await self.local._stop_task(task_id, state=ABORTED, aborted_by=by)
             return
-        job_id = await asyncio.to_thread(self._request_abort, task_id, by)
-        if job_id is None:
-            return
-        # todo: cancelled, never to run; doing: the NOTIFY reaches the node that runs it.
-        await self.app.job_manager.cancel_job_by_id_async(job_id, abort=True)
-        await asyncio.to_thread(
-            self.local._update, task_id, state=ABORTED, aborted_by=by, ended_on=now_ms()
-        )
+        # Recorded as aborted at once: a job not picked yet will find it so and not run.
+        job_id = await asyncio.to_thread(self._record_abort, task_id, by)
+        if job_id is not None:  # picked: procrastinate's NOTIFY reaches the node that runs it
+            await self.app.job_manager.cancel_job_by_id_async(job_id, abort=True)
 
-    def _request_abort(self, task_id: str, by: str) -> int | None:
+    def _record_abort(self, task_id: str, by: str) -> int | None:
         with self.store.begin() as s:
-            task = s.get(Task, task_id)
+            task = s.get(Task, task_id, with_for_update=True)
             if task is None or task.state != RUNNING:
                 return None
-            task.abort_requested_by = by
+            task.abort_requested_by, task.aborted_by = by, by
+            task.state, task.ended_on = ABORTED, now_ms()
             return task.job_id
 
     async def wait(self, task_id: str, timeout: float | None = None) -> bool:
