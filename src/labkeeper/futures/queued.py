@@ -237,3 +237,8 @@ class ProcrastinateRunner(TaskRunner):
 
     def running_here(self) -> int:
         return len(self.local._live)
+
+    @property
+    def _live(self) -> dict[str, Any]:
+        """The tasks this node executes (the in-process runner's view, for tests and metrics)."""
+        return self.local._live
