@@ -14,7 +14,8 @@ process trees on that node. The task is recorded as aborted at once, so the call
 A node that dies stops sending its procrastinate heartbeat. The periodic job
 `labkeeper.reap-stalled`, run by whichever worker is alive, finds the jobs of workers whose
 heartbeat is older than STALLED_AFTER_SECONDS and records their tasks as failed ("the node
-running it stopped"). Processes the dead node left running are killed when it starts again
+running it stopped"), then runs the other domains' clean-ups (`on_node_death`: the notebook
+sessions of dead nodes). Processes the dead node left running are killed when it starts again
 (`recover_after_restart`, per host, as on one machine).
 """
 
@@ -92,6 +93,10 @@ class ProcrastinateRunner(TaskRunner):
             connector=procrastinate.SyncPsycopgConnector(conninfo=info, min_size=1, max_size=4)
         )
         self._worker: asyncio.Task | None = None
+        self._node_death: list[Callable[[], object]] = []
+
+    def on_node_death(self, callback: Callable[[], object]) -> None:
+        self._node_death.append(callback)
 
     # -- the jobs --------------------------------------------------------------------------
     def _register(self, app: procrastinate.App) -> None:
@@ -163,6 +168,11 @@ class ProcrastinateRunner(TaskRunner):
             failed.append(task_id)
         if failed:
             log.warning("tasks %s failed: %s", ", ".join(failed), NODE_STOPPED)
+        for callback in list(self._node_death):
+            try:
+                await asyncio.to_thread(callback)
+            except Exception:
+                log.exception("cleaning up after dead nodes failed")
         return failed
 
     # -- lifecycle -----------------------------------------------------------------------------

@@ -116,6 +116,11 @@ class TaskRunner(abc.ABC):
     async def wait(self, task_id: str, timeout: float | None = None) -> bool:
         """Wait until the task has ended; False if `timeout` passed first."""
 
+    def on_node_death(self, callback: Callable[[], object]) -> None:
+        """Have `callback` (blocking, idempotent) run now and then on a live node, to clean up
+        what dead nodes left in the store. A single-node runner has no other node: no-op."""
+        return None
+
     @abc.abstractmethod
     async def start(self) -> None: ...
 

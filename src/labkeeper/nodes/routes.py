@@ -14,15 +14,15 @@ router = api_router("nodes")
 
 
 @router.get("/admin/nodes")
-def list_nodes(store: AppStore, _admin: Admin) -> Response:
+async def list_nodes(store: AppStore, _admin: Admin) -> Response:
     return json_response(service.list_nodes(store))
 
 
 @router.post("/admin/nodes/{name}/drain")
-def drain_node(name: str, store: AppStore, _admin: Admin) -> Response:
+async def drain_node(name: str, store: AppStore, _admin: Admin) -> Response:
     return json_response(service.set_draining(store, check_name("node name", name), True))
 
 
 @router.post("/admin/nodes/{name}/undrain")
-def undrain_node(name: str, store: AppStore, _admin: Admin) -> Response:
+async def undrain_node(name: str, store: AppStore, _admin: Admin) -> Response:
     return json_response(service.set_draining(store, check_name("node name", name), False))
