@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -112,12 +113,15 @@ def io_round(config: Config, url: str, workers: int, slots: int, tasks: int, sec
             wait_nodes(app.state.store, set(names))
             started = time.monotonic()
             wait = Submission(kind="bench.io-wait", args={"seconds": seconds}, owner="admin")
-            ids = [app.state.runner.submit(wait) for _ in range(tasks)]
+            # Submitted at once, as concurrent requests to the API would.
+            with ThreadPoolExecutor(tasks) as pool:
+                ids = list(pool.map(lambda _: app.state.runner.submit(wait), range(tasks)))
             wait_done(app.state.store, ids)
             elapsed = time.monotonic() - started
             with app.state.store.read() as s:
                 ran = sorted(s.scalars(sa.select(Task.node).where(Task.id.in_(ids))))
-            print(f"    ({workers} node(s): tasks ran on {', '.join(sorted(set(ran)))})")
+            counts = ", ".join(f"{name} {ran.count(name)}" for name in sorted(set(ran)))
+            print(f"    ({workers} node(s): tasks per node: {counts})")
             return elapsed
     finally:
         for proc in procs:
