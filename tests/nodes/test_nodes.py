@@ -64,3 +64,23 @@ def test_nodes_command(live, monkeypatch, capsys, tmp_path) -> None:  # type: ig
     assert capsys.readouterr().out.strip() == f"node {name}: DRAINING"
     assert main(["nodes", "drain", "no-such-node"]) == 1
     assert "no-such-node" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["serve", "--public-url", "ftp://labkeeper.example"], "--public-url must be an http"),
+        (["serve", "--node-name", "../etc"], "Invalid node name"),
+        (["serve", "--task-slots", "0"], "--task-slots must be at least 1"),
+        (["worker"], "needs the PostgreSQL store"),
+        (["worker", "--database-url", "postgresql+psycopg://u@127.0.0.1:9/x"], "instance secret"),
+    ],
+)
+def test_node_options_are_checked_before_anything_starts(
+    argv: list[str], words: str, tmp_path, capsys, monkeypatch  # type: ignore[no-untyped-def]
+) -> None:
+    monkeypatch.delenv("LABKEEPER_SECRET_KEY", raising=False)
+    monkeypatch.delenv("LABKEEPER_SECRET_KEY_FILE", raising=False)
+    assert main([*argv, "--data-dir", str(tmp_path / "data")]) == 2
+    assert words in capsys.readouterr().err
+    assert not (tmp_path / "data").exists()

@@ -100,6 +100,9 @@ def config_from_args(args: argparse.Namespace, *, serves_api: bool = True, **mor
     if args.task_slots is not None and args.task_slots < 1:
         print("labkeeper: --task-slots must be at least 1", file=sys.stderr)
         return None
+    if args.public_url is not None and not args.public_url.startswith(("http://", "https://")):
+        print("labkeeper: --public-url must be an http:// or https:// URL", file=sys.stderr)
+        return None
     if args.node_name is not None:
         try:
             check_name("node name", args.node_name)
