@@ -61,7 +61,9 @@ def database_url() -> Iterator[str | None]:
 
 def _empty_postgres(url: str) -> None:
     engine = sa.create_engine(url)
-    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    # procrastinate's tables too (migration 0013): no job of a previous test may run in this one.
+    queue = ["procrastinate_jobs", "procrastinate_periodic_defers", "procrastinate_workers"]
+    tables = ", ".join(f'"{t}"' for t in [*(t.name for t in Base.metadata.sorted_tables), *queue])
     with engine.begin() as conn:
         conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
     engine.dispose()

@@ -6,6 +6,7 @@ Nothing here is read at import time: `Config.from_env()` is called explicitly.
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +33,24 @@ class Config:
     log_format: str = "text"  # or "json": one object per line (server/logs.py)
     access_log: bool = False  # a line per request
     metrics_public: bool = False  # GET /metrics without a key
+    # Which TaskRunner runs futures: "in-process" (the default on SQLite) or "procrastinate"
+    # (the default on PostgreSQL: jobs queued in the store, picked by any worker node).
+    task_runner: str | None = None
+    # Whether this process also executes queued tasks (procrastinate runner only): an API node
+    # started with --no-worker only queues them, `labkeeper worker` only executes them.
+    embedded_worker: bool = True
+    # How many tasks this node's procrastinate worker runs at once (heavy builds are bounded
+    # apart, by the build slots).
+    task_slots: int = 100
+    serves_api: bool = True
+    # This node's name in the store (GET /admin/nodes); by default the host name.
+    node_name: str | None = None
+    # The address other machines and kernels use to reach the API (--public-url).
+    public_url: str | None = None
+    # The instance secret that encrypts connection passwords, shared by every node
+    # (connections/secrets.py): a file of keys, or LABKEEPER_SECRET_KEY.
+    secret_key_file: str | None = None
+    secret_key: str | None = field(default=None, repr=False)
 
     @property
     def run_dir(self) -> Path:
@@ -46,6 +65,22 @@ class Config:
     def is_sqlite(self) -> bool:
         return self.effective_database_url.startswith("sqlite")
 
+    @property
+    def effective_task_runner(self) -> str:
+        return self.task_runner or ("in-process" if self.is_sqlite else "procrastinate")
+
+    @property
+    def effective_node_name(self) -> str:
+        return self.node_name or socket.gethostname()
+
+    @property
+    def role(self) -> str:
+        """"api", "worker" or "api+worker", as GET /admin/nodes shows it."""
+        executes = self.effective_task_runner == "in-process" or self.embedded_worker
+        if self.serves_api:
+            return "api+worker" if executes else "api"
+        return "worker"
+
     @classmethod
     def from_env(cls, **overrides: object) -> Config:
         """Build a config from LABKEEPER_* variables, with explicit overrides winning."""
@@ -57,9 +92,20 @@ class Config:
             "log_format": os.environ.get("LABKEEPER_LOG_FORMAT") or None,
             "access_log": os.environ.get("LABKEEPER_ACCESS_LOG") == "1" or None,
             "metrics_public": os.environ.get("LABKEEPER_METRICS_PUBLIC") == "1" or None,
+            "task_runner": os.environ.get("LABKEEPER_TASK_RUNNER") or None,
+            "node_name": os.environ.get("LABKEEPER_NODE_NAME") or None,
+            "public_url": os.environ.get("LABKEEPER_PUBLIC_URL") or None,
+            "secret_key_file": os.environ.get("LABKEEPER_SECRET_KEY_FILE") or None,
+            "secret_key": os.environ.get("LABKEEPER_SECRET_KEY") or None,
         }
+        if os.environ.get("LABKEEPER_TASK_SLOTS"):
+            values["task_slots"] = int(os.environ["LABKEEPER_TASK_SLOTS"])
+        if os.environ.get("LABKEEPER_NO_WORKER") == "1":
+            values["embedded_worker"] = False
         if os.environ.get("LABKEEPER_GRACEFUL_TIMEOUT"):
             values["graceful_timeout"] = float(os.environ["LABKEEPER_GRACEFUL_TIMEOUT"])
         values.update({k: v for k, v in overrides.items() if v is not None})
         values["data_dir"] = Path(str(values["data_dir"])).resolve()
+        if values.get("task_runner") not in (None, "in-process", "procrastinate"):
+            raise ValueError("the task runner is 'in-process' or 'procrastinate'")
         return cls(**values)  # type: ignore[arg-type]

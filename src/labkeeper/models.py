@@ -7,6 +7,7 @@ from labkeeper.connections import models as connection_models
 from labkeeper.console import models as console_models
 from labkeeper.db import stamps as stamp_models
 from labkeeper.futures import models as futures_models
+from labkeeper.nodes import models as node_models
 from labkeeper.notebooks.jupyter import models as jupyter_models
 from labkeeper.notebooks.sql import models as sql_notebook_models
 from labkeeper.projects import models as project_models
@@ -20,6 +21,7 @@ __all__ = [
     "console_models",
     "futures_models",
     "jupyter_models",
+    "node_models",
     "project_models",
     "settings_models",
     "sql_notebook_models",

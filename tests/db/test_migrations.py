@@ -6,12 +6,13 @@ from alembic.migration import MigrationContext
 
 import labkeeper.models  # noqa: F401
 from labkeeper.db import Base
+from labkeeper.db.migrate import include_name
 from tests.conftest import Instance
 
 
 def test_migrated_schema_matches_models(instance: Instance) -> None:
     with instance.store.engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        context = MigrationContext.configure(conn, opts={"compare_type": True, "include_name": include_name})
         diff = compare_metadata(context, Base.metadata)
     assert diff == []
 

@@ -141,6 +141,7 @@ def test_the_history_shows_an_ended_future_even_before_its_run_writes(
     from labkeeper.futures.models import Task
 
     notebook, job = start(instance, project, DEFAULT_CONNECTION, ENDLESS_CTE)
+    assert wait_for(lambda: task_thread_alive(job), timeout=10)  # picked (a queued runner takes a moment)
     with instance.store.begin() as s:
         s.get(Task, job).state = "FAILED"
     assert history(instance, project, notebook)["slow"][0]["state"] == "FAILED"

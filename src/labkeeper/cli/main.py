@@ -10,7 +10,13 @@ from collections.abc import Sequence
 from labkeeper.cli import serve
 
 # Modules that add admin subcommands through `register(subparsers)`.
-COMMAND_MODULES: list[str] = ["labkeeper.cli.futures", "labkeeper.cli.codeenvs", "labkeeper.cli.users"]
+COMMAND_MODULES: list[str] = [
+    "labkeeper.cli.worker",
+    "labkeeper.cli.futures",
+    "labkeeper.cli.codeenvs",
+    "labkeeper.cli.nodes",
+    "labkeeper.cli.users",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -54,7 +54,82 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="serve GET /metrics without a key (default: an admin key or mayReadMetrics)",
     )
+    parser.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="on PostgreSQL, only queue tasks: leave their execution to worker nodes "
+        "(`labkeeper worker`); by default this process runs a worker too",
+    )
+    parser.add_argument(
+        "--task-runner",
+        choices=("in-process", "procrastinate"),
+        help="how futures run (default: in-process on SQLite, procrastinate on PostgreSQL)",
+    )
+    add_node_options(parser)
     parser.set_defaults(handler=run)
+
+
+def add_node_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--node-name", help="this node's name in GET /admin/nodes (default: the host name)")
+    parser.add_argument(
+        "--public-url",
+        help="the URL at which the API is reached (through the load balancer): the address "
+        "kernels call back to, never the one a request happened to use",
+    )
+    parser.add_argument(
+        "--task-slots",
+        type=int,
+        help="PostgreSQL: how many tasks this node runs at once (default 100; builds are "
+        "bounded apart by codeEnvs.maxConcurrentBuilds)",
+    )
+    parser.add_argument(
+        "--secret-key-file",
+        help="file of the instance secret (connection passwords), shared by every node; "
+        "one key per line, the first encrypts, the others still decrypt (rotation). "
+        "Also LABKEEPER_SECRET_KEY",
+    )
+
+
+def config_from_args(args: argparse.Namespace, *, serves_api: bool = True, **more: Any) -> Config | None:
+    """The Config of `serve` or `worker`; None (after saying why) when an option is wrong."""
+    from labkeeper.names import check_name
+
+    if getattr(args, "graceful_timeout", 0) < 0:
+        print("labkeeper: --graceful-timeout must not be negative", file=sys.stderr)
+        return None
+    if args.task_slots is not None and args.task_slots < 1:
+        print("labkeeper: --task-slots must be at least 1", file=sys.stderr)
+        return None
+    if args.public_url is not None and not args.public_url.startswith(("http://", "https://")):
+        print("labkeeper: --public-url must be an http:// or https:// URL", file=sys.stderr)
+        return None
+    if args.node_name is not None:
+        try:
+            check_name("node name", args.node_name)
+        except Exception as exc:  # noqa: BLE001 - BadRequest: its message says what to fix
+            print(f"labkeeper: --node-name: {exc}", file=sys.stderr)
+            return None
+    from labkeeper.connections.secrets import SecretMisconfigured, configured_keys
+
+    config = Config.from_env(
+        data_dir=args.data_dir,
+        database_url=args.database_url,
+        kernel_python=args.kernel_python,
+        graceful_timeout=args.graceful_timeout,
+        log_format=args.log_format,
+        node_name=args.node_name,
+        public_url=args.public_url,
+        secret_key_file=args.secret_key_file,
+        task_slots=args.task_slots,
+        serves_api=serves_api,
+        **more,
+    )
+    try:
+        configured_keys(config.secret_key, config.secret_key_file)
+    except SecretMisconfigured as exc:
+        print(f"labkeeper: {exc}", file=sys.stderr)
+        return None
+    return config
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,21 +144,18 @@ def run(args: argparse.Namespace) -> int:
     if args.workers < 1:
         print("labkeeper: --workers must be at least 1", file=sys.stderr)
         return 2
-    if args.graceful_timeout < 0:
-        print("labkeeper: --graceful-timeout must not be negative", file=sys.stderr)
-        return 2
-    config = Config.from_env(
-        data_dir=args.data_dir,
-        database_url=args.database_url,
+    config = config_from_args(
+        args,
         host=args.host,
         port=args.port,
         workers=args.workers,
-        kernel_python=args.kernel_python,
-        graceful_timeout=args.graceful_timeout,
-        log_format=args.log_format,
         access_log=args.access_log or None,
         metrics_public=args.metrics_public or None,
+        task_runner=args.task_runner,
+        embedded_worker=False if args.no_worker else None,
     )
+    if config is None:
+        return 2
     created = prepare(config)  # the key, when this start created it
     if created is not None and config.bootstrap_admin_key is not None:
         print("labkeeper: created user 'admin' with the key from LABKEEPER_BOOTSTRAP_ADMIN_KEY", flush=True)
@@ -132,6 +204,17 @@ def run(args: argparse.Namespace) -> int:
         os.environ["LABKEEPER_DATABASE_URL"] = config.database_url
     if config.kernel_python:
         os.environ["LABKEEPER_KERNEL_PYTHON"] = config.kernel_python
+    for name, value in (
+        ("LABKEEPER_TASK_RUNNER", config.task_runner),
+        ("LABKEEPER_NODE_NAME", config.node_name),
+        ("LABKEEPER_PUBLIC_URL", config.public_url),
+        ("LABKEEPER_SECRET_KEY_FILE", config.secret_key_file),
+        ("LABKEEPER_TASK_SLOTS", str(config.task_slots)),
+    ):
+        if value:
+            os.environ[name] = value
+    if not config.embedded_worker:
+        os.environ["LABKEEPER_NO_WORKER"] = "1"
     server_config = WorkerConfig(
         "labkeeper.server.app:app_from_env", factory=True, workers=config.workers, **common
     )

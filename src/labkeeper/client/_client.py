@@ -17,6 +17,7 @@ from labkeeper.client._connections import ConnectionMethods
 from labkeeper.client._futures import FutureMethods
 from labkeeper.client._http import API_BASE_PATH, DEFAULT_TIMEOUT
 from labkeeper.client._jupyter import RunningNotebookMethods
+from labkeeper.client._nodes import NodeMethods
 from labkeeper.client._projects import ProjectMethods
 from labkeeper.client._settings import SettingsMethods
 from labkeeper.client._usage import ReportMethods
@@ -51,6 +52,7 @@ class DSSClient(
     RunningNotebookMethods,
     FutureMethods,
     CodeEnvMethods,
+    NodeMethods,
 ):
     """A client of a labkeeper instance, speaking the DSS public API.
 

@@ -108,7 +108,7 @@ def make_plan(ctx: TaskContext, args: dict[str, Any]) -> Plan:
         name=env.name,
         mode=args["mode"],
         token=args["token"],
-        data_dir=Path(args["dataDir"]),
+        data_dir=node_data_dir(ctx, args),
         path=Path(env.path),
         managed=env.deployment_mode == DESIGN_MANAGED,
         interpreter_code=str(desc.get("pythonInterpreter", "")),
@@ -284,10 +284,15 @@ def _last_error(output: str) -> str:
     return " ".join(picked)[:1500] or "no output"
 
 
+def node_data_dir(ctx: TaskContext, args: dict[str, Any]) -> Path:
+    """The data directory of the node running the task (the submitter's when it set none)."""
+    return ctx.data_dir or Path(args["dataDir"])
+
+
 @operation("codeenv.build")
 def build_env(ctx: TaskContext, args: dict[str, Any]) -> dict[str, Any]:
     lang, name, token, mode = args["lang"], args["name"], args["token"], args["mode"]
-    log = logs.BuildLog(Path(args["dataDir"]), lang, name, mode, ctx.task_id)
+    log = logs.BuildLog(node_data_dir(ctx, args), lang, name, mode, ctx.task_id)
     started = time.monotonic()
     log.line(f"labkeeper: {mode} of {lang} code env {name!r}, future {ctx.task_id}, by {ctx.owner}")
     touched = mode == "create"  # from here on a failure leaves the env BROKEN
@@ -370,7 +375,7 @@ def _broken(
 def delete_env(ctx: TaskContext, args: dict[str, Any]) -> dict[str, Any]:
     """Remove the kernelspec, the record, the env folder (managed envs only) and the logs."""
     lang, name, token = args["lang"], args["name"], args["token"]
-    data_dir = Path(args["dataDir"])
+    data_dir = node_data_dir(ctx, args)
     env = records.load_env(ctx.store, lang, name)
     ctx.progress([("Deleting the environment", 1, 2)])
     kernelspecs.remove(data_dir, name)

@@ -7,13 +7,16 @@ import asyncio
 
 from fastapi import FastAPI
 
+from labkeeper.connections import secrets
 from labkeeper.connections.engines import Databases
 from labkeeper.connections.service import ensure_default_connection
 
 
 class ConnectionsComponent:
     async def start(self, app: FastAPI) -> None:
-        store, data_dir = app.state.store, app.state.config.data_dir
+        store, config = app.state.store, app.state.config
+        data_dir = config.data_dir
+        secrets.configure(data_dir, secrets.configured_keys(config.secret_key, config.secret_key_file))
         await asyncio.to_thread(ensure_default_connection, store, data_dir)
         app.state.databases = Databases(store, data_dir)
         app.state.databases.register()

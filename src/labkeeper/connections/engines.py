@@ -1,8 +1,8 @@
 """SQLAlchemy engines of the registered connections, one per connection and version.
 
 `Databases` belongs to one app (`app.state.databases`) and is found again by operations
-running in the task runner through `lookup(databases_id)`, since operations receive
-JSON-able arguments only.
+running in the task runner through `databases_for(ctx.store)`: operations receive JSON-able
+arguments only, and run on whichever node picked them, with that node's store.
 """
 
 from __future__ import annotations
@@ -30,15 +30,16 @@ from labkeeper.connections.documents import (
 from labkeeper.connections.service import ConnectionSpec, protected_files, spec_for_use
 from labkeeper.db import Store
 
-_REGISTRY: dict[str, Databases] = {}
+_REGISTRY: dict[int, Databases] = {}
 _REGISTRY_LOCK = threading.Lock()
 
 
-def lookup(databases_id: str) -> Databases:
+def databases_for(store: Store) -> Databases:
+    """The engines of the app (of this node) whose store is `store`."""
     with _REGISTRY_LOCK:
-        databases = _REGISTRY.get(databases_id)
+        databases = _REGISTRY.get(id(store))
     if databases is None:
-        raise RuntimeError("the server that queued this query has stopped")
+        raise RuntimeError("the connections of this node are not started")
     return databases
 
 
@@ -52,11 +53,12 @@ class Databases:
 
     def register(self) -> None:
         with _REGISTRY_LOCK:
-            _REGISTRY[self.id] = self
+            _REGISTRY[id(self.store)] = self
 
     def close(self) -> None:
         with _REGISTRY_LOCK:
-            _REGISTRY.pop(self.id, None)
+            if _REGISTRY.get(id(self.store)) is self:
+                del _REGISTRY[id(self.store)]
         with self._lock:
             engines, self._engines = list(self._engines.values()), {}
         for _, engine in engines:

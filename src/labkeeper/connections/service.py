@@ -151,6 +151,8 @@ def update_connection(
         connection.params = params
         if secret is not None:
             connection.secret = secret
+        elif connection.secret:  # a rotated instance secret: saved again under the current key
+            connection.secret = secrets.reencrypt(data_dir, connection.secret)
         connection.usable_by = fields["usableBy"]
         connection.allowed_groups = fields["allowedGroups"]
         connection.settings = {**default_settings(), **fields["settings"]}

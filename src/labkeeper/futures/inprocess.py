@@ -19,6 +19,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
@@ -47,6 +48,7 @@ class _Context(TaskContext):
         self.args = args
         self.owner = owner
         self.store = runner.store
+        self.data_dir = runner.data_dir
         self._runner = runner
         self._aborted = threading.Event()
         self._lock = threading.Lock()
@@ -144,9 +146,16 @@ class _Live:
 
 
 class InProcessRunner(TaskRunner):
-    def __init__(self, store: Store, *, retention_hours: Callable[[], int] | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        retention_hours: Callable[[], int] | None = None,
+        data_dir: Path | None = None,
+    ) -> None:
         self.store = store
-        self.runner_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.data_dir = data_dir
+        self.runner_id = new_runner_id()
         self._live: dict[str, _Live] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._poller: asyncio.Task | None = None
@@ -154,10 +163,14 @@ class InProcessRunner(TaskRunner):
 
     # -- lifecycle -----------------------------------------------------------------
     async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
+        self.attach()
         await asyncio.to_thread(self.recover_after_restart)
         await asyncio.to_thread(self.purge_expired)
         self._poller = asyncio.create_task(self._poll_abort_requests())
+
+    def attach(self) -> None:
+        """Bind to the running event loop, where coroutine operations run."""
+        self._loop = asyncio.get_running_loop()
 
     async def stop(self) -> None:
         if self._poller is not None:
@@ -189,28 +202,21 @@ class InProcessRunner(TaskRunner):
 
     # -- submitting and running ------------------------------------------------------
     def submit(self, submission: Submission) -> str:
-        fn = OPERATIONS.get(submission.kind)
-        if fn is None:
+        if submission.kind not in OPERATIONS:
             raise ValueError(f"no operation registered as {submission.kind!r}")
         assert self._loop is not None, "runner not started"
         task_id = secrets.token_hex(8)
         with self.store.begin() as s:
-            s.add(
-                Task(
-                    id=task_id,
-                    kind=submission.kind,
-                    owner=submission.owner,
-                    state=RUNNING,
-                    is_scenario=submission.is_scenario,
-                    display_name=submission.display_name,
-                    target=submission.target,
-                    args=submission.args,
-                    progress={"states": []},
-                    runner_id=self.runner_id,
-                    started_on=now_ms(),
-                )
-            )
-        context = _Context(self, task_id, submission.args, submission.owner)
+            s.add(new_task(task_id, submission, runner_id=self.runner_id))
+        self.launch(task_id, submission.kind, submission.args, submission.owner)
+        return task_id
+
+    def launch(self, task_id: str, kind: str, args: dict[str, Any], owner: str) -> asyncio.Event:
+        """Run the operation of a task already recorded as running; the event is set once it ended.
+        The procrastinate runner executes the jobs a worker node picks through this."""
+        fn = OPERATIONS[kind]
+        assert self._loop is not None, "runner not started"
+        context = _Context(self, task_id, args, owner)
         live = _Live(context=context, done=asyncio.Event())
         self._live[task_id] = live
         if asyncio.iscoroutinefunction(fn):
@@ -224,7 +230,7 @@ class InProcessRunner(TaskRunner):
                 target=self._run_thread, args=(fn, context), name=f"task-{task_id}", daemon=True
             )
             live.thread.start()
-        return task_id
+        return live.done
 
     def _run_thread(self, fn: Callable[..., Any], context: _Context) -> None:
         state, result, error = self._outcome(lambda: fn(context, context.args), context)
@@ -368,6 +374,27 @@ class InProcessRunner(TaskRunner):
                     )
                 )
             ]
+
+
+def new_runner_id() -> str:
+    """host:pid:nonce, so that a later start on the same host knows whether its runner lives."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def new_task(task_id: str, submission: Submission, *, runner_id: str = "") -> Task:
+    return Task(
+        id=task_id,
+        kind=submission.kind,
+        owner=submission.owner,
+        state=RUNNING,
+        is_scenario=submission.is_scenario,
+        display_name=submission.display_name,
+        target=submission.target,
+        args=submission.args,
+        progress={"states": []},
+        runner_id=runner_id,
+        started_on=now_ms(),
+    )
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

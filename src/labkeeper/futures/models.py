@@ -33,5 +33,8 @@ class Task(Base):
     # so that a restart or another worker can stop what it left behind.
     runner_id: Mapped[str] = mapped_column(String(200), default="", index=True)
     processes: Mapped[list] = mapped_column(default=list)
+    # The node that runs it (procrastinate runner), and its procrastinate job.
+    node: Mapped[str] = mapped_column(String(100), default="")
+    job_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     started_on: Mapped[int] = mapped_column(BigInteger)
     ended_on: Mapped[int] = mapped_column(BigInteger, default=0)

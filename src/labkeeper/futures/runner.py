@@ -2,9 +2,9 @@
 
 An operation is a function registered by name with `@operation("kind")`. It receives a
 `TaskContext` and JSON-able `args` (ids and names, never ORM objects), so that a runner can
-execute it anywhere: today in the server's process (`InProcessRunner`), later on worker
-machines, without the operation changing. Operations may be plain functions (run in a
-thread) or coroutine functions (run on the server's event loop).
+execute it anywhere: in the server's process (`InProcessRunner`, on SQLite) or on any worker
+node (`ProcrastinateRunner`, on PostgreSQL), without the operation changing. Operations may be plain
+functions (run in a thread) or coroutine functions (run on the event loop).
 
 Inside an operation:
 - `ctx.progress([("Installing packages", 3, 15)])` reports named steps;
@@ -21,6 +21,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 Operation = Callable[..., Any]
@@ -59,6 +60,8 @@ class Submission:
     target: dict[str, Any] = field(default_factory=dict)
     display_name: str = ""
     is_scenario: bool = False
+    # A node that must run it (its kernel lives there); "" for any node.
+    node: str = ""
 
 
 class TaskContext(abc.ABC):
@@ -66,6 +69,8 @@ class TaskContext(abc.ABC):
     args: dict[str, Any]
     owner: str
     store: Any  # the runner's Store, for operations that read or write records
+    # The data directory of the node that runs the task (every node has its own).
+    data_dir: Path | None = None
     # Why the runner itself stopped the task (e.g. the server shut down), "" otherwise.
     stop_error: str = ""
 
@@ -110,6 +115,11 @@ class TaskRunner(abc.ABC):
     @abc.abstractmethod
     async def wait(self, task_id: str, timeout: float | None = None) -> bool:
         """Wait until the task has ended; False if `timeout` passed first."""
+
+    def on_node_death(self, callback: Callable[[], object]) -> None:
+        """Have `callback` (blocking, idempotent) run now and then on a live node, to clean up
+        what dead nodes left in the store. A single-node runner has no other node: no-op."""
+        return None
 
     @abc.abstractmethod
     async def start(self) -> None: ...

@@ -70,6 +70,7 @@ NOT_KEPT: dict[str, str] = {
     "/healthz": "no store read",
     "/readyz": "reads the store's reachability now",
     "/metrics": "counters of this process and live kernels",
+    "/admin/nodes": "heartbeats: rows that move no change stamp, read against the clock",
 }
 
 

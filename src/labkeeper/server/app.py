@@ -29,6 +29,8 @@ from labkeeper.db.migrate import upgrade
 from labkeeper.db.stamps import FOLD_EVERY_SECONDS
 from labkeeper.futures import routes as futures_routes
 from labkeeper.futures.component import component as futures_component
+from labkeeper.nodes import routes as node_routes
+from labkeeper.nodes.component import component as nodes_component
 from labkeeper.notebooks.jupyter import routes as jupyter_routes
 from labkeeper.notebooks.jupyter.component import component as jupyter_component
 from labkeeper.notebooks.sql import routes as sql_notebook_routes
@@ -61,6 +63,7 @@ ROUTERS: list[APIRouter] = [
     connection_routes.router,
     sql_notebook_routes.router,
     jupyter_routes.router,
+    node_routes.router,
 ]
 # Recoveries at start run in this order: futures first fails the tasks of dead processes.
 COMPONENTS: list = [
@@ -69,6 +72,7 @@ COMPONENTS: list = [
     sql_notebooks_component,
     codeenvs_component,
     jupyter_component,
+    nodes_component,  # last: a node shows as alive once it can serve and execute
 ]
 COMPONENT_STOP_SECONDS = 3.0
 

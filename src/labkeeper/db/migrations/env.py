@@ -3,6 +3,7 @@
 from alembic import context
 
 import labkeeper.models  # noqa: F401  (registers every table on Base.metadata)
+from labkeeper.db.migrate import include_name
 from labkeeper.db.store import Base
 
 engine = context.config.attributes["engine"]
@@ -15,5 +16,6 @@ with engine.begin() as connection:
         target_metadata=Base.metadata,
         render_as_batch=engine.dialect.name == "sqlite",
         compare_type=True,
+        include_name=include_name,
     )
     context.run_migrations()

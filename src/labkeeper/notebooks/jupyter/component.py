@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from labkeeper.notebooks.jupyter import files, retire
+from labkeeper.notebooks.jupyter import files, placement, retire
 from labkeeper.notebooks.jupyter import run as _run  # noqa: F401  (registers the run operation)
 from labkeeper.notebooks.jupyter.sessions import MANAGERS, SessionManager
 from labkeeper.projects.models import Project
@@ -27,6 +27,8 @@ class JupyterComponent:
         await manager.start(background=app.state.config.background)
         app.state.jupyter = manager
         retire.install(manager)
+        store = app.state.store
+        app.state.runner.on_node_death(lambda: placement.forget_sessions_of_dead_nodes(store))
         data_dir = app.state.config.data_dir
 
         def count(session):  # type: ignore[no-untyped-def]

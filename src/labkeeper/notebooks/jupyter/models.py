@@ -32,6 +32,8 @@ class JupyterSession(Base):
     pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
     pid_create_time: Mapped[float] = mapped_column(Float, default=0.0)
     worker_id: Mapped[str] = mapped_column(String(200), index=True)
+    # The node (GET /admin/nodes) on whose machine the kernel runs.
+    node: Mapped[str] = mapped_column(String(100), default="")
     api_key_id: Mapped[str] = mapped_column(String(40), default="")
     connection_file: Mapped[str] = mapped_column(Text, default="")
     socket_dir: Mapped[str] = mapped_column(Text, default="")

@@ -55,7 +55,12 @@ def stop_leftovers(manager: SessionManager) -> int:
     host = socket.gethostname()
     store = manager.store
     with store.read() as s:
-        rows = [r for r in s.scalars(select(JupyterSession)) if _worker_gone(r.worker_id, host)]
+        # Only this node's: another node on this host (a container, a namespace) judges its own.
+        rows = [
+            r
+            for r in s.scalars(select(JupyterSession))
+            if r.node in ("", manager.node) and _worker_gone(r.worker_id, host)
+        ]
     for row in rows:
         killed = 0
         if row.pid:

@@ -10,7 +10,7 @@ from labkeeper.errors import BadRequest
 from labkeeper.futures.runner import Submission
 from labkeeper.futures.service import future_state, get_task
 from labkeeper.names import check_name
-from labkeeper.notebooks.jupyter import files, service
+from labkeeper.notebooks.jupyter import files, placement, service
 from labkeeper.notebooks.jupyter.run import KIND as RUN_KIND
 from labkeeper.notebooks.jupyter.sessions import SessionManager
 from labkeeper.projects.access import require_project
@@ -32,7 +32,11 @@ Jupyter = Annotated[SessionManager, Depends(get_manager)]
 
 
 def server_url(request: Request) -> str:
-    """The address kernels use to reach this server: the very socket the caller reached."""
+    """The address kernels use to reach the API: the configured public URL (`--public-url`),
+    else the very socket the caller reached."""
+    public = request.app.state.config.public_url
+    if public:
+        return public.rstrip("/")
     host, port = request.scope.get("server") or (request.app.state.config.host, request.app.state.config.port)
     if host in ("0.0.0.0", "::", "", None):
         host = "127.0.0.1"
@@ -127,6 +131,7 @@ async def run_notebook(
             owner=caller.name,
             target={"projectKey": project_key, "notebookName": name, "sessionId": session_id},
             display_name=f"Run Jupyter notebook {project_key}.{name}",
+            node=placement.node_of(jupyter.store, session_id),  # where its kernel's channels are
         )
     )
     state = future_state(get_task(jupyter.store, caller, job_id), with_result=False)

@@ -103,6 +103,7 @@ class SessionManager(SessionQueries, Housekeeping):
             kernel_spec_manager=self.specs.manager, connection_dir=str(self.tree.connections)
         )
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.node = config.effective_node_name
         self.live: dict[str, LiveKernel] = {}
         self._housekeeper: asyncio.Task | None = None
         self._stopping: set[str] = set()
@@ -257,6 +258,7 @@ class SessionManager(SessionQueries, Housekeeping):
                     pid=None,
                     pid_create_time=0.0,
                     worker_id=self.worker_id,
+                    node=self.node,
                     api_key_id=key_id,
                     connection_file=str(self.tree.connection_file(kernel_id)),
                     server_url=server_url,
@@ -424,7 +426,9 @@ class SessionManager(SessionQueries, Housekeeping):
             live = self.live.pop(session_id, None)
             if live is not None:
                 await self._shutdown(live)
-            elif row.pid:
+            elif row.pid and row.node in ("", self.node):
+                # Another node's kernel is not a process of this machine: the owner stops it
+                # once it sees the row gone (housekeeping).
                 await asyncio.to_thread(stop_tree, row.pid, started_at=row.pid_create_time)
             await asyncio.to_thread(self._forget, session_id)
         finally:

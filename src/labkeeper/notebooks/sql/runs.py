@@ -19,7 +19,7 @@ from sqlalchemy.orm import defer
 
 from labkeeper.auth.principal import Principal
 from labkeeper.connections.documents import SQLITE
-from labkeeper.connections.engines import Databases, lookup
+from labkeeper.connections.engines import Databases, databases_for
 from labkeeper.connections.query import (
     Canceller,
     QueryCancelled,
@@ -112,7 +112,6 @@ def start_run(
         Submission(
             kind=KIND,
             args={
-                "databases": databases.id,
                 "runId": run_id,
                 "connection": connection,
                 "sql": expanded,
@@ -166,7 +165,7 @@ def run_cell_operation(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
         canceller.request()
     started = time.monotonic()
     try:
-        values = _execute(lookup(args["databases"]), args, canceller)
+        values = _execute(databases_for(ctx.store), args, canceller)
     except Exception as exc:  # noqa: BLE001 - whatever happens, the run gets an outcome
         log.exception("run %s of a SQL notebook cell failed", args["runId"])
         values = {"state": FAILED, "error": f"Internal error: {type(exc).__name__}"}

@@ -1,0 +1,1 @@
+"""The machines of one instance: API nodes and worker nodes sharing one store."""

@@ -1,0 +1,111 @@
+"""The node registry: each node upserts its row at start, beats while it runs, says when it stops.
+
+A node is alive while its heartbeat is younger than ALIVE_WITHIN_MS. Draining a node is a
+flag on its row that placements read: a drained node keeps what it runs and gets nothing new.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from importlib import metadata
+from typing import Any
+
+from sqlalchemy import select, update
+
+from labkeeper.db import Store, now_ms
+from labkeeper.errors import NotFound
+from labkeeper.nodes.models import Node
+
+HEARTBEAT_SECONDS = 3.0
+ALIVE_WITHIN_MS = 15_000
+
+
+def version() -> str:
+    try:
+        return metadata.version("labkeeper")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def register(store: Store, *, name: str, role: str, public_url: str = "") -> None:
+    now = now_ms()
+    values = {
+        "role": role,
+        "version": version(),
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "public_url": public_url,
+        "started_on": now,
+        "heartbeat_on": now,
+        "stopped_on": 0,
+    }
+    with store.begin() as s:
+        node = s.get(Node, name)
+        if node is None:
+            s.add(Node(name=name, **values))
+        else:  # a restart keeps the operator's drain
+            for key, value in values.items():
+                setattr(node, key, value)
+
+
+def beat(store: Store, name: str, *, live_kernels: int, running_tasks: int) -> None:
+    with store.begin() as s:
+        s.execute(
+            update(Node)
+            .where(Node.name == name)
+            .values(heartbeat_on=now_ms(), live_kernels=live_kernels, running_tasks=running_tasks)
+        )
+
+
+def stopped(store: Store, name: str) -> None:
+    with store.begin() as s:
+        s.execute(
+            update(Node).where(Node.name == name).values(stopped_on=now_ms(), live_kernels=0, running_tasks=0)
+        )
+
+
+def is_alive(node: Node, now: int) -> bool:
+    return not node.stopped_on and now - node.heartbeat_on < ALIVE_WITHIN_MS
+
+
+def node_state(node: Node, now: int) -> dict[str, Any]:
+    alive = is_alive(node, now)
+    return {
+        "name": node.name,
+        "role": node.role,
+        "version": node.version,
+        "host": node.host,
+        "publicUrl": node.public_url,
+        "startedOn": node.started_on,
+        "lastHeartbeat": node.heartbeat_on,
+        "alive": alive,
+        "state": "DRAINING" if node.draining and alive else ("UP" if alive else "DOWN"),
+        "draining": node.draining,
+        "liveKernels": node.live_kernels if alive else 0,
+        "runningTasks": node.running_tasks if alive else 0,
+    }
+
+
+def list_nodes(store: Store) -> list[dict[str, Any]]:
+    now = now_ms()
+    with store.read() as s:
+        return [node_state(n, now) for n in s.scalars(select(Node).order_by(Node.name))]
+
+
+def placeable(store: Store, role_part: str = "worker") -> list[Node]:
+    """Live, undrained nodes that execute work, for placements."""
+    now = now_ms()
+    with store.read() as s:
+        nodes = list(s.scalars(select(Node).where(Node.draining.is_(False))))
+    return [n for n in nodes if is_alive(n, now) and role_part in n.role]
+
+
+def set_draining(store: Store, name: str, draining: bool) -> dict[str, Any]:
+    with store.begin() as s:
+        node = s.get(Node, name)
+        if node is None:
+            raise NotFound(f"No node named {name!r}")
+        node.draining = draining
+        s.flush()
+        return node_state(node, now_ms())

@@ -1,0 +1,43 @@
+"""Sessions and the nodes their kernels run on.
+
+A session's row names its node. Work that needs the kernel's channels (a notebook run) is
+queued for that node; an unload from any node deletes the row and revokes the key at once,
+and the owning node stops the kernel when it sees the row gone. When a node dies, its
+sessions are forgotten by `forget_sessions_of_dead_nodes`, run by the task runner's reaper
+on a live node: the rows and keys go, and each is audited as unloaded.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+
+from labkeeper.auth.models import ApiKey
+from labkeeper.db import Store, now_ms
+from labkeeper.nodes.models import Node
+from labkeeper.nodes.service import is_alive
+from labkeeper.notebooks.jupyter.events import record_unloaded
+from labkeeper.notebooks.jupyter.models import JupyterSession
+
+NODE_STOPPED = "the node running its kernel stopped"
+
+
+def node_of(store: Store, session_id: str) -> str:
+    with store.read() as s:
+        return s.scalar(select(JupyterSession.node).where(JupyterSession.id == session_id)) or ""
+
+
+def forget_sessions_of_dead_nodes(store: Store) -> list[str]:
+    """Delete the sessions (and their keys) of nodes that stopped beating; their ids."""
+    now = now_ms()
+    with store.begin() as s:
+        dead = {n.name for n in s.scalars(select(Node)) if not is_alive(n, now)}
+        if not dead:
+            return []
+        rows = list(s.scalars(select(JupyterSession).where(JupyterSession.node.in_(dead))))
+        for row in rows:
+            s.execute(delete(JupyterSession).where(JupyterSession.id == row.id))
+            if row.api_key_id:
+                s.execute(delete(ApiKey).where(ApiKey.id == row.api_key_id))
+    for row in rows:
+        record_unloaded(store, row, reason=NODE_STOPPED)
+    return [row.id for row in rows]
