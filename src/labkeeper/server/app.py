@@ -28,6 +28,8 @@ from labkeeper.db.migrate import upgrade
 from labkeeper.db.stamps import FOLD_EVERY_SECONDS
 from labkeeper.futures import routes as futures_routes
 from labkeeper.futures.component import component as futures_component
+from labkeeper.instance import logfiles
+from labkeeper.instance import routes as instance_routes
 from labkeeper.notebooks.jupyter import routes as jupyter_routes
 from labkeeper.notebooks.jupyter.component import component as jupyter_component
 from labkeeper.notebooks.sql import routes as sql_notebook_routes
@@ -50,6 +52,8 @@ from labkeeper.usage import routes as usage_routes
 log = logging.getLogger("labkeeper")
 
 ROUTERS: list[APIRouter] = [
+    instance_routes.unsupported_router,  # first: these paths would match others' parameters
+    instance_routes.router,
     auth_routes.router,
     settings_routes.router,
     project_routes.router,
@@ -103,6 +107,7 @@ class LabkeeperApp(FastAPI):
 def create_app(config: Config) -> FastAPI:
     logfilter.install()
     logs.install(config.log_format)
+    logfiles.install(config.data_dir, config.log_format)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
