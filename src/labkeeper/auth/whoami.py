@@ -41,8 +41,8 @@ def auth_info(store: Store, data_dir: Path, caller: Principal, *, with_secrets: 
     if caller.login is None or caller.key_kind not in ("PERSONAL", "SESSION") or caller.proxied_by:
         raise Forbidden(
             "Action forbidden: a user's secrets are given only to that user's own keys",
-            detail=f"{caller.audit_name} calls with a {doc['authSource']}, not a key of its own user; "
-            "ask without withSecrets",
+            detail=f"{caller.audit_name} calls with a {doc['authSource']}: a user's secrets are given "
+            "only to that user's own keys (personal or notebook session); ask without withSecrets",
         )
     with store.read() as s:
         user = s.get(User, caller.login)
