@@ -35,6 +35,7 @@ from labkeeper.notebooks.jupyter.component import component as jupyter_component
 from labkeeper.notebooks.sql import routes as sql_notebook_routes
 from labkeeper.notebooks.sql.component import component as sql_notebooks_component
 from labkeeper.projects import routes as project_routes
+from labkeeper.projects.archive import routes as archive_routes
 from labkeeper.server import logfilter, logs, probes, routing
 from labkeeper.server.answers import Answers
 from labkeeper.server.bootstrap import ensure_admin
@@ -56,6 +57,7 @@ ROUTERS: list[APIRouter] = [
     instance_routes.router,
     auth_routes.router,
     settings_routes.router,
+    archive_routes.router,  # before project routes: /projects/import/... is not a project key
     project_routes.router,
     usage_routes.router,
     audit_routes.router,
