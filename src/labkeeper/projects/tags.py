@@ -50,9 +50,9 @@ def check_tags_document(body: object) -> dict[str, dict[str, Any]]:
 
 
 def put_tags(store: Store, *, principal: Principal, key: str, body: object) -> None:
-    definitions = check_tags_document(body)
     with store.begin() as s:
         project = get_project_checked(s, principal, check_project_key(key), "WRITE")
+        definitions = check_tags_document(body)
         project.metadata_doc = {**(project.metadata_doc or {}), "tagDefinitions": definitions}
         project.version += 1
         project.modified_on = now_ms()

@@ -77,7 +77,6 @@ NOT_KEPT: dict[str, str] = {
     "/instance-info": "no store read",
     "/admin/logs/": "log files, written all the time",
     "/admin/logs/{name}": "a log file, written all the time",
-    "/projects/{key}/export": "a streamed archive of store rows and files",
 }
 
 

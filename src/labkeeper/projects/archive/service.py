@@ -177,14 +177,15 @@ def _forget(path: Path) -> None:
 
 
 def duplicate(store: Store, data_dir: Path, principal: Principal, key: str, body: object) -> dict[str, Any]:
+    with store.read() as s:  # rights first: a caller without them learns nothing more
+        get_project_checked(s, principal, check_project_key(key), "WRITE")
+    principal.require("mayCreateProjects")
     if not isinstance(body, dict):
         raise BadRequest("The duplicate request must be a JSON object")
     target = check_project_key(body.get("targetProjectKey"))
     name = check_text("targetProjectName", body.get("targetProjectName"), max_length=200, allow_empty=False)
     remapping = project_content.check_remapping(body.get("remapping") or None)
     source = project_content.from_store(store, data_dir, principal, key)
-    with store.read() as s:
-        get_project_checked(s, principal, check_project_key(key), "WRITE")
 
     def fill(staged: Path) -> project_content.ProjectContent:
         folder = staged / "jupyter"
