@@ -156,3 +156,25 @@ def test_instance_info_logs_and_unsupported_calls(dss: dataikuapi.DSSClient, liv
     user = _user_with_key(dss, live, "dave")
     _fails(user.list_logs, "administrator")
     _fails(lambda: user._perform_json("DELETE", "/no/such/thing"), "not supported by labkeeper")
+
+
+def test_the_dss_custom_project_example(dss: dataikuapi.DSSClient) -> None:
+    """The steps of the DSS guide's create-new-custom-project example, in its order: who am
+    I, a project owned by me, its tags, a checklist in its metadata, status Draft."""
+    me = dss.get_auth_info()["authIdentifier"]
+    project = dss.create_project(project_key="MYPROJECT", name="A custom Project", owner=me, description="Cool")
+    tags = project.get_tags()
+    tags["tags"] = {k: {} for k in ["work-in-progress", "priority-high"]}
+    project.set_tags(tags)
+    metadata = project.get_metadata()
+    item = {"createdBy": me, "createdOn": 1, "done": False, "stateChangedOn": 0, "text": "Train"}
+    metadata["checklists"]["checklists"].append({"title": "To-do list", "createdOn": 0, "items": [item]})
+    project.set_metadata(metadata)
+    settings = project.get_settings()
+    settings.settings["projectStatus"] = "Draft"
+    settings.save()
+
+    summary = project.get_summary()
+    assert summary["projectStatus"] == "Draft" and summary["owner"] == "admin"
+    assert set(project.get_tags()["tags"]) == {"work-in-progress", "priority-high"}
+    assert project.get_metadata()["checklists"]["checklists"][0]["items"][0]["text"] == "Train"
