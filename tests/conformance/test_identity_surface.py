@@ -162,7 +162,9 @@ def test_the_dss_custom_project_example(dss: dataikuapi.DSSClient) -> None:
     """The steps of the DSS guide's create-new-custom-project example, in its order: who am
     I, a project owned by me, its tags, a checklist in its metadata, status Draft."""
     me = dss.get_auth_info()["authIdentifier"]
-    project = dss.create_project(project_key="MYPROJECT", name="A custom Project", owner=me, description="Cool")
+    project = dss.create_project(
+        project_key="MYPROJECT", name="A custom Project", owner=me, description="Cool"
+    )
     tags = project.get_tags()
     tags["tags"] = {k: {} for k in ["work-in-progress", "priority-high"]}
     project.set_tags(tags)
