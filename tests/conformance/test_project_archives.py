@@ -14,7 +14,7 @@ import orjson
 import pytest
 from dataikuapi.utils import DataikuException
 
-from tests.conftest import LiveServer
+from tests.conftest import ADMIN_KEY, LiveServer
 from tests.jupyter.helpers import notebook
 
 CONNECTION = "local-sqlite"
@@ -191,3 +191,29 @@ def test_archives_respect_rights(dss: dataikuapi.DSSClient, live: LiveServer, tm
         )
     with pytest.raises(DataikuException, match="NotFound"):
         dss._perform_json("POST", "/projects/import/..%2F..%2Fetc/process", body={})
+
+
+def test_hostile_uploads_are_refused_leaving_nothing(dss: dataikuapi.DSSClient, live: LiveServer) -> None:
+    import httpx
+
+    imports = live.config.data_dir / "imports"
+    good = _zip({"labkeeper-project.json": _manifest()})
+    url = f"{live.url}/dip/publicapi/projects/import/upload"
+    auth = (ADMIN_KEY, "")
+    cases = [
+        httpx.post(url, auth=auth, files=[("file", ("a.zip", good)), ("other", ("b.zip", good))]),
+        httpx.post(url, auth=auth, files=[("notfile", ("a.zip", good))]),
+        httpx.post(url, auth=auth, content=good, headers={"Content-Type": "application/zip"}),
+        httpx.post(
+            url,
+            auth=auth,
+            content=b"--x\r\nbroken",
+            headers={"Content-Type": "multipart/form-data; boundary=x"},
+        ),
+    ]
+    for answer in cases:
+        assert answer.status_code == 400, answer.text
+        assert set(answer.json()) >= {"errorType", "message", "detailedMessage"}
+    assert [p.name for p in imports.iterdir()] == []
+    nobody = httpx.post(url, files=[("file", ("a.zip", good))])
+    assert nobody.status_code == 401

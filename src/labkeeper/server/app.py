@@ -177,7 +177,7 @@ def create_app(config: Config) -> FastAPI:
         app.request_path.table,
         app.state.answers,
         app.state.writes,
-        loop_bound=frozenset({get_runner, jupyter_routes.get_manager}),
+        loop_bound=frozenset({get_runner, jupyter_routes.get_manager, archive_routes.streamed_upload}),
     )
     return app
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import Request, Response
+import asyncio
+from typing import Annotated
+
+from fastapi import Depends, Request, Response
 from fastapi.responses import StreamingResponse
 
-from labkeeper.projects.archive import service
+from labkeeper.projects.archive import service, upload
 from labkeeper.server.deps import AppConfig, AppStore, Caller
 from labkeeper.server.responses import json_response, read_json
 from labkeeper.server.routing import api_router
@@ -26,10 +29,33 @@ async def export_project(
     )
 
 
+async def streamed_upload(request: Request) -> Request:
+    """The request, for a handler that reads its body as a stream: a route taking this runs
+    on the event loop (server/app.py lists it as loop-bound), not in a unit of work."""
+    return request
+
+
+StreamedUpload = Annotated[Request, Depends(streamed_upload)]
+
+
 @router.post("/projects/import/upload")
-async def upload_import(request: Request, config: AppConfig, caller: Caller) -> Response:
-    archive = service.file_from_multipart(request.headers.get("content-type"), await request.body())
-    return json_response(service.upload(config.data_dir, caller, archive))
+async def upload_import(request: StreamedUpload, config: AppConfig, caller: Caller) -> Response:
+    caller.require("mayCreateProjects")
+    boundary = upload.boundary_of(request.headers.get("content-type"))
+    import_id, raw, archive = await asyncio.to_thread(service.upload_paths, config.data_dir)
+    try:
+        await upload.receive_to_file(request, raw)
+        await asyncio.to_thread(upload.extract_file_part, raw, boundary, archive)
+        answer = await asyncio.to_thread(service.accept_upload, caller, import_id, archive)
+    except BaseException:
+        archive.unlink(missing_ok=True)
+        raise
+    finally:
+        raw.unlink(missing_ok=True)
+    return json_response(answer)
+
+
+upload_import.max_body_bytes = upload.MAX_UPLOAD_BYTES  # type: ignore[attr-defined]  # see server/request_path.py
 
 
 @router.post("/projects/import/{import_id}/process")

@@ -5,9 +5,6 @@ removed by the next one."""
 
 from __future__ import annotations
 
-import email.parser
-import email.policy
-import os
 import secrets
 import shutil
 import time
@@ -60,37 +57,23 @@ def _sweep(data_dir: Path) -> None:
                 pass
 
 
-def file_from_multipart(content_type: str | None, body: bytes) -> bytes:
-    """The `file` part of a multipart/form-data body (what the official client uploads)."""
-    if not content_type or not content_type.lower().startswith("multipart/form-data"):
-        raise BadRequest("The project archive must be sent as multipart/form-data with a 'file' part")
-    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1")
-    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
-    if not message.is_multipart():
-        raise BadRequest("Malformed multipart body: no parts found")
-    for part in message.iter_parts():
-        if part.get_param("name", header="content-disposition") == "file":
-            data = part.get_payload(decode=True)
-            if isinstance(data, bytes):
-                return data
-    raise BadRequest("The multipart body has no 'file' part holding the project archive")
-
-
-def upload(data_dir: Path, principal: Principal, archive: bytes) -> dict[str, Any]:
-    principal.require("mayCreateProjects")
+def upload_paths(data_dir: Path) -> tuple[str, Path, Path]:
+    """A new import's id, the file its raw body goes to, and the archive's own file."""
     _sweep(data_dir)
     import_id = secrets.token_hex(16)
     folder = _imports(data_dir)
-    path = folder / f"{import_id}.zip"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(archive)
+    return import_id, folder / f".{import_id}.body", folder / f"{import_id}.zip"
+
+
+def accept_upload(principal: Principal, import_id: str, archive: Path) -> dict[str, Any]:
+    """Check an uploaded archive's entries (nothing expanded yet) and note its uploader; a
+    refused archive is removed."""
     try:
-        zipformat.check_structure(path)
+        zipformat.check_structure(archive)
     except BaseException:
-        path.unlink(missing_ok=True)
+        archive.unlink(missing_ok=True)
         raise
-    (folder / f"{import_id}.json").write_bytes(orjson.dumps({"owner": principal.name}))
+    archive.with_suffix(".json").write_bytes(orjson.dumps({"owner": principal.name}))
     return {"id": import_id}
 
 
