@@ -149,12 +149,11 @@ def main() -> None:
         f"archive {archive.stat().st_size / 1048576:.1f} MiB"
     )
     print(f"{'step':<10} {'labkeeper':>10} {'baseline':>10} {'ratio':>6} {'server RSS growth':>18}")
-    print(
-        f"{'export':<10} {export_s:>9.2f}s {zip_s:>9.2f}s {export_s / zip_s:>6.2f} {export_rss.growth_mib:>15.1f} MiB"
-    )
-    print(
-        f"{'import':<10} {import_s:>9.2f}s {unzip_s:>9.2f}s {import_s / unzip_s:>6.2f} {import_rss.growth_mib:>15.1f} MiB"
-    )
+    for step, took, base, rss in (
+        ("export", export_s, zip_s, export_rss),
+        ("import", import_s, unzip_s, import_rss),
+    ):
+        print(f"{step:<10} {took:>9.2f}s {base:>9.2f}s {took / base:>6.2f} {rss.growth_mib:>15.1f} MiB")
 
 
 if __name__ == "__main__":
