@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
@@ -133,7 +134,7 @@ def users_list(client: DSSClient, as_json: bool) -> int:
 
 def _password(password_stdin: bool) -> str:
     if password_stdin:
-        value = click.get_text_stream("stdin").readline().rstrip("\n")
+        value = sys.stdin.readline().rstrip("\n")
     else:
         value = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     if not value:
