@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import orjson
 from sqlalchemy import bindparam, update
 
+from labkeeper.auth import activity
 from labkeeper.auth.keys import hash_secret
 from labkeeper.auth.models import ApiKey
 from labkeeper.auth.principal import GLOBAL_PERMISSIONS, Principal
@@ -134,9 +135,13 @@ def authenticate(
 
 
 def touch_keys(store: Store, touched: list[tuple[str, int]]) -> None:
-    """Write last-used times (blocking: a write transaction; call off the event loop)."""
+    """Write last-used times, and the last API call of each key's user (blocking: a write
+    transaction; call off the event loop)."""
+    rows = [{"key_id": key_id, "now": now} for key_id, now in touched]
     with store.engine.begin() as conn:
-        conn.execute(_TOUCH, [{"key_id": key_id, "now": now} for key_id, now in touched])
+        conn.execute(_TOUCH, rows)
+        for row in rows:
+            conn.execute(activity.api_calls_statement(), row)
 
 
 def _read_key(store: Store, digest: str) -> _KnownKey:

@@ -68,3 +68,17 @@ class ApiKey(Base):
     created_by: Mapped[str] = mapped_column(String(100), default="")
     expires_on: Mapped[int] = mapped_column(BigInteger, default=0)  # 0: never
     last_used_on: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class UserActivity(Base):
+    """When a user last did each thing (ms), written by auth/activity.py. No change stamp
+    watches this table: reads of activity are never kept (server/answers.py)."""
+
+    __tablename__ = "user_activity"
+
+    login: Mapped[str] = mapped_column(ForeignKey("users.login", ondelete="CASCADE"), primary_key=True)
+    last_api_call: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    last_session_start: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    last_session_activity: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    last_successful_login: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    last_failed_login: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import Request, Response
 
-from labkeeper.auth import key_routes, service
+from labkeeper.auth import identity_routes, key_routes, service
 from labkeeper.names import check_name
-from labkeeper.server.deps import Admin, AppStore, Caller, Page
+from labkeeper.server.deps import Admin, AppConfig, AppStore, Caller, Page
 from labkeeper.server.params import parse_bool
 from labkeeper.server.responses import empty_response, json_response, read_json
 from labkeeper.server.routing import api_router
@@ -26,9 +26,9 @@ async def list_users(store: AppStore, _admin: Admin, paging: Page, request: Requ
 
 
 @router.post("/admin/users/")
-async def create_user(store: AppStore, _admin: Admin, request: Request) -> Response:
+async def create_user(store: AppStore, config: AppConfig, _admin: Admin, request: Request) -> Response:
     body = await read_json(request)
-    return json_response(service.create_user(store, body))
+    return json_response(service.create_user(store, body, data_dir=config.data_dir))
 
 
 @router.get("/admin/users/{login}")
@@ -40,10 +40,12 @@ async def get_user(login: str, store: AppStore, _admin: Admin) -> Response:
 
 
 @router.put("/admin/users/{login}")
-async def update_user(login: str, store: AppStore, admin: Admin, request: Request) -> Response:
+async def update_user(
+    login: str, store: AppStore, config: AppConfig, admin: Admin, request: Request
+) -> Response:
     check_name("user login", login)
     body = await read_json(request)
-    return json_response(service.update_user(store, login, body, caller=admin))
+    return json_response(service.update_user(store, login, body, data_dir=config.data_dir, caller=admin))
 
 
 @router.delete("/admin/users/{login}")
@@ -60,9 +62,11 @@ async def get_current_user(store: AppStore, caller: Caller) -> Response:
 
 
 @router.put("/current-user")
-async def update_current_user(store: AppStore, caller: Caller, request: Request) -> Response:
+async def update_current_user(
+    store: AppStore, config: AppConfig, caller: Caller, request: Request
+) -> Response:
     body = await read_json(request)
-    return json_response(service.update_current_user(store, caller, body))
+    return json_response(service.update_current_user(store, caller, body, data_dir=config.data_dir))
 
 
 @router.get("/admin/groups/")
@@ -93,3 +97,4 @@ async def delete_group(name: str, store: AppStore, _admin: Admin) -> Response:
 
 
 router.routes.extend(key_routes.router.routes)  # one flat list (see server/routing.py)
+router.routes.extend(identity_routes.router.routes)

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from labkeeper.auth import user_secrets
 from labkeeper.auth.keys import masked
 from labkeeper.auth.models import ApiKey, Group, User
 from labkeeper.auth.passwords import check_password
@@ -140,7 +141,7 @@ def user_json(
     if settings:
         for key, kind in USER_SETTINGS_DEFAULTS.items():
             doc[key] = kind()
-        for key, value in (user.extra or {}).items():
+        for key, value in user_secrets.masked(user.extra or {}).items():
             if key not in _USER_CORE:
                 doc[key] = value
         if not admin_view:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from labkeeper.auth import schemas
+from labkeeper.auth import schemas, user_secrets
 from labkeeper.auth.guard import ensure_an_admin_remains, lock_admin_changes
 from labkeeper.auth.models import ApiKey, Group, Membership, User
 from labkeeper.auth.passwords import hash_password, verify_password
@@ -95,8 +96,9 @@ def get_user(store: Store, login: str) -> dict[str, Any]:
         return schemas.user_json(user, _memberships(s, login))
 
 
-def create_user(store: Store, body: dict[str, Any]) -> dict[str, Any]:
+def create_user(store: Store, body: dict[str, Any], *, data_dir: Path) -> dict[str, Any]:
     parsed = schemas.parse_user(body, creating=True)
+    extra = user_secrets.seal(data_dir, parsed.extra, {})
     password_hash = hash_password(parsed.password) if parsed.password else None
     login = parsed.login
     assert login is not None
@@ -112,7 +114,7 @@ def create_user(store: Store, body: dict[str, Any]) -> dict[str, Any]:
                 user_profile="DATA_SCIENTIST",
                 enabled=True,
                 password_hash=password_hash,
-                extra=parsed.extra,
+                extra=extra,
                 created_on=now_ms(),
             )
             for column, value in parsed.columns.items():
@@ -138,7 +140,7 @@ def _check_same(name: str, sent: str | None, expected: str) -> None:
 
 
 def update_user(
-    store: Store, login: str, body: dict[str, Any], *, caller: Principal | None = None
+    store: Store, login: str, body: dict[str, Any], *, data_dir: Path, caller: Principal | None = None
 ) -> dict[str, Any]:
     """Change a user; disabling one stops their kernels and tasks once committed (auth/retirement.py)."""
     parsed = schemas.parse_user(body, creating=False)
@@ -154,7 +156,7 @@ def update_user(
             disabled = was_enabled and not user.enabled
             if password_hash:
                 user.password_hash = password_hash
-            _apply_extra(user, parsed.extra)
+            _apply_extra(user, user_secrets.seal(data_dir, parsed.extra, user.extra or {}))
             if parsed.groups is not None:
                 _set_memberships(s, login, parsed.groups)
             ensure_an_admin_remains(s, f"change user {login!r}")
@@ -226,7 +228,9 @@ def current_user(store: Store, caller: Principal) -> dict[str, Any]:
     }
 
 
-def update_current_user(store: Store, caller: Principal, body: dict[str, Any]) -> dict[str, Any]:
+def update_current_user(
+    store: Store, caller: Principal, body: dict[str, Any], *, data_dir: Path
+) -> dict[str, Any]:
     """The caller's own settings: display name, email and their own documents only."""
     if caller.login is None or caller.key_kind == "GLOBAL":
         raise Forbidden(
@@ -243,7 +247,8 @@ def update_current_user(store: Store, caller: Principal, body: dict[str, Any]) -
                 setattr(user, column, value)
         if password_hash:
             user.password_hash = password_hash
-        _apply_extra(user, {k: v for k, v in parsed.extra.items() if k not in _SELF_HIDDEN_EXTRA})
+        own = {k: v for k, v in parsed.extra.items() if k not in _SELF_HIDDEN_EXTRA}
+        _apply_extra(user, user_secrets.seal(data_dir, own, user.extra or {}))
         s.flush()
         return schemas.user_json(user, _memberships(s, caller.login), admin_view=caller.admin)
 

@@ -1,4 +1,4 @@
-"""`labkeeper users set-password LOGIN`: set a user's password, to sign in to the web console.
+"""`labkeeper users set-password LOGIN` (cli/accounts.py): a user's password, for the web console.
 
 Through the instance's API with an admin key (as the other admin commands), or, with
 `--data-dir` (and `--database-url` when the store is not the SQLite file there), straight in
@@ -9,32 +9,15 @@ command line, where other accounts could read it in the process list.
 
 from __future__ import annotations
 
-import argparse
 import getpass
 import sys
 from pathlib import Path
-from typing import Any
 
 from labkeeper.cli._remote import EXIT_FAILED, EXIT_USAGE, CommandError, run_command
 from labkeeper.client import DSSClient
 
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("users", help="manage users of an instance")
-    commands = parser.add_subparsers(dest="users_command", required=True)
-    setpw = commands.add_parser("set-password", help="set a user's password (web console sign-in)")
-    setpw.add_argument("login")
-    setpw.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
-    setpw.add_argument(
-        "--data-dir", type=Path, help="write to this instance's store directly (no server needed)"
-    )
-    setpw.add_argument(
-        "--database-url", help="with --data-dir: the store when it is not the SQLite file there"
-    )
-    setpw.set_defaults(handler=set_password)
-
-
-def _read_password(from_stdin: bool) -> str:
+def read_password(from_stdin: bool) -> str:
     if from_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
@@ -46,20 +29,20 @@ def _read_password(from_stdin: bool) -> str:
     return password
 
 
-def set_password(args: argparse.Namespace) -> int:
+def set_password(login: str, *, password_stdin: bool, data_dir: Path | None, database_url: str | None) -> int:
     try:
-        password = _read_password(args.password_stdin)
+        password = read_password(password_stdin)
     except CommandError as exc:
         print(f"labkeeper: {exc}", file=sys.stderr)
         return exc.code
-    if args.data_dir is not None:
-        return _set_in_store(args.data_dir, args.database_url, args.login, password)
+    if data_dir is not None:
+        return _set_in_store(data_dir, database_url, login, password)
 
     def remote(client: DSSClient) -> int:
-        settings = client.get_user(args.login).get_settings()
+        settings = client.get_user(login).get_settings()
         settings.get_raw()["password"] = password
         settings.save()
-        print(f"labkeeper: password of {args.login!r} set; its console sessions have ended")
+        print(f"labkeeper: password of {login!r} set; its console sessions have ended")
         return 0
 
     return run_command(remote)

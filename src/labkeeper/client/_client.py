@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from labkeeper.client._apikeys import ApiKeyMethods
+from labkeeper.client._archives import ArchiveMethods
 from labkeeper.client._codeenvs import CodeEnvMethods
 from labkeeper.client._connections import ConnectionMethods
 from labkeeper.client._futures import FutureMethods
@@ -47,6 +48,7 @@ class DSSClient(
     SettingsMethods,
     ApiKeyMethods,
     ProjectMethods,
+    ArchiveMethods,
     ReportMethods,
     ConnectionMethods,
     RunningNotebookMethods,

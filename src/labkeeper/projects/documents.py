@@ -108,6 +108,23 @@ def check_metadata(body: object) -> dict[str, Any]:
     return doc
 
 
+# What the metadata shows but settings or the tags route set: a metadata PUT that leaves
+# them out keeps them.
+METADATA_KEPT_FROM_SETTINGS = ("projectStatus", "tagDefinitions")
+
+
+def with_status(metadata: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+    """The metadata with the project status the settings name (DSS keeps it in settings,
+    the summary and list show it)."""
+    inner = settings.get("settings") if isinstance(settings.get("settings"), dict) else {}
+    status = inner.get("projectStatus", settings.get("projectStatus"))
+    if status is not None and not isinstance(status, str):
+        raise BadRequest(f"Invalid projectStatus: a string is required, got {type(status).__name__}")
+    if status is not None:
+        check_text("projectStatus", status, max_length=200)
+    return {**metadata, "projectStatus": status}
+
+
 # ---- settings -------------------------------------------------------------------------
 
 

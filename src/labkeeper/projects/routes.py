@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import Request, Response
 
-from labkeeper.projects import object_routes, service
+from labkeeper.projects import object_routes, service, tags
 from labkeeper.server.deps import AppConfig, AppStore, Caller, Page, stamps_read_for
 from labkeeper.server.params import parse_bool
 from labkeeper.server.responses import empty_response, json_response, read_json
@@ -112,6 +112,17 @@ async def put_variables(key: str, request: Request, store: AppStore, principal: 
 async def get_resolved_variables(key: str, request: Request, store: AppStore, principal: Caller) -> Response:
     typed = parse_bool("typed", request.query_params.get("typed"))
     return json_response(service.get_resolved_variables(store, principal=principal, key=key, typed=typed))
+
+
+@router.get("/projects/{key}/tags")
+async def get_tags(key: str, store: AppStore, principal: Caller) -> Response:
+    return json_response(tags.get_tags(store, principal=principal, key=key))
+
+
+@router.put("/projects/{key}/tags")
+async def put_tags(key: str, request: Request, store: AppStore, principal: Caller) -> Response:
+    tags.put_tags(store, principal=principal, key=key, body=await read_json(request))
+    return empty_response()
 
 
 router.routes.extend(object_routes.router.routes)  # one flat list (see server/routing.py)

@@ -201,6 +201,9 @@ def put_metadata(store: Store, *, principal: Principal, key: str, body: object) 
     with store.begin() as s:
         project = _load(s, principal, key, "WRITE")
         doc = docs.check_metadata(body)
+        for kept in docs.METADATA_KEPT_FROM_SETTINGS:  # set through settings or /tags, not here
+            if kept not in doc and kept in (project.metadata_doc or {}):
+                doc[kept] = project.metadata_doc[kept]
         project.metadata_doc = doc
         project.name = doc["label"]
         _touch(s, project, principal)
@@ -217,6 +220,7 @@ def put_settings(store: Store, *, principal: Principal, key: str, body: object) 
         project = _load(s, principal, key, "WRITE")
         doc = docs.check_settings(body)
         project.settings = doc
+        project.metadata_doc = docs.with_status(project.metadata_doc or {}, doc)
         project.python_env = docs.explicit_env(doc, "python")
         project.r_env = docs.explicit_env(doc, "r")
         _touch(s, project, principal)

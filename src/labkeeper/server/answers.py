@@ -71,6 +71,13 @@ NOT_KEPT: dict[str, str] = {
     "/readyz": "reads the store's reachability now",
     "/metrics": "counters of this process and live kernels",
     "/admin/nodes": "heartbeats: rows that move no change stamp, read against the clock",
+    "/auth/info": "withSecrets answers hold decrypted secrets, never kept in memory",
+    "/admin/users-activity": "activity is written by reads and moves no change stamp (auth/activity.py)",
+    "/admin/users/{login}/activity": "as /admin/users-activity",
+    "/projects/{project_key}/notebooks/active": "lists live kernels",
+    "/instance-info": "no store read",
+    "/admin/logs/": "log files, written all the time",
+    "/admin/logs/{name}": "a log file, written all the time",
 }
 
 

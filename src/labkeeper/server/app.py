@@ -29,6 +29,8 @@ from labkeeper.db.migrate import upgrade
 from labkeeper.db.stamps import FOLD_EVERY_SECONDS
 from labkeeper.futures import routes as futures_routes
 from labkeeper.futures.component import component as futures_component
+from labkeeper.instance import logfiles
+from labkeeper.instance import routes as instance_routes
 from labkeeper.nodes import routes as node_routes
 from labkeeper.nodes.component import component as nodes_component
 from labkeeper.notebooks.jupyter import routes as jupyter_routes
@@ -36,6 +38,7 @@ from labkeeper.notebooks.jupyter.component import component as jupyter_component
 from labkeeper.notebooks.sql import routes as sql_notebook_routes
 from labkeeper.notebooks.sql.component import component as sql_notebooks_component
 from labkeeper.projects import routes as project_routes
+from labkeeper.projects.archive import routes as archive_routes
 from labkeeper.server import logfilter, logs, probes, routing
 from labkeeper.server.answers import Answers
 from labkeeper.server.bootstrap import ensure_admin
@@ -53,8 +56,11 @@ from labkeeper.usage import routes as usage_routes
 log = logging.getLogger("labkeeper")
 
 ROUTERS: list[APIRouter] = [
+    instance_routes.unsupported_router,  # first: these paths would match others' parameters
+    instance_routes.router,
     auth_routes.router,
     settings_routes.router,
+    archive_routes.router,  # before project routes: /projects/import/... is not a project key
     project_routes.router,
     usage_routes.router,
     audit_routes.router,
@@ -108,6 +114,7 @@ class LabkeeperApp(FastAPI):
 def create_app(config: Config) -> FastAPI:
     logfilter.install()
     logs.install(config.log_format)
+    logfiles.install(config.data_dir, config.log_format)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -175,7 +182,7 @@ def create_app(config: Config) -> FastAPI:
         app.request_path.table,
         app.state.answers,
         app.state.writes,
-        loop_bound=frozenset({get_runner, jupyter_routes.get_manager}),
+        loop_bound=frozenset({get_runner, jupyter_routes.get_manager, archive_routes.streamed_upload}),
     )
     # After the table is compiled: the console's pages are left to FastAPI's own stack.
     routing.install(app.router, CONSOLE_ROUTERS)

@@ -41,7 +41,7 @@ def answer_for(exc: BaseException, app: FastAPI) -> Response:
         kind = _HTTP_TYPES.get(exc.status_code, "HttpException")
         message = str(exc.detail) if exc.detail else kind
         if exc.status_code == 404:
-            message = "No such API route: check the path and the method"
+            message = "No such API route: not supported by labkeeper, or a mistake in the path or the method"
         response = json_response(error_body(kind, message), exc.status_code)
         if exc.headers:
             response.headers.update(exc.headers)

@@ -134,11 +134,15 @@ class RequestPath:
             scope["route"], scope["endpoint"] = entry.route, entry.route.endpoint  # type: ignore[attr-defined]
             scope["path_params"] = params
             info.route = entry.template
+        limit = self.max_body_bytes
         try:
             if method not in _BODYLESS:
-                if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
+                # A route may take larger bodies than the instance's limit by declaring its
+                # own (`endpoint.max_body_bytes`): the project archive upload, which streams.
+                limit = (getattr(found[0].route.endpoint, "max_body_bytes", 0) if found else 0) or limit
+                if declared is not None and (not declared.isdigit() or int(declared) > limit):
                     raise BodyTooLarge
-                receive = self._limited(receive)
+                receive = self._limited(receive, limit)
             if found is not None and found[0].invoker is not None:
                 await found[0].invoker(scope, receive, send_with_id)
             else:
@@ -146,7 +150,7 @@ class RequestPath:
         except Exception as exc:  # answered here: the connection stays usable
             if isinstance(exc, BodyTooLarge):
                 if not answered:
-                    await too_large(send_with_id, self.max_body_bytes)
+                    await too_large(send_with_id, limit)
             elif not answered:
                 await answer_for(exc, self.app)(scope, receive, send_with_id)
             elif not getattr(exc, "labkeeper_answered", False):
@@ -184,9 +188,8 @@ class RequestPath:
                     },
                 )
 
-    def _limited(self, receive: Receive) -> Receive:
+    def _limited(self, receive: Receive, limit: int) -> Receive:
         received = 0
-        limit = self.max_body_bytes
 
         async def limited_receive() -> Message:
             nonlocal received

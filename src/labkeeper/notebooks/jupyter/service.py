@@ -120,9 +120,12 @@ def notebook_state(manager: SessionManager, project_key: str, name: str) -> dict
     }
 
 
-def running_notebooks(manager: SessionManager) -> list[dict[str, Any]]:
+def running_notebooks(manager: SessionManager, project_key: str | None = None) -> list[dict[str, Any]]:
+    """The notebooks with live sessions (of one project, or all), each with its sessions."""
     by_notebook: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for session in manager.all_sessions():
+        if project_key is not None and session["projectKey"] != project_key:
+            continue
         by_notebook.setdefault((session["projectKey"], session["notebookName"]), []).append(session)
     answer = []
     for (project_key, name), sessions in sorted(by_notebook.items()):

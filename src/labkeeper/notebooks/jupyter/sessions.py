@@ -27,6 +27,7 @@ import zmq
 from jupyter_client.asynchronous import AsyncKernelClient
 from sqlalchemy import delete, func, select, update
 
+from labkeeper.auth.activity import note_session_start
 from labkeeper.auth.key_service import create_session_key, delete_key
 from labkeeper.auth.models import ApiKey, User
 from labkeeper.auth.principal import Principal
@@ -268,6 +269,7 @@ class SessionManager(SessionQueries, Housekeeping):
                     last_activity_on=0,
                 )
             )
+            note_session_start(s, login, now_ms())
 
     def _prepare_dirs(
         self, session_id: str, interpreter: str, ident: UnixIdentity, project_key: str
