@@ -114,3 +114,17 @@ def test_malformed_logins_are_refused(alice, login) -> None:  # type: ignore[no-
 def test_a_user_without_password_cannot_sign_in(alice) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(signin.SigninRefused):
         signin.sign_in(alice.store, "admin", "", "10.0.0.1")
+
+
+def test_sign_ins_show_in_the_users_activity(alice) -> None:  # type: ignore[no-untyped-def]
+    """DSS's user activity: the last successful and failed console sign-ins."""
+    before = alice.admin.get("/admin/users/alice/activity").json()
+    assert not before.get("lastSuccessfulLogin") and not before.get("lastFailedLogin")
+    with pytest.raises(signin.SigninRefused):
+        signin.sign_in(alice.store, "alice", "wrong password", "10.0.0.3")
+    failed = alice.admin.get("/admin/users/alice/activity").json()
+    assert failed["lastFailedLogin"] > 0 and not failed.get("lastSuccessfulLogin")
+    signin.sign_in(alice.store, "alice", PASSWORD, "10.0.0.3")
+    signed = alice.admin.get("/admin/users/alice/activity").json()
+    assert signed["lastSuccessfulLogin"] >= failed["lastFailedLogin"]
+    assert signed["lastSessionActivity"] >= signed["lastSuccessfulLogin"]

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, select, update
 
 from labkeeper.audit.service import record_event
+from labkeeper.auth import activity
 from labkeeper.auth.authenticate import principal_from_groups, read_user_groups
 from labkeeper.auth.models import User
 from labkeeper.auth.passwords import MAX_PASSWORD_LENGTH, hash_password, verify_password
@@ -116,6 +117,7 @@ def principal_for_cookie(store: Store, cookie_value: str) -> Principal | None:
     if now - last_seen_on > LAST_SEEN_RESOLUTION_MS:
         with store.begin() as s:
             s.execute(update(ConsoleSession).where(ConsoleSession.id_hash == digest).values(last_seen_on=now))
+        activity.record_session_activity(store, login, now)
     return principal_from_groups(
         login=login,
         groups=groups,
@@ -179,6 +181,8 @@ def sign_in(store: Store, login: object, password: object, address: str) -> Sign
     if not (ok and enabled and password and stored_hash):
         _record_failure(store, (login or "")[:MAX_NAME_LENGTH], address, now)
         _audit(store, shown, "error 401", address)
+        if login is not None:
+            activity.record_login(store, login, success=False, when=now)
         raise SigninRefused("Wrong login or password, or the user is disabled", status=401)
     cookie_value = secrets.token_urlsafe(32)
     with store.begin() as s:
@@ -195,6 +199,8 @@ def sign_in(store: Store, login: object, password: object, address: str) -> Sign
             )
         )
     _audit(store, login, "success", address)
+    activity.record_login(store, login, success=True, when=now)
+    activity.record_session_activity(store, login, now)
     return SignedIn(cookie_value, login)
 
 
