@@ -4,6 +4,7 @@ from labkeeper.audit import models as audit_models
 from labkeeper.auth import models as auth_models
 from labkeeper.codeenvs import models as codeenv_models
 from labkeeper.connections import models as connection_models
+from labkeeper.console import models as console_models
 from labkeeper.db import stamps as stamp_models
 from labkeeper.futures import models as futures_models
 from labkeeper.notebooks.jupyter import models as jupyter_models
@@ -16,6 +17,7 @@ __all__ = [
     "auth_models",
     "codeenv_models",
     "connection_models",
+    "console_models",
     "futures_models",
     "jupyter_models",
     "project_models",
