@@ -28,6 +28,7 @@ from labkeeper.db.migrate import upgrade
 from labkeeper.db.stamps import FOLD_EVERY_SECONDS
 from labkeeper.futures import routes as futures_routes
 from labkeeper.futures.component import component as futures_component
+from labkeeper.lab import component as lab
 from labkeeper.notebooks.jupyter import routes as jupyter_routes
 from labkeeper.notebooks.jupyter.component import component as jupyter_component
 from labkeeper.notebooks.sql import routes as sql_notebook_routes
@@ -68,6 +69,7 @@ COMPONENTS: list = [
     sql_notebooks_component,
     codeenvs_component,
     jupyter_component,
+    lab.component,
 ]
 COMPONENT_STOP_SECONDS = 3.0
 
@@ -142,6 +144,7 @@ def create_app(config: Config) -> FastAPI:
     app.state.metrics = Metrics(lambda: app.state.store)
     install_error_handlers(app)
     routing.install(app.router, [probes.router, *ROUTERS])
+    lab.mount(app)
 
     def audit(**event: str) -> None:
         record_event(app.state.store, **event)
