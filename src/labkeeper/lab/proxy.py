@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 import orjson
@@ -133,8 +133,15 @@ class LabProxy:
             await send({"type": "http.response.body", "body": b""})
             return
         target = _target(scope)
-        request = self.client.build_request(scope["method"], target, headers=headers, content=bytes(body))
-        upstream = await self.client.send(request, stream=True)
+        try:
+            request = self.client.build_request(scope["method"], target, headers=headers, content=bytes(body))
+            upstream = await self.client.send(request, stream=True)
+        except httpx.InvalidURL:
+            await _answer(send, 400, "Invalid path")
+            return
+        except httpx.TransportError:
+            await _answer(send, 503, "JupyterLab is not available")
+            return
         try:
             out = [(k.lower(), v) for k, v in upstream.headers.raw if k.lower() not in _HOP_BY_HOP]
             api_error = upstream.status_code >= 400 and "/api/" in scope["path"]
@@ -190,8 +197,18 @@ class LabProxy:
         await _relay(upstream, receive, send)
 
 
+async def _answer(send: Send, status: int, message: str) -> None:
+    data = dss_error_body(status, orjson.dumps({"message": message}))
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": data})
+
+
 def _target(scope: Scope) -> str:
-    target = scope["path"]  # the whole path: jupyter_server serves under /lab/ too
+    """The path as the caller sent it (still percent-encoded: a decoded `%00` or `%2F` must
+    reach jupyter_server as the caller wrote it), whole, since it serves under /lab/ too."""
+    raw = scope.get("raw_path")
+    target = raw.decode("latin-1") if raw else quote(scope["path"])
     if scope.get("query_string"):
         target += "?" + scope["query_string"].decode("latin-1")
     return target

@@ -29,15 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_server.serverapp import ServerApp
-from jupyter_server.services.sessions.handlers import SessionRootHandler
-from jupyter_server.utils import url_path_join
-from tornado import web
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_unix_socket
 from traitlets.config import Config as TraitletsConfig
 
 from labkeeper.config import Config
 from labkeeper.db import Store
+from labkeeper.lab import handlers
 from labkeeper.lab.contents import LabContentsManager
 from labkeeper.lab.identity import LabIdentityProvider
 from labkeeper.lab.kernels import LabChannelsConnection, LabKernelManager, LabKernelSpecManager
@@ -55,20 +53,6 @@ class InProcessServerApp(ServerApp):
 
     def init_signal(self) -> None:
         return None  # labkeeper's supervision handles signals
-
-
-class LabSessionRootHandler(SessionRootHandler):
-    """Jupyter's `POST /api/sessions`, answering a refused kernel start with its own status (a
-    403 or 429 from labkeeper's rules) rather than the 500 Jupyter wraps every failure in."""
-
-    async def post(self) -> None:
-        try:
-            await super().post()
-        except web.HTTPError as exc:
-            cause = exc.__cause__
-            if isinstance(cause, web.HTTPError) and 400 <= cause.status_code < 500:
-                raise cause from None
-            raise
 
 
 def _cookie_secret(data_dir: Path) -> bytes:
@@ -138,7 +122,7 @@ class LabServer:
         app.contents_manager.sessions = self.sessions
         app.kernel_spec_manager.sessions = self.sessions
         app.kernel_manager.bind(self.sessions)
-        app.web_app.add_handlers(".*$", [(url_path_join(BASE_URL, r"/api/sessions"), LabSessionRootHandler)])
+        handlers.install(app.web_app, BASE_URL)
         self.app = app
         self.http = HTTPServer(
             app.web_app,
