@@ -63,3 +63,34 @@ def _to_dict(event: AuditEvent) -> dict[str, Any]:
         "details": event.details,
         "requestId": event.request_id,
     }
+
+
+def search_events(
+    store: Store,
+    *,
+    user: str = "",
+    action: str = "",
+    outcome: str = "",
+    since: int | None = None,
+    until: int | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    """Events newest first, filtered: `user` exactly, `action` as a substring, `outcome`
+    "success" or "error" (any failure), `since`/`until` in ms."""
+    query = select(AuditEvent).order_by(AuditEvent.id.desc())
+    if user:
+        query = query.where(AuditEvent.user == user)
+    if action:
+        escaped = action.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(AuditEvent.action.like(f"%{escaped}%", escape="\\"))
+    if outcome == "success":
+        query = query.where(AuditEvent.outcome == "success")
+    elif outcome == "error":
+        query = query.where(AuditEvent.outcome != "success")
+    if since is not None:
+        query = query.where(AuditEvent.time >= since)
+    if until is not None:
+        query = query.where(AuditEvent.time <= until)
+    with store.read() as s:
+        return [_to_dict(e) for e in s.scalars(query.offset(offset).limit(limit))]

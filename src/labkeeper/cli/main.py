@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from labkeeper.cli import serve
 
 # Modules that add admin subcommands through `register(subparsers)`.
-COMMAND_MODULES: list[str] = ["labkeeper.cli.futures", "labkeeper.cli.codeenvs"]
+COMMAND_MODULES: list[str] = ["labkeeper.cli.futures", "labkeeper.cli.codeenvs", "labkeeper.cli.users"]
 
 
 def build_parser() -> argparse.ArgumentParser:

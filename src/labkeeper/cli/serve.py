@@ -93,6 +93,13 @@ def run(args: argparse.Namespace) -> int:
             f"{config.data_dir / KEY_FILE}, mode 0600):\n\n    {created}\n",
             flush=True,
         )
+    if created is not None:
+        print(
+            f"labkeeper: the web console is at http://{config.host}:{config.port}/ ; to sign in as "
+            "'admin', first set its password:\n\n"
+            f"    labkeeper users set-password admin --data-dir {config.data_dir}\n",
+            flush=True,
+        )
     print(f"labkeeper: serving on http://{config.host}:{config.port} (data in {config.data_dir})", flush=True)
     common: dict[str, Any] = {
         "host": config.host,

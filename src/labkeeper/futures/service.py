@@ -106,3 +106,16 @@ def list_futures(
         query = query.limit(limit)
     with store.read() as s:
         return [future_state(t, with_result=False) for t in s.scalars(query)]
+
+
+def list_recent_futures(
+    store: Store, principal: Principal, *, all_users: bool, limit: int
+) -> list[dict[str, Any]]:
+    """Ended futures, newest first: the viewer's own, or every user's for an admin."""
+    if all_users:
+        principal.require_admin()
+    query = select(Task).where(Task.state != RUNNING).order_by(Task.ended_on.desc()).limit(limit)
+    if not all_users:
+        query = query.where(Task.owner == principal.name)
+    with store.read() as s:
+        return [future_state(t, with_result=False) for t in s.scalars(query)]

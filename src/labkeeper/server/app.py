@@ -23,6 +23,7 @@ from labkeeper.codeenvs.component import component as codeenvs_component
 from labkeeper.config import Config
 from labkeeper.connections import routes as connection_routes
 from labkeeper.connections.component import component as connections_component
+from labkeeper.console import ROUTERS as CONSOLE_ROUTERS
 from labkeeper.db import Store
 from labkeeper.db.migrate import upgrade
 from labkeeper.db.stamps import FOLD_EVERY_SECONDS
@@ -175,6 +176,8 @@ def create_app(config: Config) -> FastAPI:
         app.state.writes,
         loop_bound=frozenset({get_runner, jupyter_routes.get_manager}),
     )
+    # After the table is compiled: the console's pages are left to FastAPI's own stack.
+    routing.install(app.router, CONSOLE_ROUTERS)
     return app
 
 

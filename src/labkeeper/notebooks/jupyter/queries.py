@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, func, select
 
 from labkeeper.auth.principal import Principal
 from labkeeper.errors import Forbidden, NotFound
-from labkeeper.isolation.processes import usage
+from labkeeper.isolation.processes import ProcessTree, process_tree, usage
 from labkeeper.notebooks.jupyter import files, rights
 from labkeeper.notebooks.jupyter.models import STARTING, JupyterSession
 from labkeeper.projects.access import can, get_project_checked, require_project
@@ -45,9 +45,11 @@ class SessionQueries:
             raise NotFound(f"No running notebook session {session_id!r}")
         return row
 
-    def session_json(self, row: Any, live: LiveKernel | None = None) -> dict[str, Any]:
+    def session_json(
+        self, row: Any, live: LiveKernel | None = None, *, tree: ProcessTree | None = None
+    ) -> dict[str, Any]:
         live = live or self.live.get(row.id)
-        used = usage(row.pid, create_time=row.pid_create_time or None) if row.pid else None
+        used = usage(row.pid, create_time=row.pid_create_time or None, tree=tree) if row.pid else None
         return {
             "projectKey": row.project_key,
             "notebookName": row.notebook_name,
@@ -100,7 +102,9 @@ class SessionQueries:
     def all_sessions(self) -> list[dict[str, Any]]:
         with self.store.read() as s:
             rows = list(s.scalars(select(JupyterSession).order_by(JupyterSession.started_on)))
-        return [self.session_json(r) for r in rows if self._is_live(r)]
+        live = [r for r in rows if self._is_live(r)]
+        tree = process_tree() if len(live) > 1 else None
+        return [self.session_json(r, tree=tree) for r in live]
 
     def row_of_kernel(self, kernel_id: str) -> JupyterSession | None:
         """The session of a kernel id, whichever worker runs it (None when there is none)."""
