@@ -8,6 +8,7 @@ atomic writes and audit. Nothing but notebooks exists here: no folders, files or
 
 from __future__ import annotations
 
+import hashlib
 import os
 from datetime import UTC, datetime
 from typing import Any
@@ -84,8 +85,20 @@ class LabContentsManager(AsyncContentsManager):
         return files.notebook_path(self.sessions.config.data_dir, where.project_key, where.notebook)
 
     # -- models --------------------------------------------------------------------------------
+    def _digest(self, where: LabPath) -> str | None:
+        """The SHA-256 of the notebook file, which Lab compares to notice a change made elsewhere."""
+        try:
+            fd = os.open(self._file(where), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            return None
+        digest = hashlib.sha256()
+        with os.fdopen(fd, "rb") as source:
+            while chunk := source.read(1 << 20):
+                digest.update(chunk)
+        return digest.hexdigest()
+
     def _notebook_model(
-        self, where: LabPath, content: dict[str, Any] | None, writable: bool
+        self, where: LabPath, content: dict[str, Any] | None, writable: bool, *, with_hash: bool = False
     ) -> dict[str, Any]:
         try:
             stat = os.lstat(self._file(where))
@@ -105,6 +118,8 @@ class LabContentsManager(AsyncContentsManager):
             "hash": None,
             "hash_algorithm": None,
         }
+        if with_hash:
+            model["hash"], model["hash_algorithm"] = self._digest(where), "sha256"
         if content is not None:
             model["content"] = nbformat.from_dict(content)
             model["format"] = "json"
@@ -134,7 +149,13 @@ class LabContentsManager(AsyncContentsManager):
         return True
 
     async def get(
-        self, path: str, content: bool = True, type: str | None = None, format: str | None = None, **_: Any
+        self,
+        path: str,
+        content: bool = True,
+        type: str | None = None,
+        format: str | None = None,
+        require_hash: bool = False,
+        **_: Any,
     ) -> dict[str, Any]:
         where = parse(path)
         principal = require_principal()
@@ -157,7 +178,8 @@ class LabContentsManager(AsyncContentsManager):
                     raise NotFound(
                         f"Jupyter notebook {where.notebook!r} does not exist in {where.project_key}"
                     )
-            return self._notebook_model(where, body, self._writable(principal, where.project_key))
+            writable = self._writable(principal, where.project_key)
+            return self._notebook_model(where, body, writable, with_hash=require_hash)
 
         return await calls.read(read_one)
 
@@ -195,7 +217,7 @@ class LabContentsManager(AsyncContentsManager):
                 service.save_notebook(self.sessions, principal, key, name, body)
             else:
                 service.create_notebook(self.sessions, principal, key, name, body)
-            return self._notebook_model(where, None, True)
+            return self._notebook_model(where, None, True, with_hash=True)
 
         return await calls.change(self.sessions.store, principal, "save notebook", where.api_path, write)
 

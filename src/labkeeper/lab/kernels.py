@@ -23,6 +23,7 @@ from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 from jupyter_server._tz import utcnow
 from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
 from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
+from jupyter_server.services.sessions.sessionmanager import SessionManager
 from tornado import web
 
 from labkeeper.errors import LabkeeperError
@@ -30,14 +31,15 @@ from labkeeper.lab import calls
 from labkeeper.lab.identity import SERVER_URL, UNSIGNED, current_principal, require_principal
 from labkeeper.lab.paths import parse
 from labkeeper.notebooks.jupyter import rights, service
-from labkeeper.notebooks.jupyter.sessions import SessionManager
+from labkeeper.notebooks.jupyter.files import SUFFIX
+from labkeeper.notebooks.jupyter.sessions import SessionManager as Sessions
 from labkeeper.projects.access import require_project
 
 
 class LabKernelSpecManager(KernelSpecManager):
     """labkeeper's kernelspecs, less the code envs the requesting user may not use."""
 
-    sessions: SessionManager | None = None  # set by lab/server.py
+    sessions: Sessions | None = None  # set by lab/server.py
 
     def _usable(self) -> set[str] | None:
         principal = current_principal()
@@ -79,9 +81,9 @@ class LabChannelsConnection(ZMQChannelsWebsocketConnection):
 
 
 class LabKernelManager(AsyncMappingKernelManager):
-    sessions: SessionManager
+    sessions: Sessions
 
-    def bind(self, sessions: SessionManager) -> None:
+    def bind(self, sessions: Sessions) -> None:
         """Share the session manager's kernel map: one set of kernels, two doors."""
         self.sessions = sessions
         self._kernels = sessions.kernels._kernels
@@ -223,3 +225,27 @@ class LabKernelManager(AsyncMappingKernelManager):
 
     async def shutdown_all(self, now: bool = False) -> None:  # labkeeper stops its sessions itself
         return None
+
+
+class LabSessionManager(SessionManager):
+    """Jupyter's sessions, whose kernels start for the notebook they belong to: JupyterLab names
+    a session `<folder>/<uuid>` with the notebook's file name apart, so the notebook is the
+    file `name` in the folder of `path` (or `path` itself, for older clients)."""
+
+    async def start_kernel_for_session(
+        self,
+        session_id: str,
+        path: str | None,
+        name: str | None,
+        type: str | None,
+        kernel_name: str | None,
+        kernel_id: str | None = None,
+    ) -> str:
+        notebook = path or ""
+        if name and name.endswith(SUFFIX) and "/" not in name and not notebook.endswith(SUFFIX):
+            folder = notebook.rsplit("/", 1)[0] if "/" in notebook else ""
+            notebook = f"{folder}/{name}" if folder else name
+        return await self.kernel_manager.start_kernel(
+            path=notebook, kernel_name=kernel_name, kernel_id=kernel_id
+        )
+

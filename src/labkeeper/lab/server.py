@@ -38,7 +38,12 @@ from labkeeper.db import Store
 from labkeeper.lab import handlers
 from labkeeper.lab.contents import LabContentsManager
 from labkeeper.lab.identity import LabIdentityProvider
-from labkeeper.lab.kernels import LabChannelsConnection, LabKernelManager, LabKernelSpecManager
+from labkeeper.lab.kernels import (
+    LabChannelsConnection,
+    LabKernelManager,
+    LabKernelSpecManager,
+    LabSessionManager,
+)
 from labkeeper.notebooks.jupyter.sessions import SessionManager
 
 BASE_URL = "/lab/"
@@ -85,10 +90,12 @@ def _traitlets_config(config: Config, lab_dir: Path) -> TraitletsConfig:
     c.ServerApp.max_body_size = config.max_body_bytes
     c.ServerApp.max_buffer_size = config.max_body_bytes
     c.ServerApp.identity_provider_class = LabIdentityProvider
+    c.IdentityProvider.token = ""  # no Jupyter token: Lab's pages would send it instead of the cookie
     c.ServerApp.contents_manager_class = LabContentsManager
     c.ServerApp.kernel_manager_class = LabKernelManager
     c.ServerApp.kernel_spec_manager_class = LabKernelSpecManager
     c.ServerApp.kernel_websocket_connection_class = LabChannelsConnection
+    c.ServerApp.session_manager_class = LabSessionManager
     c.MappingKernelManager.cull_idle_timeout = 0  # labkeeper culls idle sessions itself
     c.LabApp.workspaces_dir = str(lab_dir / "workspaces")
     c.LabApp.user_settings_dir = str(lab_dir / "user-settings")
