@@ -1,7 +1,10 @@
-"""Wires JupyterLab into the app: the `/lab` route (mounted when the app is built) and, at
-start, the in-process jupyter_server over the Jupyter component's session manager."""
+"""Wires JupyterLab into the app: the `/lab` route (mounted when the app is built) and the
+in-process jupyter_server over the Jupyter component's session manager, built by the first
+request to /lab (a worker that never serves Lab never pays for building it)."""
 
 from __future__ import annotations
+
+import asyncio
 
 from fastapi import FastAPI
 from starlette.routing import Mount
@@ -12,13 +15,24 @@ from labkeeper.lab.server import LabServer
 
 
 class LabDoor:
-    """The ASGI app mounted at /lab: the proxy once Lab is started, a 503 before."""
+    """The ASGI app mounted at /lab: the proxy, started on first use; a 503 while stopping."""
 
     def __init__(self, app: FastAPI) -> None:
         self.app = app
+        self.starting = asyncio.Lock()
+
+    async def _proxy(self) -> LabProxy | None:
+        state = self.app.state
+        if getattr(state, "lab_proxy", None) is None and getattr(state, "lab_enabled", False):
+            async with self.starting:
+                if getattr(state, "lab_proxy", None) is None and state.lab_enabled:
+                    server = LabServer(state.store, state.config, state.jupyter)
+                    server.start()
+                    state.lab, state.lab_proxy = server, LabProxy(server.socket_path)
+        return getattr(state, "lab_proxy", None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        proxy = getattr(self.app.state, "lab_proxy", None)
+        proxy = await self._proxy()
         if proxy is not None:
             await proxy(scope, receive, send)
         elif scope["type"] == "http":
@@ -36,12 +50,10 @@ def mount(app: FastAPI) -> None:
 
 class LabComponent:
     async def start(self, app: FastAPI) -> None:
-        server = LabServer(app.state.store, app.state.config, app.state.jupyter)
-        server.start()
-        app.state.lab = server
-        app.state.lab_proxy = LabProxy(server.socket_path)
+        app.state.lab_enabled = True  # the first request to /lab builds the server
 
     async def stop(self, app: FastAPI) -> None:
+        app.state.lab_enabled = False
         proxy = getattr(app.state, "lab_proxy", None)
         app.state.lab_proxy = None
         if proxy is not None:

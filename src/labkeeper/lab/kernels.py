@@ -248,4 +248,3 @@ class LabSessionManager(SessionManager):
         return await self.kernel_manager.start_kernel(
             path=notebook, kernel_name=kernel_name, kernel_id=kernel_id
         )
-

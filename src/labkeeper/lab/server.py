@@ -3,9 +3,10 @@
 Why this way: jupyter_server is a Tornado application and labkeeper an ASGI one; Tornado
 cannot be mounted in ASGI, and a second public port (or a separate process) would need its
 own sign-in, TLS and firewall story and could not share labkeeper's kernels, which live in
-this process's `SessionManager`. So each labkeeper worker builds one `ServerApp` at start,
-on the worker's own event loop (Tornado runs on asyncio), with labkeeper's contents manager,
-kernel manager, kernelspec manager and identity provider, and serves it on a unix socket in
+this process's `SessionManager`. So each labkeeper worker builds one `ServerApp` (at its
+first /lab request), on the worker's own event loop (Tornado runs on asyncio), with
+labkeeper's contents manager, kernel manager, kernelspec manager and identity provider, and
+serves it on a unix socket in
 a private 0700 folder that only the server's account can open (a kernel account cannot
 reach it). labkeeper's `/lab` route (lab/proxy.py) forwards HTTP and websocket traffic there,
 after labkeeper's own request path (request id, body limit, metrics). The extra hop is a
