@@ -31,6 +31,7 @@ from labkeeper.futures import routes as futures_routes
 from labkeeper.futures.component import component as futures_component
 from labkeeper.instance import logfiles
 from labkeeper.instance import routes as instance_routes
+from labkeeper.lab import component as lab
 from labkeeper.nodes import routes as node_routes
 from labkeeper.nodes.component import component as nodes_component
 from labkeeper.notebooks.jupyter import routes as jupyter_routes
@@ -78,6 +79,7 @@ COMPONENTS: list = [
     sql_notebooks_component,
     codeenvs_component,
     jupyter_component,
+    lab.component,
     nodes_component,  # last: a node shows as alive once it can serve and execute
 ]
 COMPONENT_STOP_SECONDS = 3.0
@@ -154,6 +156,7 @@ def create_app(config: Config) -> FastAPI:
     app.state.metrics = Metrics(lambda: app.state.store)
     install_error_handlers(app)
     routing.install(app.router, [probes.router, *ROUTERS])
+    lab.mount(app)
 
     def audit(**event: str) -> None:
         record_event(app.state.store, **event)
