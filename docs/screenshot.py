@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench._harness import LabkeeperServer  # noqa: E402
-from tests.console.test_browser import ARGS, CHROMIUM  # noqa: E402
+from tests.helpers import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
 PASSWORD = "screenshot password"
 # (project, notebook, user, megabytes the notebook holds in memory)
@@ -76,7 +76,7 @@ def main() -> None:
     try:
         seed(server)
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(base_url=server.url, viewport={"width": 1360, "height": 560})
             page.goto("/login")
             page.fill("input[name=login]", "admin")

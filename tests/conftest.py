@@ -139,6 +139,39 @@ def config(database_url: str | None, kernel_runtime: str) -> Iterator[Config]:
     shutil.rmtree(base, ignore_errors=True)
 
 
+
+def make_user(
+    store: Store,
+    login: str,
+    groups: list[str],
+    *,
+    group_permissions: dict | None = None,
+    admin_group: bool = False,
+) -> str:
+    """Create a user (and its groups, with `group_permissions` when new) directly in the
+    store; return a personal key secret."""
+    secret = new_secret()
+    with store.begin() as s:
+        s.add(User(login=login, display_name=login.title(), created_on=now_ms()))
+        s.flush()
+        for name in groups:
+            if s.get(Group, name) is None:
+                s.add(Group(name=name, admin=admin_group, permissions=group_permissions or {}))
+                s.flush()
+            s.add(Membership(login=login, group_name=name))
+        s.add(
+            ApiKey(
+                id=new_id(),
+                kind="PERSONAL",
+                prefix=shown_prefix(secret),
+                secret_hash=hash_secret(secret),
+                user_login=login,
+                created_on=now_ms(),
+                created_by="tests",
+            )
+        )
+    return secret
+
 class Instance:
     """A running in-process labkeeper with helpers to make users and keys."""
 
@@ -171,27 +204,9 @@ class Instance:
         admin_group: bool = False,
     ) -> str:
         """Create a user (and its groups) directly in the store; return a personal key secret."""
-        secret = new_secret()
-        with self.store.begin() as s:
-            s.add(User(login=login, display_name=login.title(), created_on=now_ms()))
-            s.flush()
-            for name in groups:
-                if s.get(Group, name) is None:
-                    s.add(Group(name=name, admin=admin_group, permissions=group_permissions or {}))
-                    s.flush()
-                s.add(Membership(login=login, group_name=name))
-            s.add(
-                ApiKey(
-                    id=new_id(),
-                    kind="PERSONAL",
-                    prefix=shown_prefix(secret),
-                    secret_hash=hash_secret(secret),
-                    user_login=login,
-                    created_on=now_ms(),
-                    created_by="tests",
-                )
-            )
-        return secret
+        return make_user(
+            self.store, login, groups, group_permissions=group_permissions, admin_group=admin_group
+        )
 
 
 @pytest.fixture

@@ -57,3 +57,33 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, interval: floa
         if value or time.monotonic() > deadline:
             return value
         time.sleep(interval)
+
+
+# Debian's chromium, driven headless by Playwright in the browser tests (console, lab). The
+# flags keep it off this machine's closed network (background fetches, updates, sync).
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+NO_CHROMIUM = f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium; .ci/run does)"
+
+
+def browser_fixture(sync_api: Any) -> Any:
+    """A module-scoped fixture: one headless chromium for a browser test module."""
+    import pytest
+
+    @pytest.fixture(scope="module")
+    def chromium() -> Any:
+        with sync_api.sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            yield browser
+            browser.close()
+
+    return chromium

@@ -17,36 +17,15 @@ from tests.codeenvs.conftest import index_settings
 from tests.codeenvs.conftest import wheelhouse as wheelhouse  # noqa: F401 - session fixture
 from tests.conftest import ADMIN_KEY, API, LiveServer, free_port
 from tests.console.helpers import PASSWORD
-from tests.helpers import wait_for
+from tests.helpers import CHROMIUM, NO_CHROMIUM, browser_fixture, wait_for
 from tests.jupyter.helpers import notebook
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 HOSTILE = "<img src=x onerror=window.__pwned=1><script>window.__pwned=2</script>"
 
 if not os.path.exists(CHROMIUM):
-    pytest.skip(
-        f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium; .ci/run does)",
-        allow_module_level=True,
-    )
+    pytest.skip(NO_CHROMIUM, allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api")
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[object]:
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
+chromium = browser_fixture(sync_api)
 
 
 @pytest.fixture

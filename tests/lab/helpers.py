@@ -10,38 +10,11 @@ from typing import Any
 import httpx
 from websockets.sync.client import connect
 
-from labkeeper.auth.keys import hash_secret, new_id, new_secret, shown_prefix
-from labkeeper.auth.models import ApiKey, Group, Membership, User
-from labkeeper.db import Store, now_ms
-from tests.conftest import ADMIN_KEY, API, LiveServer
+from tests.conftest import ADMIN_KEY, API, LiveServer, make_user
 from tests.jupyter.helpers import notebook
 
 UNSAFE_CODE = {"mayRunNotebooks": True, "mayWriteUnsafeCode": True}
 __all__ = ["Lab", "UNSAFE_CODE", "notebook"]
-
-
-def make_user(store: Store, login: str, group: str, permissions: dict[str, bool] | None = None) -> str:
-    """A user in `group` (created with `permissions` when new); returns a personal key."""
-    secret = new_secret()
-    with store.begin() as s:
-        s.add(User(login=login, display_name=login.title(), created_on=now_ms()))
-        s.flush()
-        if s.get(Group, group) is None:
-            s.add(Group(name=group, admin=False, permissions=permissions or {}))
-            s.flush()
-        s.add(Membership(login=login, group_name=group))
-        s.add(
-            ApiKey(
-                id=new_id(),
-                kind="PERSONAL",
-                prefix=shown_prefix(secret),
-                secret_hash=hash_secret(secret),
-                user_login=login,
-                created_on=now_ms(),
-                created_by="tests",
-            )
-        )
-    return secret
 
 
 class Lab:
@@ -69,7 +42,7 @@ class Lab:
         assert self.admin.put(f"/projects/{key}/permissions", json=perms).status_code == 204
 
     def user(self, login: str, group: str, permissions: dict[str, bool] | None = None) -> str:
-        return make_user(self.live.store, login, group, permissions)
+        return make_user(self.live.store, login, [group], group_permissions=permissions)
 
     def put_notebook(self, key: str, project: str, name: str, *sources: str, kernel: str = "python3") -> None:
         answer = self.api(key).post(

@@ -7,24 +7,13 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
 
 import pytest
 
 from tests.conftest import ADMIN_KEY, LiveServer
+from tests.helpers import CHROMIUM, NO_CHROMIUM, browser_fixture
 from tests.lab.helpers import UNSAFE_CODE, Lab, notebook
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PASSWORD = "correct horse battery staple"
 CELL = (
     "import os, dataiku\n"
@@ -33,16 +22,9 @@ CELL = (
 )
 
 if not os.path.exists(CHROMIUM):
-    pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (.ci/run does)", allow_module_level=True)
+    pytest.skip(NO_CHROMIUM, allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api")
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[object]:
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
+chromium = browser_fixture(sync_api)
 
 
 def sign_in(page, login: str) -> None:  # type: ignore[no-untyped-def]

@@ -63,7 +63,8 @@ def _set_in_store(data_dir: Path, database_url: str | None, login: str, password
         login=None, groups=frozenset(), admin=True, permissions=frozenset(), key_id="cli", key_kind="GLOBAL"
     )
     try:
-        service.update_user(store, login, {"login": login, "password": password}, caller=operator)
+        body = {"login": login, "password": password}
+        service.update_user(store, login, body, data_dir=config.data_dir, caller=operator)
     except LabkeeperError as exc:
         print(f"labkeeper: {exc.message}", file=sys.stderr)
         return EXIT_FAILED

@@ -3,6 +3,7 @@ each user's last activity (their keys' last use and their console sessions)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
@@ -36,7 +37,7 @@ def _groups(form: FormData) -> list[str]:
     return [g for g in form.getlist("groups") if g]
 
 
-def create_user(store: Store, principal: Principal, form: FormData) -> dict[str, Any]:
+def create_user(store: Store, principal: Principal, form: FormData, data_dir: Path) -> dict[str, Any]:
     principal.require_admin()
     body = {
         "login": form.get("login", ""),
@@ -45,17 +46,19 @@ def create_user(store: Store, principal: Principal, form: FormData) -> dict[str,
         "password": form.get("password", ""),
         "groups": _groups(form),
     }
-    return service.create_user(store, body)
+    return service.create_user(store, body, data_dir=data_dir)
 
 
-def set_enabled(store: Store, principal: Principal, login: str, enabled: bool) -> None:
+def set_enabled(store: Store, principal: Principal, login: str, enabled: bool, data_dir: Path) -> None:
     principal.require_admin()
-    service.update_user(store, login, {"login": login, "enabled": enabled}, caller=principal)
+    body = {"login": login, "enabled": enabled}
+    service.update_user(store, login, body, data_dir=data_dir, caller=principal)
 
 
-def set_groups(store: Store, principal: Principal, login: str, form: FormData) -> None:
+def set_groups(store: Store, principal: Principal, login: str, form: FormData, data_dir: Path) -> None:
     principal.require_admin()
-    service.update_user(store, login, {"login": login, "groups": _groups(form)}, caller=principal)
+    body = {"login": login, "groups": _groups(form)}
+    service.update_user(store, login, body, data_dir=data_dir, caller=principal)
 
 
 def create_group(store: Store, principal: Principal, form: FormData) -> None:

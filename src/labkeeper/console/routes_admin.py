@@ -82,7 +82,8 @@ async def users_page(request: Request) -> Response:
 @page
 async def create_user(request: Request) -> Response:
     who, form = await web.posted(request)
-    await run_in_threadpool(people.create_user, web.store_of(request), who.principal, form)
+    data_dir = request.app.state.config.data_dir
+    await run_in_threadpool(people.create_user, web.store_of(request), who.principal, form, data_dir)
     return web.redirect("/users", "User created")
 
 
@@ -90,11 +91,12 @@ async def create_user(request: Request) -> Response:
 @page
 async def change_user(login: str, action: str, request: Request) -> Response:
     who, form = await web.posted(request)
-    store = web.store_of(request)
+    store, data_dir = web.store_of(request), request.app.state.config.data_dir
     if action in ("enable", "disable"):
-        await run_in_threadpool(people.set_enabled, store, who.principal, login, action == "enable")
+        enable = action == "enable"
+        await run_in_threadpool(people.set_enabled, store, who.principal, login, enable, data_dir)
     elif action == "groups":
-        await run_in_threadpool(people.set_groups, store, who.principal, login, form)
+        await run_in_threadpool(people.set_groups, store, who.principal, login, form, data_dir)
     else:
         raise BadRequest("Unknown user action")
     return web.redirect("/users", "User saved")
