@@ -156,7 +156,6 @@ def create_app(config: Config) -> FastAPI:
     app.state.metrics = Metrics(lambda: app.state.store)
     install_error_handlers(app)
     routing.install(app.router, [probes.router, *ROUTERS])
-    lab.mount(app)
 
     def audit(**event: str) -> None:
         record_event(app.state.store, **event)
@@ -187,8 +186,10 @@ def create_app(config: Config) -> FastAPI:
         app.state.writes,
         loop_bound=frozenset({get_runner, jupyter_routes.get_manager, archive_routes.streamed_upload}),
     )
-    # After the table is compiled: the console's pages are left to FastAPI's own stack.
+    # After the table is built and compiled: the console's pages and /lab (a mount, which the
+    # table cannot file: it would stop indexing every route) are left to FastAPI's own stack.
     routing.install(app.router, CONSOLE_ROUTERS)
+    lab.mount(app)
     return app
 
 
