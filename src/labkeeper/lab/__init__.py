@@ -1,1 +1,0 @@
-"""JupyterLab at /lab, over labkeeper's own project notebooks and notebook sessions."""
