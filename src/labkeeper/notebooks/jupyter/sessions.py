@@ -137,6 +137,11 @@ class SessionManager(SessionQueries, Housekeeping):
         keylease.forget_worker(self)
         with contextlib.suppress(OSError):  # only when empty: another worker may still use it
             os.rmdir(self.tree.sockets)
+        # The kernels' zmq context ends with the manager, here on its own loop. Left to the
+        # garbage collector, jupyter_client's __del__ destroys it from whichever thread
+        # collects it, where `term` can wait forever on sockets another thread still holds.
+        if not self.kernels.context.closed:
+            self.kernels.context.destroy(linger=0)
 
     async def _home(self, coroutine: Any) -> Any:
         """Run `coroutine` on the loop the manager started on, where its kernels and their
