@@ -30,7 +30,10 @@ SESSIONS = [
 
 
 def notebook(megabytes: int) -> dict:
-    source = f"import time\nblob = bytearray({megabytes} * 1024 * 1024)\nfor i in range(len(blob) // 4096):\n    blob[i * 4096] = 1"
+    source = (
+        f"import time\nblob = bytearray({megabytes} * 1024 * 1024)\n"
+        "for i in range(len(blob) // 4096):\n    blob[i * 4096] = 1"
+    )
     return {
         "nbformat": 4,
         "nbformat_minor": 5,
@@ -43,13 +46,19 @@ def notebook(megabytes: int) -> dict:
 def seed(server: LabkeeperServer) -> None:
     api = server.api
     users = sorted({user for _, _, user, _ in SESSIONS})
-    api.post("/admin/groups/", json={"name": "data-science", "mayWriteUnsafeCode": True, "mayRunNotebooks": True})
+    api.post(
+        "/admin/groups/", json={"name": "data-science", "mayWriteUnsafeCode": True, "mayRunNotebooks": True}
+    )
     for user in users:
-        api.post("/admin/users/", json={"login": user, "displayName": user.title(), "groups": ["data-science"]})
+        api.post(
+            "/admin/users/", json={"login": user, "displayName": user.title(), "groups": ["data-science"]}
+        )
     for project in sorted({p for p, _, _, _ in SESSIONS}):
         api.post("/projects/", json={"projectKey": project, "name": project.title()}).raise_for_status()
         perms = api.get(f"/projects/{project}/permissions").json()
-        perms["permissions"].append({"group": "data-science", "readProjectContent": True, "writeProjectContent": True})
+        perms["permissions"].append(
+            {"group": "data-science", "readProjectContent": True, "writeProjectContent": True}
+        )
         api.put(f"/projects/{project}/permissions", json=perms).raise_for_status()
     jobs = []
     for project, name, user, megabytes in SESSIONS:
@@ -67,7 +76,9 @@ def seed(server: LabkeeperServer) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "running-notebooks.png")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright

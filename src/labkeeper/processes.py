@@ -19,6 +19,19 @@ import psutil
 _SAME_START = 0.01  # seconds: create times are recorded with this precision
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this machine (one of another account too)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def identity(pid: int) -> list[float]:
     """[pid, create time], as recorded to find the process again later."""
     try:

@@ -35,7 +35,7 @@ from labkeeper.futures.runner import (
     TaskContext,
     TaskRunner,
 )
-from labkeeper.processes import identity, stop_tree
+from labkeeper.processes import identity, pid_alive, stop_tree
 
 log = logging.getLogger("labkeeper.futures")
 POLL_SECONDS = 0.1
@@ -186,7 +186,7 @@ class InProcessRunner(TaskRunner):
             for task in rows:
                 runner_host, _, rest = task.runner_id.partition(":")
                 runner_pid = int(rest.partition(":")[0] or 0)
-                if runner_host != host or (runner_pid != os.getpid() and _pid_alive(runner_pid)):
+                if runner_host != host or (runner_pid != os.getpid() and pid_alive(runner_pid)):
                     continue
                 for pid, ctime in task.processes or []:
                     stop_tree(int(pid), started_at=float(ctime) or None)
@@ -402,15 +402,3 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return asyncio.get_running_loop()
     except RuntimeError:
         return None
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -31,6 +31,8 @@ from prometheus_client.multiprocess import mark_process_dead
 from uvicorn import Config as UvicornConfig
 from uvicorn.supervisors.multiprocess import Multiprocess
 
+from labkeeper.processes import pid_alive
+
 log = logging.getLogger("labkeeper.supervision")
 
 SUPERVISOR_PID_ENV = "LABKEEPER_SUPERVISOR_PID"
@@ -204,15 +206,5 @@ def forget_dead_workers_metrics(live: set[int | None]) -> None:
         return
     pids = {name.rsplit("_", 1)[-1].removesuffix(".db") for name in names if name.startswith("gauge_live")}
     for pid in pids:
-        if pid.isdigit() and int(pid) not in live and not _alive(int(pid)):
+        if pid.isdigit() and int(pid) not in live and not pid_alive(int(pid)):
             mark_process_dead(int(pid), folder)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
