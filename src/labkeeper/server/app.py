@@ -8,6 +8,7 @@ runner, kernels), a component whose `start(app)` / `stop(app)` the lifespan call
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -133,6 +134,7 @@ def create_app(config: Config) -> FastAPI:
                 await component.start(app)
                 started.append(component)
             graceful.install()
+            freeze_start_up_heap()
             yield
         finally:
             graceful.uninstall()
@@ -187,6 +189,21 @@ def create_app(config: Config) -> FastAPI:
     # After the table is compiled: the console's pages are left to FastAPI's own stack.
     routing.install(app.router, CONSOLE_ROUTERS)
     return app
+
+
+_heap_frozen = False
+
+
+def freeze_start_up_heap() -> None:
+    """Once per process, when the first app has started: move the objects of the imports and
+    of the app (about 300,000) to the collector's permanent generation. They live as long as
+    the process, and a full collection that scans them holds the event loop for ~130 ms, a
+    pause every in-flight request pays (it was the p99 of every route under load)."""
+    global _heap_frozen
+    if not _heap_frozen:
+        _heap_frozen = True
+        gc.collect()
+        gc.freeze()
 
 
 async def _fold_stamps(store: Store) -> None:
