@@ -90,6 +90,8 @@ def fixtures(server: LabkeeperServer) -> dict[str, str]:
     values["job_id"] = history["q1"][0]["jobId"]
     logs = api.get("/admin/code-envs/python/bench-env/logs").json()
     values["log_name"] = logs[0]["name"] if logs else ""
+    instance_logs = api.get("/admin/logs/").json()
+    values["instance_log"] = instance_logs[0] if instance_logs else ""
     nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": []}
     api.post(f"/projects/{P}/jupyter-notebooks/main", json=nb)
     time.sleep(2.1)  # answers read from files changed in the last 2 s are not kept (server/answers.py)
@@ -108,12 +110,14 @@ def get_routes(server: LabkeeperServer, values: dict[str, str]) -> tuple[list[st
         def fill(match: re.Match, route: str = route) -> str:
             name = match.group(1)
             prefix = route[: match.start()]
-            if name == "name":
+            if name == "name" and prefix != "/admin/logs/":
                 return next(
                     (v for p, v in NAMES.items() if prefix.startswith(p.rstrip("/")) or p == prefix), "x"
                 )
             if name == "key_id" and prefix.startswith("/admin/global-api-keys/"):
                 name = "global_key_id"
+            if name == "name" and prefix == "/admin/logs/":
+                name = "instance_log"
             return str(values.get(name) or PARAMS.get(name) or "x")
 
         path = re.sub(r"\{(\w+)\}", fill, route) + QUERY.get(route, "")

@@ -65,3 +65,30 @@ def test_every_route_not_kept_exists_and_is_a_get(instance: Instance) -> None:
         if "GET" in e.methods
     }
     assert set(NOT_KEPT) <= gets, set(NOT_KEPT) - gets
+
+
+def test_activity_reads_are_kept_under_their_own_stamp(instance: Instance) -> None:
+    """An activity write (made by reads) is seen by the next activity read, and leaves every
+    other kept answer kept."""
+    instance.make_user("ana", ["g1"])
+    admin = instance.admin
+    listed = admin.get("/admin/users-activity").json()
+    assert admin.get("/admin/users-activity").json() == listed  # kept
+    assert admin.get("/admin/users/ana/activity").json()["lastSuccessfulLogin"] is None
+    variables = admin.get("/admin/variables/").json()
+    assert admin.get("/admin/variables/").json() == variables
+    answers = instance.app.state.answers
+    kept_variables = [key for key in answers._entries if key[0].endswith("/admin/variables/")]
+    assert kept_variables
+    stamps_before = answers._entries[kept_variables[0]][0]
+
+    write(instance, "INSERT INTO user_activity (login, last_successful_login) VALUES ('ana', 1234)")
+    ana = next(doc for doc in admin.get("/admin/users-activity").json() if doc["login"] == "ana")
+    assert ana["lastSuccessfulLogin"] == 1234
+    assert admin.get("/admin/users/ana/activity").json()["lastSuccessfulLogin"] == 1234
+    write(instance, "UPDATE user_activity SET last_failed_login = 99 WHERE login = 'ana'")
+    assert admin.get("/admin/users/ana/activity").json()["lastFailedLogin"] == 99
+
+    assert admin.get("/admin/variables/").json() == variables
+    assert answers._entries[kept_variables[0]][0] == stamps_before  # still the same kept answer
+    assert "activity" not in stamps_before

@@ -1,8 +1,9 @@
 """When each user last called the API, started a notebook session, signed in, or failed to.
 
 Activity is written as a side effect of other requests (a read with an API key moves the
-last API call), so its table moves no change stamp: a read would otherwise throw away every
-kept answer of every worker. Its reads are therefore never kept (server/answers.py).
+last API call), so its table moves a change stamp of its own, `activity` (migration 0022),
+under which only the two activity reads keep their answers (server/answers.py): a read that
+writes activity never throws away any other kept answer.
 
 - last API call: written with the key's last-used time (auth/authenticate.py), so it has the
   same resolution (LAST_USED_RESOLUTION_MS, a minute); a call made through a personal,

@@ -48,6 +48,8 @@ IDENTITY = "identity"  # users, groups, memberships, API keys (but not their las
 SETTINGS = "settings"  # the instance documents: general settings, instance variables
 PROJECTS = "projects"  # the projects table: what the project list is made of
 DATA = "data"  # every other table (migration 0008): with the three above, any write moves a stamp
+# user_activity (migration 0022), written by reads: only the activity reads are kept under it
+ACTIVITY = "activity"
 
 Stamps = dict[str, int]
 

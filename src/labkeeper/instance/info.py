@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import uuid
@@ -12,15 +13,18 @@ from typing import Any
 NODE_ID_FILE = "node-id"
 
 
-def _version() -> str:
+@functools.cache  # reading the installed distributions costs half a millisecond
+def version() -> str:
     try:
         return metadata.version("labkeeper")
     except metadata.PackageNotFoundError:
         return "unknown"
 
 
+@functools.cache
 def node_id(data_dir: Path) -> str:
-    """A stable id made on first use and kept in the data directory (first writer wins)."""
+    """A stable id made on first use and kept in the data directory (first writer wins);
+    read once per process, since nothing changes it afterwards."""
     path = data_dir / NODE_ID_FILE
     try:
         return path.read_text().strip()
@@ -38,11 +42,11 @@ def node_id(data_dir: Path) -> str:
 
 
 def instance_info(data_dir: Path) -> dict[str, Any]:
-    version = _version()
+    version_ = version()
     return {
         "nodeId": node_id(data_dir),
         "nodeName": os.environ.get("LABKEEPER_NODE_NAME") or socket.gethostname(),
         "nodeType": "DESIGN",
-        "dssVersion": version,
-        "labkeeperVersion": version,
+        "dssVersion": version_,
+        "labkeeperVersion": version_,
     }

@@ -8,24 +8,17 @@ from __future__ import annotations
 
 import os
 import socket
-from importlib import metadata
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import select, update
 
 from labkeeper.db import Store, now_ms
 from labkeeper.errors import NotFound
+from labkeeper.instance.info import version
 from labkeeper.nodes.models import Node
 
 HEARTBEAT_SECONDS = 3.0
 ALIVE_WITHIN_MS = 15_000
-
-
-def version() -> str:
-    try:
-        return metadata.version("labkeeper")
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def register(store: Store, *, name: str, role: str, public_url: str = "") -> None:
@@ -65,11 +58,30 @@ def stopped(store: Store, name: str) -> None:
         )
 
 
-def is_alive(node: Node, now: int) -> bool:
+class NodeRow(NamedTuple):
+    """The columns of a node the listing shows, read without the ORM (an admin console polls it)."""
+
+    name: str
+    role: str
+    version: str
+    host: str
+    public_url: str
+    started_on: int
+    heartbeat_on: int
+    stopped_on: int
+    draining: bool
+    live_kernels: int
+    running_tasks: int
+
+
+_LIST = f"SELECT {', '.join(NodeRow._fields)} FROM nodes ORDER BY name"
+
+
+def is_alive(node: Node | NodeRow, now: int) -> bool:
     return not node.stopped_on and now - node.heartbeat_on < ALIVE_WITHIN_MS
 
 
-def node_state(node: Node, now: int) -> dict[str, Any]:
+def node_state(node: Node | NodeRow, now: int) -> dict[str, Any]:
     alive = is_alive(node, now)
     return {
         "name": node.name,
@@ -81,16 +93,17 @@ def node_state(node: Node, now: int) -> dict[str, Any]:
         "lastHeartbeat": node.heartbeat_on,
         "alive": alive,
         "state": "DRAINING" if node.draining and alive else ("UP" if alive else "DOWN"),
-        "draining": node.draining,
+        "draining": bool(node.draining),
         "liveKernels": node.live_kernels if alive else 0,
         "runningTasks": node.running_tasks if alive else 0,
     }
 
 
 def list_nodes(store: Store) -> list[dict[str, Any]]:
+    with store.raw_reader() as query:
+        rows = query(_LIST, None)
     now = now_ms()
-    with store.read() as s:
-        return [node_state(n, now) for n in s.scalars(select(Node).order_by(Node.name))]
+    return [node_state(NodeRow(*row), now) for row in rows]
 
 
 def placeable(store: Store, role_part: str = "worker") -> list[Node]:

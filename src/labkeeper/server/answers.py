@@ -33,6 +33,7 @@ from typing import Any
 
 from starlette.responses import Response
 
+from labkeeper.db.stamps import ACTIVITY, Stamps
 from labkeeper.server.routing import API_PREFIX
 
 KEPT_WHEN_SETTLED: dict[str, str] = {
@@ -55,6 +56,7 @@ KEPT_WHEN_SETTLED: dict[str, str] = {
     "session (a live kernel's values are read every time), under the notebook file's stat",
     "/projects/{project_key}/notebooks/": "as .../jupyter-notebooks/{name}/sessions",
     "/admin/notebooks/": "kept while no session is recorded (a live kernel's values are read every time)",
+    "/projects/{project_key}/notebooks/active": "as /admin/notebooks/",
     "/projects/{key}/sql-notebooks/{notebook_id}/runs/{run_id}": "kept once the run has ended",
 }
 SETTLED = "labkeeper_settled"
@@ -72,13 +74,26 @@ NOT_KEPT: dict[str, str] = {
     "/metrics": "counters of this process and live kernels",
     "/admin/nodes": "heartbeats: rows that move no change stamp, read against the clock",
     "/auth/info": "withSecrets answers hold decrypted secrets, never kept in memory",
-    "/admin/users-activity": "activity is written by reads and moves no change stamp (auth/activity.py)",
-    "/admin/users/{login}/activity": "as /admin/users-activity",
-    "/projects/{project_key}/notebooks/active": "lists live kernels",
     "/instance-info": "no store read",
     "/admin/logs/": "log files, written all the time",
     "/admin/logs/{name}": "a log file, written all the time",
 }
+
+
+# The only routes kept under the `activity` stamp (db/stamps.py): activity is written by
+# reads, so every other route's answer is kept under the stamps without it.
+READS_ACTIVITY = frozenset({"/admin/users-activity", "/admin/users/{login}/activity"})
+
+
+def reads_activity(template: str) -> bool:
+    return template.removeprefix(API_PREFIX) in READS_ACTIVITY
+
+
+def without_activity(stamps: Stamps) -> Stamps:
+    """The stamps an answer that does not read user activity is kept under."""
+    if ACTIVITY not in stamps:
+        return stamps
+    return {topic: value for topic, value in stamps.items() if topic != ACTIVITY}
 
 
 def kept(template: str) -> bool:

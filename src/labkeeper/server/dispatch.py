@@ -32,7 +32,15 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from labkeeper.errors import BadRequest
-from labkeeper.server.answers import FILE_STAMP, SETTLED, Answers, kept, kept_when_settled
+from labkeeper.server.answers import (
+    FILE_STAMP,
+    SETTLED,
+    Answers,
+    kept,
+    kept_when_settled,
+    reads_activity,
+    without_activity,
+)
 from labkeeper.server.deps import STAMPS
 from labkeeper.server.routing import API_PREFIX
 from labkeeper.server.units import WriteUnits
@@ -231,11 +239,13 @@ def compile_route(
     writes: WriteUnits | None = None,
     *,
     only_settled: bool = False,
+    with_activity: bool = False,
 ) -> Invoker:
     """A plan that answers `route` as FastAPI would, or NotCompilable saying why not. With
     `answers`, a GET's 200 answers are kept under the request's stamps (server/answers.py);
-    with `only_settled`, only those its handler marked settled; with `writes`, the handler
-    runs off the loop in the request's unit of work."""
+    with `only_settled`, only those its handler marked settled; unless `with_activity`, under
+    the stamps without the user activity one; with `writes`, the handler runs off the loop in
+    the request's unit of work."""
     endpoint = route.dependant.call
     if not inspect.iscoroutinefunction(endpoint):
         raise NotCompilable("the handler is not an async def function")
@@ -273,6 +283,8 @@ def compile_route(
             response = await endpoint(**values)
             await response(scope, receive, send)
             return
+        if not with_activity:
+            stamps = without_activity(stamps)
         key = (scope["path"], scope["query_string"], principal)
         hit = answers.get(key, stamps)
         if hit is not None:
@@ -315,7 +327,11 @@ def compile_table(
             keeps = answers if answers is not None and kept(entry.route.path) else None
             unit = writes if writes is not None and runs_in_unit(entry.route, loop_bound) else None
             entry.invoker = compile_route(
-                entry.route, keeps, unit, only_settled=kept_when_settled(entry.route.path)
+                entry.route,
+                keeps,
+                unit,
+                only_settled=kept_when_settled(entry.route.path),
+                with_activity=reads_activity(entry.route.path),
             )
         except NotCompilable as exc:
             left[label] = str(exc)

@@ -148,7 +148,8 @@ async def running_notebooks(caller: Admin, jupyter: Jupyter) -> Response:
 @router.get("/projects/{project_key}/notebooks/active")
 async def project_running_notebooks(project_key: str, caller: Caller, jupyter: Jupyter) -> Response:
     require_project(jupyter.store, caller, project_key, "READ")
-    return json_response(service.running_notebooks(jupyter, project_key))
+    running = service.running_notebooks(jupyter, project_key)
+    return settled(json_response(running), not running and not jupyter.any_session_rows())
 
 
 def _legacy_name(request: Request) -> str:
