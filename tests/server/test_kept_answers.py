@@ -3,6 +3,8 @@ process straight in the store is seen by the very next read, a revoked key fails
 
 from __future__ import annotations
 
+import time
+
 from sqlalchemy import text, update
 
 from labkeeper.projects.models import ProjectObject
@@ -92,3 +94,22 @@ def test_activity_reads_are_kept_under_their_own_stamp(instance: Instance) -> No
     assert admin.get("/admin/variables/").json() == variables
     assert answers._entries[kept_variables[0]][0] == stamps_before  # still the same kept answer
     assert "activity" not in stamps_before
+
+
+def test_kept_log_reads_see_every_change_to_the_log_files(instance: Instance) -> None:
+    folder = instance.config.data_dir / "logs"
+    folder.mkdir(exist_ok=True)
+    (folder / "labkeeper.log").write_text("first line\n")
+    time.sleep(2.1)  # a file changed in the last 2 s is never kept (server/answers.py)
+    admin = instance.admin
+    first = admin.get("/admin/logs/labkeeper.log").json()
+    assert "first line" in first
+    assert admin.get("/admin/logs/labkeeper.log").json() == first
+    assert any(key[0].endswith("/admin/logs/labkeeper.log") for key in instance.app.state.answers._entries)
+    assert "other.log" not in admin.get("/admin/logs/").json()
+
+    with (folder / "labkeeper.log").open("a") as log:
+        log.write("second line\n")
+    assert "second line" in admin.get("/admin/logs/labkeeper.log").json()
+    (folder / "other.log").write_text("x\n")
+    assert "other.log" in admin.get("/admin/logs/").json()

@@ -19,7 +19,7 @@ from typing import Any, TextIO
 
 from labkeeper.codeenvs.masking import Masker, mask
 from labkeeper.errors import NotFound
-from labkeeper.server.answers import files_stamp, path_stat
+from labkeeper.server.answers import folder_stamp as answers_folder_stamp
 
 _LOG_NAME = re.compile(r"\d{8}-\d{6}\.\d{3}-[a-z-]+-[0-9a-f]+\.log")
 
@@ -62,18 +62,9 @@ class BuildLog:
 
 
 def folder_stamp(data_dir: Path, lang: str, name: str) -> tuple[Callable[[], Any], Any]:
-    """The stat of an env's log folder and of each log in it, taken before they are read, for
-    a kept answer (server/answers.py): a log being written keeps changing it."""
-    folder = str(logs_dir(data_dir, lang.upper(), name))
-    folder_stat = path_stat(folder, time.time_ns())
-    try:
-        found = sorted(os.listdir(folder))
-    except (FileNotFoundError, NotADirectoryError):
-        found = []
-    paths = [folder, *(os.path.join(folder, entry) for entry in found)]
-    rest = files_stamp(paths[1:])
-    value = None if folder_stat is None or rest is None else (folder_stat, *rest)
-    return (lambda: files_stamp(paths)), value
+    """The file stamp of an env's log folder (server/answers.py): a log being written keeps
+    changing it."""
+    return answers_folder_stamp(logs_dir(data_dir, lang.upper(), name))
 
 
 def list_logs(data_dir: Path, lang: str, name: str) -> list[dict[str, Any]]:

@@ -6,6 +6,7 @@ from fastapi import Response
 
 from labkeeper.errors import NotFound
 from labkeeper.instance import info, logfiles
+from labkeeper.server.answers import folder_stamp, settled
 from labkeeper.server.deps import Admin, AppConfig, Caller
 from labkeeper.server.responses import json_response
 from labkeeper.server.routing import api_router
@@ -20,12 +21,14 @@ async def get_instance_info(config: AppConfig, _caller: Caller) -> Response:
 
 @router.get("/admin/logs/")
 async def list_logs(config: AppConfig, _admin: Admin) -> Response:
-    return json_response(logfiles.list_logs(config.data_dir))
+    stamp = folder_stamp(logfiles.log_dir(config.data_dir))
+    return settled(json_response(logfiles.list_logs(config.data_dir)), file_stamp=stamp)
 
 
 @router.get("/admin/logs/{name}")
 async def get_log(name: str, config: AppConfig, _admin: Admin) -> Response:
-    return json_response(logfiles.read_log(config.data_dir, name))
+    stamp = folder_stamp(logfiles.log_dir(config.data_dir))
+    return settled(json_response(logfiles.read_log(config.data_dir, name)), file_stamp=stamp)
 
 
 # Paths the official client calls that would otherwise land on a labkeeper route taking a

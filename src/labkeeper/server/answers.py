@@ -58,6 +58,8 @@ KEPT_WHEN_SETTLED: dict[str, str] = {
     "/admin/notebooks/": "kept while no session is recorded (a live kernel's values are read every time)",
     "/projects/{project_key}/notebooks/active": "as /admin/notebooks/",
     "/projects/{key}/sql-notebooks/{notebook_id}/runs/{run_id}": "kept once the run has ended",
+    "/admin/logs/": "log files: kept under the stat of the log folder and its files",
+    "/admin/logs/{name}": "as /admin/logs/ (a log written in the last 2 s is read every time)",
 }
 SETTLED = "labkeeper_settled"
 FILE_STAMP = "labkeeper_file_stamp"
@@ -75,8 +77,6 @@ NOT_KEPT: dict[str, str] = {
     "/admin/nodes": "heartbeats: rows that move no change stamp, read against the clock",
     "/auth/info": "withSecrets answers hold decrypted secrets, never kept in memory",
     "/instance-info": "no store read",
-    "/admin/logs/": "log files, written all the time",
-    "/admin/logs/{name}": "a log file, written all the time",
 }
 
 
@@ -151,6 +151,21 @@ def files_stamp(paths: Iterable[str | os.PathLike[str]]) -> tuple | None:
             return None
         stamp.append(one)
     return tuple(stamp)
+
+
+def folder_stamp(folder: str | os.PathLike[str]) -> tuple[Callable[[], Any], Any]:
+    """The stat of a folder and of each entry in it, taken before they are read, for
+    `settled(file_stamp=...)`: a file added, removed or being written keeps changing it."""
+    folder = str(folder)
+    folder_stat = path_stat(folder, time.time_ns())
+    try:
+        found = sorted(os.listdir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        found = []
+    paths = [folder, *(os.path.join(folder, entry) for entry in found)]
+    rest = files_stamp(paths[1:])
+    value = None if folder_stat is None or rest is None else (folder_stat, *rest)
+    return (lambda: files_stamp(paths)), value
 
 
 class Answers:
