@@ -203,3 +203,32 @@ def test_a_changed_project_rebuilds_only_its_item(
     assert instance.admin.put("/projects/R2/metadata", json={"label": "renamed"}).status_code == 204
     names = {p["projectKey"]: p["name"] for p in instance.admin.get("/projects/").json()}
     assert names["R2"] == "renamed" and built == ["R2"]
+
+
+def test_every_state_changing_call_is_audited_before_its_answer_leaves(config) -> None:  # type: ignore[no-untyped-def]
+    """Refusals and calls that run on the event loop (here: aborting a future, which takes
+    the task runner) are not in a unit of work: their row must still be there when the
+    caller has the answer, so a script that reads the audit log at once finds it."""
+    with LiveServer(config) as live:
+        request_path = live.app.request_path
+        record = request_path.record
+        recorded: dict[str, float] = {}
+
+        def slow_record(**fields):  # type: ignore[no-untyped-def]
+            time.sleep(0.3)  # a store that is slow to take the row
+            record(**fields)
+            recorded[fields["request_id"]] = time.monotonic()
+
+        request_path.record = slow_record
+        with httpx.Client(base_url=live.url + API, auth=(ADMIN_KEY, ""), timeout=30) as client:
+            calls = {
+                "loop-bound": lambda: client.delete("/futures/nosuchfuture"),
+                "refused-in-unit": lambda: client.post("/projects/", json={"name": "no key"}),
+            }
+            for label, call in calls.items():
+                answer = call()
+                answered = time.monotonic()
+                assert 400 <= answer.status_code < 500, (label, answer.text)
+                request_id = answer.headers["x-request-id"]
+                assert request_id in recorded, f"{label}: no audit row when the answer arrived"
+                assert recorded[request_id] <= answered, label

@@ -119,6 +119,12 @@ class RequestPath:
             if message["type"] == "http.response.start":
                 status, answered = message["status"], True
                 message["headers"] = [*message.get("headers", ()), id_header]
+                if method not in _BODYLESS and not scope.get(AUDITED):
+                    # Before the answer leaves, off the loop: a caller that reads the audit
+                    # log once answered finds the row, and a crash cannot fall in between.
+                    scope[AUDITED] = True
+                    principal = scope.get("state", {}).get("principal")
+                    await asyncio.to_thread(self._audit, scope, principal, status, info.id)
             await send(message)
 
         path: str = scope["path"]
@@ -168,8 +174,7 @@ class RequestPath:
             if principal is not None:
                 info.user = principal.audit_name
             if method not in _BODYLESS and not scope.get(AUDITED):
-                # After the answer, off the loop: a write that waits for the store must not
-                # stall the worker's other requests.
+                # No answer was sent (the client went away): audited now, off the loop.
                 await asyncio.to_thread(self._audit, scope, principal, status, info.id)
             if self.access_log:
                 info.status, info.duration_ms = status, round(elapsed * 1000, 3)
