@@ -9,7 +9,9 @@ the app is built:
   dict lookups, and the route picked is the one FastAPI's own walk would pick (the first
   registered route that matches path and method).
 - `compile_route` turns a route's declared dependencies into a plan of plain calls: path
-  parameters, `str` query parameters, the `Request`, and `async def` dependencies (each
+  parameters, query parameters (strings as received, other types converted by their
+  declaration: DSS's `True`/`False`, bounded integers, enums), one JSON body validated against
+  its declared model (server/params.py), the `Request`, and `async def` dependencies (each
   solved once per request, as FastAPI caches them). A declaration outside that set gets no
   plan; such a route is answered by FastAPI's own handler, behind the same request path
   (server/request_path.py), and `uncompiled_routes` lists it with the reason, so that a
@@ -22,10 +24,12 @@ import inspect
 import types
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Union, get_args, get_origin
+from typing import Annotated, Any, Union, get_args, get_origin
 
+from fastapi._compat import ModelField
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
+from pydantic import TypeAdapter, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -42,6 +46,8 @@ from labkeeper.server.answers import (
     without_activity,
 )
 from labkeeper.server.deps import STAMPS
+from labkeeper.server.params import invalid_request
+from labkeeper.server.responses import decode_json
 from labkeeper.server.routing import API_PREFIX
 from labkeeper.server.units import WriteUnits
 
@@ -146,13 +152,64 @@ class NotCompilable(Exception):
     """A declaration the plan does not cover; the route keeps FastAPI's handler."""
 
 
-def _query_kind(annotation: Any) -> bool:
-    """Whether a query parameter is a plain string (optional or not): the only kind routes use."""
+def _is_str(annotation: Any) -> bool:
+    """Whether a parameter is a plain string (optional or not): taken as received."""
     if annotation is str:
         return True
     if get_origin(annotation) in (Union, types.UnionType):
         return set(get_args(annotation)) == {str, type(None)}
     return False
+
+
+def _is_str_list(annotation: Any) -> bool:
+    """Whether a query parameter is a list of strings (`?tags=a&tags=b`)."""
+    args = [annotation]
+    if get_origin(annotation) in (Union, types.UnionType):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+    return len(args) == 1 and get_origin(args[0]) is list and get_args(args[0]) in ((str,), ())
+
+
+def _adapter(param: ModelField) -> TypeAdapter[Any]:
+    """The declared type with its constraints and validators (`Annotated` metadata)."""
+    info = param.field_info
+    return TypeAdapter(Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation)
+
+
+def _converter(param: ModelField, loc: tuple[str, ...]) -> Callable[[Any], Any]:
+    validate = _adapter(param).validate_python
+
+    def convert(value: Any) -> Any:
+        try:
+            return validate(value)
+        except ValidationError as exc:
+            raise invalid_request(
+                {**err, "loc": (*loc, *err["loc"])} for err in exc.errors(include_url=False)
+            ) from None
+
+    return convert
+
+
+def _body_reader(dependant: Dependant) -> Callable[[Request], Awaitable[Any]] | None:
+    """The plan's reader of a declared JSON body: decoded once by orjson (server/responses.py),
+    then validated against its declaration (a pydantic model, a dict, a list, any JSON)."""
+    if not dependant.body_params:
+        return None
+    if len(dependant.body_params) > 1:
+        raise NotCompilable("more than one body parameter")
+    param = dependant.body_params[0]
+    convert = _converter(param, ("body",))  # the body is the whole document: body.<field>
+    required = param.field_info.is_required()
+    default = None if required else param.field_info.get_default(call_default_factory=True)
+
+    async def read(request: Request) -> Any:
+        raw = await request.body()
+        if not raw.strip():
+            if required:
+                raise BadRequest("A JSON request body is required")
+            return default
+        return convert(decode_json(raw))
+
+    return read
 
 
 def _solver(dependant: Dependant) -> Solver:
@@ -161,7 +218,6 @@ def _solver(dependant: Dependant) -> Solver:
         for name, value in (
             ("header parameters", dependant.header_params),
             ("cookie parameters", dependant.cookie_params),
-            ("a body parameter", dependant.body_params),
             ("background tasks", dependant.background_tasks_param_name),
             ("a Response parameter", dependant.response_param_name),
             ("a WebSocket parameter", dependant.websocket_param_name),
@@ -175,12 +231,22 @@ def _solver(dependant: Dependant) -> Solver:
     for param in dependant.path_params:
         if param.field_info.annotation is not str:
             raise NotCompilable(f"path parameter {param.name} is not a str")
-    query: list[tuple[str, str, bool, Any]] = []
+    # (name, alias, required, default, converter or None, repeated)
+    query: list[tuple[str, str, bool, Any, Callable[[Any], Any] | None, bool]] = []
     for param in dependant.query_params:
-        if not _query_kind(param.field_info.annotation):
-            raise NotCompilable(f"query parameter {param.name} is not a str")
+        annotation = param.field_info.annotation
         required = param.field_info.is_required()
-        query.append((param.name, param.alias, required, None if required else param.field_info.default))
+        default = None if required else param.field_info.get_default(call_default_factory=True)
+        if _is_str(annotation) and not param.field_info.metadata:
+            query.append((param.name, param.alias, required, default, None, False))
+        elif _is_str_list(annotation):
+            query.append((param.name, param.alias, required, default, None, True))
+        else:
+            query.append(
+                (param.name, param.alias, required, default, _converter(param, ("query", param.alias)), False)
+            )
+    body_name = dependant.body_params[0].name if dependant.body_params else None
+    read_body = _body_reader(dependant)
     subs: list[tuple[str, Callable[..., Awaitable[Any]], Solver]] = []
     for sub in dependant.dependencies:
         call = sub.call
@@ -203,13 +269,23 @@ def _solver(dependant: Dependant) -> Solver:
                 values[name] = path_params[name]
         if query:
             received = request.query_params
-            for name, alias, required, default in query:
+            for name, alias, required, default, convert, repeated in query:
+                if repeated:
+                    listed = received.getlist(alias)
+                    if not listed and required:
+                        raise BadRequest(f"Invalid request: query.{alias}: Field required")
+                    values[name] = listed if listed else default
+                    continue
                 value = received.get(alias)
                 if value is None:
                     if required:
                         raise BadRequest(f"Invalid request: query.{alias}: Field required")
                     value = default
+                elif convert is not None:
+                    value = convert(value)
                 values[name] = value
+        if read_body is not None:  # after the key check: a 401 before a 400
+            values[body_name] = await read_body(request)  # type: ignore[index]
         if request_name:
             values[request_name] = request
         return values

@@ -1,6 +1,19 @@
-"""Query-string helpers shared by every route."""
+"""What a route may declare besides its path: typed query parameters and JSON bodies.
+
+Routes declare their query parameters and bodies in their signatures with the types below;
+the compiled plan (server/dispatch.py) converts and validates them, and FastAPI describes
+them in /openapi.json from the same declarations. A value that does not fit is a 400 with
+the DSS error body naming the parameter or field (`invalid_request`).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Body, Query
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic_core import PydanticCustomError
 
 from labkeeper.errors import BadRequest
 
@@ -20,9 +33,37 @@ def parse_bool(name: str, value: str | None, default: bool = False) -> bool:
     raise BadRequest(f"Query parameter '{name}' must be true or false, got {value!r}")
 
 
+def _dss_bool(value: Any) -> Any:
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise PydanticCustomError("dss_bool", "true or false is required (True/False, 1/0, yes/no too)")
+    return value
+
+
+def _blank_is_none(value: Any) -> Any:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+# A boolean query parameter with the spellings DSS clients send (`True`, `false`, `1`, ...).
+DSSBool = Annotated[bool, BeforeValidator(_dss_bool)]
+# Integer query parameters; an empty value counts as absent.
+Count = Annotated[Annotated[int, Field(ge=0, le=2**53)] | None, BeforeValidator(_blank_is_none)]
+Limit = Annotated[Annotated[int, Field(ge=0, le=100_000)] | None, BeforeValidator(_blank_is_none)]
+
+
+def flag(alias: str, description: str) -> Any:
+    """A boolean query parameter named `alias` in the query string."""
+    return Query(alias=alias, description=description)
+
+
 def parse_int(
     name: str, value: str | None, *, default: int | None = None, minimum: int = 0, maximum: int = 2**53
 ) -> int | None:
+    """An integer from an HTML form field (the console's pages; API routes declare Count)."""
     if value is None or value == "":
         return default
     try:
@@ -32,3 +73,50 @@ def parse_int(
     if not minimum <= number <= maximum:
         raise BadRequest(f"Query parameter '{name}' must be between {minimum} and {maximum}")
     return number
+
+
+class Document(BaseModel):
+    """A JSON object whose keys labkeeper does not all interpret: the declared fields are
+    checked, every other key is kept as sent (DSS round-trips keys labkeeper does not know)."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    def sent(self) -> dict[str, Any]:
+        """The document as sent: declared fields that were sent, and every other key."""
+        return self.model_dump(exclude_unset=True)
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+# Bodies that are DSS documents labkeeper keeps whole (checked by their service).
+JsonObject = Annotated[dict[str, Any], Body(description="A JSON object")]
+OptionalJsonObject = Annotated[dict[str, Any] | None, Body(description="A JSON object (optional)")]
+
+
+def validated(model: type[ModelT], value: Any) -> ModelT:
+    """`value` checked against `model` outside a request's plan (a service's own check), with
+    the same 400 as the plan's."""
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        raise invalid_request(exc.errors(include_url=False)) from None
+
+
+_KINDS = {"model_type": "a JSON object", "dict_type": "a JSON object", "list_type": "a JSON array"}
+
+
+def _what(err: dict[str, Any]) -> str:
+    kind = _KINDS.get(str(err.get("type")))
+    return f"{kind} is required" if kind else str(err.get("msg"))
+
+
+def _place(loc: Iterable[Any]) -> str:
+    return ".".join(str(part) for part in loc) or "body"
+
+
+def invalid_request(errors: Iterable[dict[str, Any]]) -> BadRequest:
+    """The one 400 for a parameter or body field that does not fit its declaration: each
+    problem named by where it is (`query.limit`, `body.groups.0`) and what is wrong. The
+    value sent is never repeated (it may be a password)."""
+    problems = "; ".join(f"{_place(err.get('loc', ()))}: {_what(err)}" for err in errors)
+    return BadRequest(f"Invalid request: {problems}")
