@@ -75,17 +75,6 @@ def run_command(action: Callable[[DSSClient], int | None]) -> int:
         return EXIT_FAILED
 
 
-def print_json(value: Any) -> None:
-    print(json.dumps(value, indent=2, sort_keys=True))
-
-
-def print_table(headers: list[str], rows: list[list[Any]]) -> None:
-    cells = [[str(h) for h in headers], *[[("" if c is None else str(c)) for c in row] for row in rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    for row in cells:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
-
-
 class ProgressBar:
     """Draws a future's progress: a bar redrawn in place on a terminal, one line per step
     elsewhere (logs, pipes)."""
