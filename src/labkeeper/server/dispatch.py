@@ -24,12 +24,11 @@ import inspect
 import types
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Any, Union, get_args, get_origin
 
-from fastapi._compat import ModelField
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
-from pydantic import TypeAdapter, ValidationError
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -46,12 +45,13 @@ from labkeeper.server.answers import (
     without_activity,
 )
 from labkeeper.server.deps import STAMPS
-from labkeeper.server.params import invalid_request
+from labkeeper.server.params import converter, is_str_list
 from labkeeper.server.responses import decode_json
 from labkeeper.server.routing import API_PREFIX
 from labkeeper.server.units import WriteUnits
 
 Invoker = Callable[[Scope, Receive, Send], Awaitable[None]]
+NO_QUERY = QueryParams()
 
 
 @dataclass
@@ -161,34 +161,6 @@ def _is_str(annotation: Any) -> bool:
     return False
 
 
-def _is_str_list(annotation: Any) -> bool:
-    """Whether a query parameter is a list of strings (`?tags=a&tags=b`)."""
-    args = [annotation]
-    if get_origin(annotation) in (Union, types.UnionType):
-        args = [a for a in get_args(annotation) if a is not type(None)]
-    return len(args) == 1 and get_origin(args[0]) is list and get_args(args[0]) in ((str,), ())
-
-
-def _adapter(param: ModelField) -> TypeAdapter[Any]:
-    """The declared type with its constraints and validators (`Annotated` metadata)."""
-    info = param.field_info
-    return TypeAdapter(Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation)
-
-
-def _converter(param: ModelField, loc: tuple[str, ...]) -> Callable[[Any], Any]:
-    validate = _adapter(param).validate_python
-
-    def convert(value: Any) -> Any:
-        try:
-            return validate(value)
-        except ValidationError as exc:
-            raise invalid_request(
-                {**err, "loc": (*loc, *err["loc"])} for err in exc.errors(include_url=False)
-            ) from None
-
-    return convert
-
-
 def _body_reader(dependant: Dependant) -> Callable[[Request], Awaitable[Any]] | None:
     """The plan's reader of a declared JSON body: decoded once by orjson (server/responses.py),
     then validated against its declaration (a pydantic model, a dict, a list, any JSON)."""
@@ -197,7 +169,7 @@ def _body_reader(dependant: Dependant) -> Callable[[Request], Awaitable[Any]] | 
     if len(dependant.body_params) > 1:
         raise NotCompilable("more than one body parameter")
     param = dependant.body_params[0]
-    convert = _converter(param, ("body",))  # the body is the whole document: body.<field>
+    convert = converter(param, ("body",))  # the body is the whole document: body.<field>
     required = param.field_info.is_required()
     default = None if required else param.field_info.get_default(call_default_factory=True)
 
@@ -212,7 +184,11 @@ def _body_reader(dependant: Dependant) -> Callable[[Request], Awaitable[Any]] | 
     return read
 
 
-def _solver(dependant: Dependant) -> Solver:
+def _solver(dependant: Dependant, *, top: bool = True) -> Solver:
+    """The plan of everything a handler takes but its body (compile_route reads that, where
+    the handler runs: in a unit of work, off the loop, for a write)."""
+    if dependant.body_params and not top:
+        raise NotCompilable("a dependency takes a body parameter")
     unsupported = [
         name
         for name, value in (
@@ -239,20 +215,18 @@ def _solver(dependant: Dependant) -> Solver:
         default = None if required else param.field_info.get_default(call_default_factory=True)
         if _is_str(annotation) and not param.field_info.metadata:
             query.append((param.name, param.alias, required, default, None, False))
-        elif _is_str_list(annotation):
+        elif is_str_list(annotation):
             query.append((param.name, param.alias, required, default, None, True))
         else:
             query.append(
-                (param.name, param.alias, required, default, _converter(param, ("query", param.alias)), False)
+                (param.name, param.alias, required, default, converter(param, ("query", param.alias)), False)
             )
-    body_name = dependant.body_params[0].name if dependant.body_params else None
-    read_body = _body_reader(dependant)
     subs: list[tuple[str, Callable[..., Awaitable[Any]], Solver]] = []
     for sub in dependant.dependencies:
         call = sub.call
         if call is None or not inspect.iscoroutinefunction(call) or sub.name is None:
             raise NotCompilable(f"dependency {getattr(call, '__name__', call)} is not an async def function")
-        subs.append((sub.name, call, _solver(sub)))
+        subs.append((sub.name, call, _solver(sub, top=False)))
     path_names = tuple(param.name for param in dependant.path_params)
     request_name = dependant.request_param_name
 
@@ -268,7 +242,8 @@ def _solver(dependant: Dependant) -> Solver:
             for name in path_names:
                 values[name] = path_params[name]
         if query:
-            received = request.query_params
+            # Most requests send no query: then nothing is parsed.
+            received = request.query_params if request.scope["query_string"] else NO_QUERY
             for name, alias, required, default, convert, repeated in query:
                 if repeated:
                     listed = received.getlist(alias)
@@ -284,8 +259,6 @@ def _solver(dependant: Dependant) -> Solver:
                 elif convert is not None:
                     value = convert(value)
                 values[name] = value
-        if read_body is not None:  # after the key check: a 401 before a 400
-            values[body_name] = await read_body(request)  # type: ignore[index]
         if request_name:
             values[request_name] = request
         return values
@@ -329,10 +302,15 @@ def compile_route(
     if returns not in ("Response", Response) or route.response_model is not None:
         raise NotCompilable("the handler does not return a Response itself")
     solve = _solver(route.dependant)
+    read_body = _body_reader(route.dependant)
+    body_name = route.dependant.body_params[0].name if read_body is not None else ""
 
     async def invoke(scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
-        response = await endpoint(**await solve(request, {}))
+        values = await solve(request, {})
+        if read_body is not None:  # after the key check: a 401 before a 400
+            values[body_name] = await read_body(request)
+        response = await endpoint(**values)
         await response(scope, receive, send)
 
     if writes is not None:
@@ -340,14 +318,20 @@ def compile_route(
         async def invoke_in_unit(scope: Scope, receive: Receive, send: Send) -> None:
             request = Request(scope, receive)
             values = await solve(request, {})  # on the loop: the key check and the stamps
-            await request.body()  # read here; the handler finds it on the request
+            await request.body()  # read here; decoded and validated in the unit, off the loop
+
+            async def handler() -> Response:
+                if read_body is not None:
+                    values[body_name] = await read_body(request)  # awaits nothing: already read
+                return await endpoint(**values)
+
             store = scope["app"].state.store
-            response = await writes.run(store, scope, lambda: endpoint(**values))
+            response = await writes.run(store, scope, handler)
             await response(scope, receive, send)
 
         return invoke_in_unit
 
-    if answers is None or "GET" not in route.methods:
+    if answers is None or "GET" not in route.methods or read_body is not None:
         return invoke
 
     async def invoke_keeping_answers(scope: Scope, receive: Receive, send: Send) -> None:

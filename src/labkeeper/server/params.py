@@ -8,14 +8,18 @@ the DSS error body naming the parameter or field (`invalid_request`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Annotated, Any, TypeVar
+import types
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, Union, get_args, get_origin
 
 from fastapi import Body, Query
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic_core import PydanticCustomError
 
 from labkeeper.errors import BadRequest
+
+if TYPE_CHECKING:
+    from fastapi._compat import ModelField
 
 _TRUE = {"true", "1", "yes"}
 _FALSE = {"false", "0", "no", ""}
@@ -120,3 +124,36 @@ def invalid_request(errors: Iterable[dict[str, Any]]) -> BadRequest:
     value sent is never repeated (it may be a password)."""
     problems = "; ".join(f"{_place(err.get('loc', ()))}: {_what(err)}" for err in errors)
     return BadRequest(f"Invalid request: {problems}")
+
+
+# ---------------------------------------------------------------- the plan's conversions
+
+
+def is_str_list(annotation: Any) -> bool:
+    """Whether a query parameter is a list of strings (`?tags=a&tags=b`)."""
+    args = [annotation]
+    if get_origin(annotation) in (Union, types.UnionType):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+    return len(args) == 1 and get_origin(args[0]) is list and get_args(args[0]) in ((str,), ())
+
+
+def _adapter(param: ModelField) -> TypeAdapter[Any]:
+    """The declared type with its constraints and validators (`Annotated` metadata)."""
+    info = param.field_info
+    return TypeAdapter(Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation)
+
+
+def converter(param: ModelField, loc: tuple[str, ...]) -> Callable[[Any], Any]:
+    """A parameter's conversion in the compiled plan (server/dispatch.py): its declared type
+    and constraints, a misfit being the one 400 of `invalid_request` at `loc`."""
+    validate = _adapter(param).validate_python
+
+    def convert(value: Any) -> Any:
+        try:
+            return validate(value)
+        except ValidationError as exc:
+            raise invalid_request(
+                {**err, "loc": (*loc, *err["loc"])} for err in exc.errors(include_url=False)
+            ) from None
+
+    return convert
