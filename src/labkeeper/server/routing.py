@@ -42,6 +42,17 @@ def api_router(*tags: str) -> APIRouter:
     return APIRouter(prefix=API_PREFIX, tags=list(tags), responses=DSS_ERRORS)
 
 
+def without_422(document: dict[str, Any]) -> dict[str, Any]:
+    """`document` with FastAPI's 422 answers and their schemas left out."""
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            operation.get("responses", {}).pop("422", None)
+    schemas = document.get("components", {}).get("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+    return document
+
+
 def install(app_router: APIRouter, routers: list[APIRouter]) -> None:
     """Put every route of `routers` straight on `app_router` (no nested level to walk)."""
     for router in routers:

@@ -47,7 +47,23 @@ async def streamed_upload(request: Request) -> Request:
 StreamedUpload = Annotated[Request, Depends(streamed_upload)]
 
 
-@router.post("/projects/import/upload")
+@router.post(
+    "/projects/import/upload",
+    openapi_extra={  # read as a stream by the handler, so declared here rather than as a parameter
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"file": {"type": "string", "format": "binary"}},
+                        "required": ["file"],
+                    }
+                }
+            },
+        }
+    },
+)
 async def upload_import(request: StreamedUpload, config: AppConfig, caller: Caller) -> Response:
     caller.require("mayCreateProjects")
     boundary = upload.boundary_of(request.headers.get("content-type"))
