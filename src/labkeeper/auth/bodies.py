@@ -49,7 +49,7 @@ class _GroupFields(Document):
 GroupBody = create_model(
     "GroupBody",
     __base__=_GroupFields,
-    **{permission: (bool | None, None) for permission in GLOBAL_PERMISSIONS},  # type: ignore[call-overload]
+    **{permission: (bool, False) for permission in GLOBAL_PERMISSIONS},  # type: ignore[call-overload]
 )
 
 
@@ -60,8 +60,23 @@ class _KeyLifetime(Document):
     expiresOn: int | None = Field(None, description="Expiry in ms since the epoch (0: never)")
 
 
+class GlobalPermissions(Document):
+    """A global key's flags; other keys are kept."""
+
+    admin: bool = Field(False, description="The key acts as an admin")
+
+
+GlobalPermissionFlags = create_model(
+    "GlobalPermissionFlags",
+    __base__=GlobalPermissions,
+    **{permission: (bool, False) for permission in GLOBAL_PERMISSIONS},  # type: ignore[call-overload]
+)
+
+
 class GlobalKeyBody(_KeyLifetime):
-    globalPermissions: dict[str, Any] | None = Field(None, description='Flags, like {"admin": false}')
+    globalPermissions: GlobalPermissionFlags | None = Field(  # type: ignore[valid-type]
+        None, description='Flags, like {"admin": false}'
+    )
     groups: list[str] | None = None
     dssUserForImpersonation: str | None = None
 
