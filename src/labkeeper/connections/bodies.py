@@ -1,4 +1,5 @@
-"""The body of a connection's creation or update (checked further by documents.py)."""
+"""The body of a connection's creation or update: its types (the values are checked by
+documents.py, which checks every document against this model first)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ class ConnectionBody(Document):
     params: dict[str, Any] | None = None
     usableBy: str | None = Field(None, description="ALL (the default) or ALLOWED")
     allowedGroups: list[str] | None = None
-    allowWrite: bool | None = None
-    allowManagedDatasets: bool | None = None
-    allowManagedFolders: bool | None = None
-    allowKnowledgeBanks: bool | None = None
+    allowWrite: bool = Field(False, description="Datasets may write through it")
+    allowManagedDatasets: bool = False
+    allowManagedFolders: bool = False
+    allowKnowledgeBanks: bool = False
     detailsReadability: dict[str, Any] | None = None
