@@ -73,7 +73,6 @@ def test_a_query_parameter_that_does_not_fit_is_a_400_naming_it(
         (b'{"login": "bob", "enabled": "true"}', ("body.enabled", "boolean")),
         (b'{"login": "bob", "userProperties": []}', ("body.userProperties", "object")),
         (b'{"login": "bob",', ("Malformed JSON",)),
-        (b'{"login": "bob", "n": 18446744073709551616}', ("Malformed JSON",)),
         (b'{"login": "\\ud800"}', ("Malformed JSON",)),
         (b'{"a":' * 65 + b"1" + b"}" * 65, ("64 levels",)),
         (b"[" * 300 + b"]" * 300, ("levels",)),
