@@ -18,8 +18,9 @@ SAMPLE = {"projectKey": PROJECT, "project_key": PROJECT, "key": PROJECT, "env_la
 CODE_ENVS = "/admin/code-envs"
 
 
-def routes(instance: Instance) -> list[tuple[str, str, dict | None]]:
-    """(method, path, the smallest body its declaration accepts) of every operation."""
+def routes(instance: Instance) -> list[tuple[str, str, dict | None, dict]]:
+    """(method, path, the smallest body its declaration accepts, its required query
+    parameters) of every operation: what the plan lets through to the route's own checks."""
     spec = instance.http.get("/openapi.json").json()
     found = []
     for path, methods in spec["paths"].items():
@@ -29,7 +30,12 @@ def routes(instance: Instance) -> list[tuple[str, str, dict | None]]:
                 if method.upper() in {"POST", "PUT"}:
                     schema = operation.get("requestBody", {}).get("content", {}).get("application/json", {})
                     body = smallest(spec, schema.get("schema", {}))
-                found.append((method.upper(), path, body))
+                query = {
+                    p["name"]: "WALKX"
+                    for p in operation.get("parameters", [])
+                    if p["in"] == "query" and p["required"]
+                }
+                found.append((method.upper(), path, body, query))
     return sorted(found, key=lambda r: (r[0] == "DELETE", r[1]))  # deletes last
 
 
@@ -72,13 +78,13 @@ def test_every_route_checks_the_caller(instance: Instance, callers: dict[str, st
     table = routes(instance)
     assert len(table) > 20, "the OpenAPI document should list the whole API"
     problems: list[str] = []
-    for method, path, body in table:
+    for method, path, body, query in table:
         url = concrete(path)
         for name in ("none", "revoked", "expired"):
-            status = instance.client(callers[name]).request(method, url, json=body).status_code
+            status = instance.client(callers[name]).request(method, url, json=body, params=query).status_code
             if status != 401:
                 problems.append(f"{name}: {method} {url} -> {status}, expected 401")
-        status = instance.client(callers["plain"]).request(method, url, json=body).status_code
+        status = instance.client(callers["plain"]).request(method, url, json=body, params=query).status_code
         if url.startswith("/admin/") and not url.startswith(CODE_ENVS) and status != 403:
             problems.append(f"non-admin: {method} {url} -> {status}, expected 403")
         if url.startswith(CODE_ENVS) and method != "GET" and status not in (403, 404):
@@ -87,7 +93,7 @@ def test_every_route_checks_the_caller(instance: Instance, callers: dict[str, st
             problems.append(f"non-admin: {method} {url} -> {status}, expected 403 (no grant)")
         if status >= 500:
             problems.append(f"non-admin: {method} {url} -> {status}")
-    for method, path, _ in table:
+    for method, path, _, _ in table:
         url = concrete(path)
         body = {} if method in {"POST", "PUT"} else None  # refused by a declaration, or not: never 401/403
         answer = instance.admin.request(method, url, json=body)
