@@ -25,19 +25,8 @@ _TRUE = {"true", "1", "yes"}
 _FALSE = {"false", "0", "no", ""}
 
 
-def parse_bool(name: str, value: str | None, default: bool = False) -> bool:
-    """DSS clients send `True`/`False` (Python's str of a bool) or `true`/`false`."""
-    if value is None:
-        return default
-    lowered = value.strip().lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise BadRequest(f"Query parameter '{name}' must be true or false, got {value!r}")
-
-
 def _dss_bool(value: Any) -> Any:
+    """DSS clients send `True`/`False` (Python's str of a bool) or `true`/`false`."""
     if isinstance(value, str):
         lowered = value.strip().lower()
         if lowered in _TRUE:
