@@ -122,7 +122,7 @@ def test_unknown_group_is_a_400_naming_it_and_writes_nothing(instance: Instance)
         ({"login": "ok", "enabled": "yes"}, "enabled"),
         ({"login": "ok", "groups": "analysts"}, "groups"),
         ({"login": "ok", "groups": ["../up"]}, "group name"),
-        ({"login": "ok", "groups": [1]}, "group name"),
+        ({"login": "ok", "groups": [1]}, "groups.0"),
         ({"login": "ok", "userProfile": "not a profile!"}, "userProfile"),
         ({"login": "ok", "sourceType": 5}, "sourceType"),
         ({"login": "ok", "password": 1234}, "password"),

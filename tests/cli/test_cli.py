@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -135,6 +134,7 @@ class _Terminal(io.StringIO):
 def test_the_progress_bar_redraws_in_place_on_a_terminal() -> None:
     screen = _Terminal()
     bar = ProgressBar("create x", stream=screen)
+    shown = []
     for cur in (1, 2, 4):
         bar.update(
             {
@@ -142,12 +142,26 @@ def test_the_progress_bar_redraws_in_place_on_a_terminal() -> None:
                 "progress": {"states": [{"name": "Installing packages", "cur": cur, "target": 4}]},
             }
         )
-        time.sleep(0.001)
+        shown.append(len(screen.getvalue()))
     bar.update(
         {"alive": True, "progress": {"states": [{"name": "Waiting for a build slot", "unknown": True}]}}
     )
     bar.close()
-    frames = screen.getvalue().split("\r")[1:]
-    assert len(frames) == 4 and "\n" not in "".join(frames[:-1])
-    assert "[" + "#" * 30 + "]" in frames[2] and "Installing packages (4/4)" in frames[2]
-    assert "Waiting for a build slot" in frames[3] and screen.getvalue().endswith("\n")
+    drawn = screen.getvalue()
+    assert shown[0] < shown[1] < shown[2]  # drawn at each update, not only at the end
+    assert "Installing packages (1/4)" in drawn and "Installing packages (4/4)" in drawn
+    assert "Waiting for a build slot" in drawn and "create x" in drawn
+    assert "\x1b[" in drawn  # cursor control: redrawn in place, not one line per update
+    assert drawn.replace("\x1b[?25h", "").endswith("\n")  # the last frame stays, the cursor comes back
+
+
+def test_off_a_terminal_each_step_is_one_line() -> None:
+    log = io.StringIO()
+    bar = ProgressBar("create x", stream=log)
+    for name in ("Waiting for a build slot", "Installing packages", "Installing packages"):
+        bar.update({"alive": True, "progress": {"states": [{"name": name, "cur": 1, "target": 2}]}})
+    bar.close()
+    assert log.getvalue().splitlines() == [
+        "create x: Waiting for a build slot (1/2)",
+        "create x: Installing packages (1/2)",
+    ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from labkeeper.cli.main import main
@@ -62,6 +64,10 @@ def test_nodes_command(live, monkeypatch, capsys, tmp_path) -> None:  # type: ig
     assert header.split()[:3] == ["NAME", "ROLE", "STATE"] and row.split()[:3] == [name, "api+worker", "UP"]
     assert main(["nodes", "drain", name]) == 0
     assert capsys.readouterr().out.strip() == f"node {name}: DRAINING"
+    assert main(["nodes", "list", "--json"]) == 0
+    assert [n["state"] for n in json.loads(capsys.readouterr().out)] == ["DRAINING"]
+    assert main(["nodes", "undrain", name]) == 0
+    assert capsys.readouterr().out.strip() == f"node {name}: UP"
     assert main(["nodes", "drain", "no-such-node"]) == 1
     assert "no-such-node" in capsys.readouterr().err
 

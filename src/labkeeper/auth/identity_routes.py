@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import Request, Response
+from typing import Annotated
+
+from fastapi import Response
 
 from labkeeper.auth import activity, whoami
 from labkeeper.names import check_name
 from labkeeper.server.deps import Admin, AppConfig, AppStore, Caller
-from labkeeper.server.params import parse_bool
+from labkeeper.server.params import DSSBool, flag
 from labkeeper.server.responses import json_response
 from labkeeper.server.routing import api_router
 
@@ -15,8 +17,12 @@ router = api_router("users and groups")
 
 
 @router.get("/auth/info")
-async def get_auth_info(store: AppStore, config: AppConfig, caller: Caller, request: Request) -> Response:
-    with_secrets = parse_bool("withSecrets", request.query_params.get("withSecrets"))
+async def get_auth_info(
+    store: AppStore,
+    config: AppConfig,
+    caller: Caller,
+    with_secrets: Annotated[DSSBool, flag("withSecrets", "The caller's own secrets, decrypted")] = False,
+) -> Response:
     return json_response(whoami.auth_info(store, config.data_dir, caller, with_secrets=with_secrets))
 
 
@@ -26,8 +32,11 @@ async def get_user_info(login: str, store: AppStore, _caller: Caller) -> Respons
 
 
 @router.get("/admin/users-activity")
-async def list_users_activity(store: AppStore, _admin: Admin, request: Request) -> Response:
-    enabled_only = parse_bool("enabledUsersOnly", request.query_params.get("enabledUsersOnly"))
+async def list_users_activity(
+    store: AppStore,
+    _admin: Admin,
+    enabled_only: Annotated[DSSBool, flag("enabledUsersOnly", "Leave disabled users out")] = False,
+) -> Response:
     return json_response(activity.list_activity(store, enabled_only=enabled_only))
 
 

@@ -13,10 +13,11 @@ from fastapi import Depends, Request, Response
 from starlette.exceptions import HTTPException
 
 from labkeeper.auth import key_service
+from labkeeper.auth.bodies import GlobalKeyBody, PersonalKeyBody
 from labkeeper.auth.principal import Principal
 from labkeeper.names import check_name
 from labkeeper.server.deps import Admin, AppStore, Caller, Page, admin_principal, current_principal
-from labkeeper.server.responses import empty_response, json_response, read_json
+from labkeeper.server.responses import empty_response, json_response
 from labkeeper.server.routing import api_router
 
 router = api_router("api keys")
@@ -49,8 +50,8 @@ async def list_global_keys(store: AppStore, _admin: Admin, paging: Page) -> Resp
 
 
 @router.post("/admin/global-api-keys/")
-async def create_global_key(store: AppStore, admin: KeyAdmin, request: Request) -> Response:
-    return json_response(key_service.create_global_key(store, await read_json(request), creator=admin))
+async def create_global_key(store: AppStore, admin: KeyAdmin, body: GlobalKeyBody) -> Response:
+    return json_response(key_service.create_global_key(store, body.sent(), creator=admin))
 
 
 @router.get("/admin/global-api-keys/{key_id}")
@@ -59,12 +60,12 @@ async def get_global_key(key_id: str, store: AppStore, _admin: Admin) -> Respons
 
 
 @router.put("/admin/global-api-keys/{key_id}")
-async def update_global_key(key_id: str, store: AppStore, _admin: KeyAdmin, request: Request) -> Response:
+async def update_global_key(key_id: str, store: AppStore, _admin: KeyAdmin, body: GlobalKeyBody) -> Response:
     _key_id(key_id)
-    return json_response(key_service.update_global_key(store, key_id, await read_json(request)))
+    return json_response(key_service.update_global_key(store, key_id, body.sent()))
 
 
-@router.delete("/admin/global-api-keys/{key_id}")
+@router.delete("/admin/global-api-keys/{key_id}", status_code=204)
 async def delete_global_key(key_id: str, store: AppStore, _admin: KeyAdmin) -> Response:
     key_service.delete_global_key(store, _key_id(key_id))
     return empty_response()
@@ -108,8 +109,8 @@ async def list_own_personal_keys(store: AppStore, caller: Caller, paging: Page) 
 
 
 @router.post("/personal-api-keys/")
-async def create_own_personal_key(store: AppStore, caller: KeyManager, request: Request) -> Response:
-    return json_response(key_service.create_personal_key(store, await read_json(request), caller=caller))
+async def create_own_personal_key(store: AppStore, caller: KeyManager, body: PersonalKeyBody) -> Response:
+    return json_response(key_service.create_personal_key(store, body.sent(), caller=caller))
 
 
 @router.get("/personal-api-keys/{key_id}")
@@ -118,13 +119,14 @@ async def get_personal_key(key_id: str, store: AppStore, caller: Caller) -> Resp
 
 
 @router.put("/personal-api-keys/{key_id}")
-async def update_personal_key(key_id: str, store: AppStore, caller: KeyManager, request: Request) -> Response:
+async def update_personal_key(
+    key_id: str, store: AppStore, caller: KeyManager, body: PersonalKeyBody
+) -> Response:
     _key_id(key_id)
-    body = await read_json(request)
-    return json_response(key_service.update_personal_key(store, key_id, body, caller=caller))
+    return json_response(key_service.update_personal_key(store, key_id, body.sent(), caller=caller))
 
 
-@router.delete("/personal-api-keys/{key_id}")
+@router.delete("/personal-api-keys/{key_id}", status_code=204)
 async def delete_personal_key(key_id: str, store: AppStore, caller: KeyManager) -> Response:
     key_service.delete_personal_key(store, _key_id(key_id), caller=caller)
     return empty_response()
@@ -138,6 +140,5 @@ async def list_all_personal_keys(store: AppStore, _admin: Admin, paging: Page) -
 
 
 @router.post("/admin/personal-api-keys/")
-async def create_personal_key_for_user(store: AppStore, admin: KeyAdmin, request: Request) -> Response:
-    body = await read_json(request)
-    return json_response(key_service.create_personal_key(store, body, caller=admin, for_user=True))
+async def create_personal_key_for_user(store: AppStore, admin: KeyAdmin, body: PersonalKeyBody) -> Response:
+    return json_response(key_service.create_personal_key(store, body.sent(), caller=admin, for_user=True))

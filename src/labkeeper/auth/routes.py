@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import Request, Response
+from typing import Annotated
+
+from fastapi import Response
 
 from labkeeper.auth import identity_routes, key_routes, service
+from labkeeper.auth.bodies import GroupBody, UserCreate, UserUpdate
 from labkeeper.names import check_name
 from labkeeper.server.deps import Admin, AppConfig, AppStore, Caller, Page
-from labkeeper.server.params import parse_bool
-from labkeeper.server.responses import empty_response, json_response, read_json
+from labkeeper.server.params import DSSBool, flag
+from labkeeper.server.responses import empty_response, json_response
 from labkeeper.server.routing import api_router
 
 router = api_router("users and groups")
@@ -18,17 +21,20 @@ router = api_router("users and groups")
 
 
 @router.get("/admin/users/")
-async def list_users(store: AppStore, _admin: Admin, paging: Page, request: Request) -> Response:
-    include = parse_bool("includeSettings", request.query_params.get("includeSettings"))
+async def list_users(
+    store: AppStore,
+    _admin: Admin,
+    paging: Page,
+    include: Annotated[DSSBool, flag("includeSettings", "Each user's settings documents too")] = False,
+) -> Response:
     return json_response(
         service.list_users(store, include_settings=include, limit=paging.limit, offset=paging.offset)
     )
 
 
 @router.post("/admin/users/")
-async def create_user(store: AppStore, config: AppConfig, _admin: Admin, request: Request) -> Response:
-    body = await read_json(request)
-    return json_response(service.create_user(store, body, data_dir=config.data_dir))
+async def create_user(store: AppStore, config: AppConfig, _admin: Admin, body: UserCreate) -> Response:
+    return json_response(service.create_user(store, body.sent(), data_dir=config.data_dir))
 
 
 @router.get("/admin/users/{login}")
@@ -41,16 +47,21 @@ async def get_user(login: str, store: AppStore, _admin: Admin) -> Response:
 
 @router.put("/admin/users/{login}")
 async def update_user(
-    login: str, store: AppStore, config: AppConfig, admin: Admin, request: Request
+    login: str, store: AppStore, config: AppConfig, admin: Admin, body: UserUpdate
 ) -> Response:
     check_name("user login", login)
-    body = await read_json(request)
-    return json_response(service.update_user(store, login, body, data_dir=config.data_dir, caller=admin))
+    return json_response(
+        service.update_user(store, login, body.sent(), data_dir=config.data_dir, caller=admin)
+    )
 
 
-@router.delete("/admin/users/{login}")
-async def delete_user(login: str, store: AppStore, admin: Admin, request: Request) -> Response:
-    allow = parse_bool("allowSelfDeletion", request.query_params.get("allowSelfDeletion"))
+@router.delete("/admin/users/{login}", status_code=204)
+async def delete_user(
+    login: str,
+    store: AppStore,
+    admin: Admin,
+    allow: Annotated[DSSBool, flag("allowSelfDeletion", "An admin may delete their own user")] = False,
+) -> Response:
     login = check_name("user login", login)
     service.delete_user(store, login, caller=admin, allow_self_deletion=allow)
     return empty_response()
@@ -63,10 +74,9 @@ async def get_current_user(store: AppStore, caller: Caller) -> Response:
 
 @router.put("/current-user")
 async def update_current_user(
-    store: AppStore, config: AppConfig, caller: Caller, request: Request
+    store: AppStore, config: AppConfig, caller: Caller, body: UserUpdate
 ) -> Response:
-    body = await read_json(request)
-    return json_response(service.update_current_user(store, caller, body, data_dir=config.data_dir))
+    return json_response(service.update_current_user(store, caller, body.sent(), data_dir=config.data_dir))
 
 
 @router.get("/admin/groups/")
@@ -75,8 +85,8 @@ async def list_groups(store: AppStore, _admin: Admin, paging: Page) -> Response:
 
 
 @router.post("/admin/groups/")
-async def create_group(store: AppStore, _admin: Admin, request: Request) -> Response:
-    return json_response(service.create_group(store, await read_json(request)))
+async def create_group(store: AppStore, _admin: Admin, body: GroupBody) -> Response:
+    return json_response(service.create_group(store, body.sent()))
 
 
 @router.get("/admin/groups/{name}")
@@ -85,12 +95,12 @@ async def get_group(name: str, store: AppStore, _admin: Admin) -> Response:
 
 
 @router.put("/admin/groups/{name}")
-async def update_group(name: str, store: AppStore, _admin: Admin, request: Request) -> Response:
+async def update_group(name: str, store: AppStore, _admin: Admin, body: GroupBody) -> Response:
     check_name("group name", name)
-    return json_response(service.update_group(store, name, await read_json(request)))
+    return json_response(service.update_group(store, name, body.sent()))
 
 
-@router.delete("/admin/groups/{name}")
+@router.delete("/admin/groups/{name}", status_code=204)
 async def delete_group(name: str, store: AppStore, _admin: Admin) -> Response:
     service.delete_group(store, check_name("group name", name))
     return empty_response()

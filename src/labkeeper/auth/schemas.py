@@ -1,7 +1,10 @@
 """The JSON documents of users, groups and API keys: checking what comes in, shaping what goes out.
 
-Every check raises BadRequest naming the field to fix. Fields labkeeper does not interpret
-are kept as sent (in the row's `extra` / `permissions` document) and returned unchanged.
+What comes in is checked against its request model first (auth/bodies.py: the types, the
+same check and 400 as a request's plan, for the console and the command line too), then
+against the rules on values here. Every check raises BadRequest naming the field to fix.
+Fields labkeeper does not interpret are kept as sent (in the row's `extra` / `permissions`
+document) and returned unchanged.
 """
 
 from __future__ import annotations
@@ -11,12 +14,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from labkeeper.auth import user_secrets
+from labkeeper.auth.bodies import GlobalKeyBody, GroupBody, PersonalKeyBody, UserCreate, UserUpdate
 from labkeeper.auth.keys import masked
 from labkeeper.auth.models import ApiKey, Group, User
 from labkeeper.auth.passwords import check_password
 from labkeeper.auth.principal import GLOBAL_PERMISSIONS
 from labkeeper.errors import BadRequest
 from labkeeper.names import check_name, check_text
+from labkeeper.server.params import validated
 
 MAX_LABEL_LENGTH = 200
 MAX_DESCRIPTION_LENGTH = 4096
@@ -56,21 +61,13 @@ _GLOBAL_KEY_CORE = _KEY_READ_ONLY | {
 }
 
 
-def _bool(name: str, value: object) -> bool:
-    if not isinstance(value, bool):
-        raise BadRequest(f"Invalid {name}: true or false is required, got {type(value).__name__}")
-    return value
-
-
 def _code(name: str, value: object, max_length: int) -> str:
     if not isinstance(value, str) or not _CODE.fullmatch(value) or len(value) > max_length:
         raise BadRequest(f"Invalid {name}: use up to {max_length} letters, digits or '_' (like LOCAL)")
     return value
 
 
-def _group_list(name: str, value: object) -> list[str]:
-    if not isinstance(value, list):
-        raise BadRequest(f"Invalid {name}: a list of group names is required")
+def _group_list(name: str, value: list[str]) -> list[str]:
     groups: list[str] = []
     for item in value:
         check_name(f"group name in {name}", item)
@@ -98,6 +95,7 @@ class UserInput:
 
 
 def parse_user(body: dict[str, Any], *, creating: bool) -> UserInput:
+    body = validated(UserCreate if creating else UserUpdate, body).sent()
     parsed = UserInput()
     if creating or "login" in body:
         parsed.login = check_name("user login", body.get("login"))
@@ -110,18 +108,13 @@ def parse_user(body: dict[str, Any], *, creating: bool) -> UserInput:
     if body.get("sourceType") is not None:
         parsed.columns["source_type"] = _code("sourceType", body["sourceType"], 20)
     if body.get("enabled") is not None:
-        parsed.columns["enabled"] = _bool("enabled", body["enabled"])
+        parsed.columns["enabled"] = body["enabled"]
     if body.get("groups") is not None:
         parsed.groups = _group_list("groups", body["groups"])
     parsed.password = check_password(body.get("password"))
     for key, value in body.items():
-        if key in _USER_CORE:
-            continue
-        wanted = USER_SETTINGS_DEFAULTS.get(key)
-        if wanted is not None and not isinstance(value, wanted):
-            kind = "a JSON object" if wanted is dict else "a JSON array"
-            raise BadRequest(f"Invalid {key}: {kind} is required")
-        parsed.extra[key] = value
+        if key not in _USER_CORE:
+            parsed.extra[key] = value
     return parsed
 
 
@@ -160,21 +153,19 @@ class GroupInput:
 
 
 def parse_group(body: dict[str, Any], *, creating: bool) -> GroupInput:
+    body = validated(GroupBody, body).sent()
     parsed = GroupInput()
     if creating or "name" in body:
         parsed.name = check_name("group name", body.get("name"))
     if "description" in body:
         parsed.columns["description"] = _text("description", body["description"], MAX_DESCRIPTION_LENGTH)
     if body.get("admin") is not None:
-        parsed.columns["admin"] = _bool("admin", body["admin"])
+        parsed.columns["admin"] = body["admin"]
     if body.get("sourceType") is not None:
         parsed.columns["source_type"] = _code("sourceType", body["sourceType"], 20)
     for key, value in body.items():
-        if key in _GROUP_CORE:
-            continue
-        if key in GLOBAL_PERMISSIONS:
-            value = _bool(key, value)
-        parsed.permissions[key] = value
+        if key not in _GROUP_CORE:
+            parsed.permissions[key] = value
     return parsed
 
 
@@ -236,20 +227,17 @@ def _label_and_description(body: dict[str, Any], parsed: KeyInput) -> None:
 
 
 def parse_global_key(body: dict[str, Any]) -> KeyInput:
+    body = validated(GlobalKeyBody, body).sent()
     parsed = KeyInput()
     _label_and_description(body, parsed)
     perms = body.get("globalPermissions")
     if perms is not None:
-        if not isinstance(perms, dict):
-            raise BadRequest('Invalid globalPermissions: a JSON object like {"admin": false} is required')
         parsed.permissions = {}
         for key, value in perms.items():
             if key == "admin":
-                parsed.admin = _bool("globalPermissions.admin", value)
+                parsed.admin = value
             else:
-                parsed.permissions[key] = (
-                    _bool(f"globalPermissions.{key}", value) if (key in GLOBAL_PERMISSIONS) else value
-                )
+                parsed.permissions[key] = value
     if body.get("groups") is not None:
         parsed.groups = _group_list("groups", body["groups"])
     if "dssUserForImpersonation" in body:
@@ -260,6 +248,7 @@ def parse_global_key(body: dict[str, Any]) -> KeyInput:
 
 
 def parse_personal_key(body: dict[str, Any]) -> KeyInput:
+    body = validated(PersonalKeyBody, body).sent()
     parsed = KeyInput()
     _label_and_description(body, parsed)
     return parsed

@@ -7,12 +7,13 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
 import httpx
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from labkeeper.client import DataikuException, DSSClient, DSSFuture
 
@@ -75,57 +76,50 @@ def run_command(action: Callable[[DSSClient], int | None]) -> int:
         return EXIT_FAILED
 
 
-def print_json(value: Any) -> None:
-    print(json.dumps(value, indent=2, sort_keys=True))
-
-
-def print_table(headers: list[str], rows: list[list[Any]]) -> None:
-    cells = [[str(h) for h in headers], *[[("" if c is None else str(c)) for c in row] for row in rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    for row in cells:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
-
-
 class ProgressBar:
-    """Draws a future's progress: a bar redrawn in place on a terminal, one line per step
-    elsewhere (logs, pipes)."""
-
-    WIDTH = 30
+    """Draws a future's progress: a rich progress bar redrawn in place on a terminal, one
+    line per step elsewhere (logs, pipes)."""
 
     def __init__(self, label: str, stream: TextIO | None = None) -> None:
         self.label = label
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
         self.last_step: str | None = None
-        self.started = time.monotonic()
-        self.ticks = 0
+        self._bar: Progress | None = None
+        if self.tty:
+            console = Console(file=self.stream, force_terminal=True)
+            self._bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.fields[step]}"),
+                TimeElapsedColumn(),
+                console=console,
+                auto_refresh=False,
+            )
+            self._task = self._bar.add_task(label, total=None, step="")
+            self._bar.start()
 
     def update(self, state: dict[str, Any]) -> None:
         steps = (state.get("progress") or {}).get("states") or []
         step = steps[-1] if steps else {}
         name = step.get("name") or ("running" if state.get("alive") else "finishing")
         cur, target = int(step.get("cur") or 0), int(step.get("target") or 0)
-        count = f" ({cur}/{target})" if target and not step.get("unknown") else ""
-        if not self.tty:
+        known = bool(target) and not step.get("unknown")
+        count = f" ({cur}/{target})" if known else ""
+        if self._bar is None:
             if name != self.last_step:
                 print(f"{self.label}: {name}{count}", file=self.stream, flush=True)
             self.last_step = name
             return
-        self.ticks += 1
-        if target and not step.get("unknown"):
-            filled = min(self.WIDTH, round(self.WIDTH * cur / target))
-            bar = "#" * filled + "-" * (self.WIDTH - filled)
-        else:  # unknown amount: a moving block
-            pos = self.ticks % self.WIDTH
-            bar = "-" * pos + "###" + "-" * max(0, self.WIDTH - pos - 3)
-            bar = bar[: self.WIDTH]
-        elapsed = time.monotonic() - self.started
-        line = f"\r{self.label} [{bar}] {name}{count} {elapsed:5.1f}s"
-        print(line.ljust(100)[:120], end="", file=self.stream, flush=True)
+        # An unknown amount: no total, and rich draws a moving pulse.
+        self._bar.update(
+            self._task, total=target if known else None, completed=cur if known else 0, step=f"{name}{count}"
+        )
+        self._bar.refresh()
 
     def close(self) -> None:
-        if self.tty:
-            print(file=self.stream, flush=True)
+        if self._bar is not None:
+            self._bar.stop()
 
 
 def wait_with_progress(future: DSSFuture, label: str) -> Any:

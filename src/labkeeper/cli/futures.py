@@ -2,31 +2,18 @@
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
-from labkeeper.cli._remote import CommandError, print_json, print_table, run_command, wait_with_progress
+import click
+
+from labkeeper.cli._output import json_option, show, with_client
+from labkeeper.cli._remote import CommandError, wait_with_progress
 from labkeeper.client import DSSClient
 
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("futures", help="list, watch and abort long operations of an instance")
-    commands = parser.add_subparsers(dest="futures_command", required=True)
-
-    listing = commands.add_parser("list", help="the running operations")
-    listing.add_argument("--all-users", action="store_true", help="everyone's, not only yours (admins)")
-    listing.add_argument("--json", action="store_true", help="print the raw states")
-    listing.set_defaults(handler=lambda args: run_command(lambda c: list_futures(c, args)))
-
-    status = commands.add_parser("status", help="the state of one operation")
-    status.add_argument("job_id")
-    status.add_argument("--wait", action="store_true", help="wait until it ends, showing its progress")
-    status.add_argument("--json", action="store_true", help="print the raw state")
-    status.set_defaults(handler=lambda args: run_command(lambda c: show_status(c, args)))
-
-    abort = commands.add_parser("abort", help="stop an operation (its processes are gone within a second)")
-    abort.add_argument("job_id")
-    abort.set_defaults(handler=lambda args: run_command(lambda c: abort_future(c, args)))
+@click.group("futures")
+def futures() -> None:
+    """List, watch and abort long operations of an instance."""
 
 
 def _step(state: dict[str, Any]) -> str:
@@ -40,22 +27,16 @@ def _step(state: dict[str, Any]) -> str:
     return f"{step.get('name', '')}{count}"
 
 
-def list_futures(client: DSSClient, args: argparse.Namespace) -> int:
-    states = client.list_futures(all_users=args.all_users)
-    if args.json:
-        print_json(states)
-        return 0
-    rows = [
-        [
-            s["jobId"],
-            s.get("owner", ""),
-            s.get("jobDisplayName", ""),
-            f"{s.get('runningTime', 0) / 1000:.1f}",
-            _step(s),
-        ]
-        for s in states
-    ]
-    print_table(["JOB ID", "OWNER", "OPERATION", "RUNNING (s)", "STEP"], rows)
+@futures.command("list")
+@click.option("--all-users", is_flag=True, help="everyone's, not only yours (admins)")
+@json_option
+@with_client
+def futures_list(client: DSSClient, all_users: bool, as_json: bool) -> int:
+    """The running operations."""
+    states = client.list_futures(all_users=all_users)
+    rows = [{**s, "seconds": f"{s.get('runningTime', 0) / 1000:.1f}", "step": _step(s)} for s in states]
+    columns = [("JOB ID", "jobId"), ("OWNER", "owner"), ("OPERATION", "jobDisplayName")]
+    show(rows, [*columns, ("RUNNING (s)", "seconds"), ("STEP", "step")], as_json=as_json, raw=states)
     return 0
 
 
@@ -67,36 +48,42 @@ def _state_name(state: dict[str, Any]) -> str:
     return "DONE" if state.get("hasResult") else "FAILED"
 
 
-def show_status(client: DSSClient, args: argparse.Namespace) -> int:
-    future = client.get_future(args.job_id)
+@futures.command("status")
+@click.argument("job_id")
+@click.option("--wait", is_flag=True, help="wait until it ends, showing its progress")
+@json_option
+@with_client
+def futures_status(client: DSSClient, job_id: str, wait: bool, as_json: bool) -> int:
+    """The state of one operation (exit 1 when it failed or was aborted)."""
+    future = client.get_future(job_id)
     state = future.peek_state()
-    if args.wait and state.get("alive"):
-        result = wait_with_progress(future, state.get("jobDisplayName") or args.job_id)
+    if wait and state.get("alive"):
+        result = wait_with_progress(future, state.get("jobDisplayName") or job_id)
         state = {**future.peek_state(), "result": result}
-    if args.json:
-        print_json(state)
-    else:
-        print_table(
-            ["FIELD", "VALUE"],
-            [
-                ["job", state.get("jobId")],
-                ["operation", state.get("jobDisplayName")],
-                ["owner", state.get("owner")],
-                ["state", _state_name(state)],
-                ["running time (s)", f"{state.get('runningTime', 0) / 1000:.1f}"],
-                ["step", _step(state)],
-                *([["error", state["error"]]] if state.get("error") else []),
-                *([["aborted by", state["abortedBy"]]] if state.get("aborted") else []),
-            ],
-        )
+    fields = [
+        ("job", state.get("jobId")),
+        ("operation", state.get("jobDisplayName")),
+        ("owner", state.get("owner")),
+        ("state", _state_name(state)),
+        ("running time (s)", f"{state.get('runningTime', 0) / 1000:.1f}"),
+        ("step", _step(state)),
+        *([("error", state["error"])] if state.get("error") else []),
+        *([("aborted by", state["abortedBy"])] if state.get("aborted") else []),
+    ]
+    rows = [{"field": name, "value": value} for name, value in fields]
+    show(rows, [("FIELD", "field"), ("VALUE", "value")], as_json=as_json, raw=state)
     if not state.get("alive") and not state.get("hasResult"):
         raise CommandError(
-            f"future {args.job_id} {_state_name(state).lower()}: {state.get('error') or ''}".rstrip(": ")
+            f"future {job_id} {_state_name(state).lower()}: {state.get('error') or ''}".rstrip(": ")
         )
     return 0
 
 
-def abort_future(client: DSSClient, args: argparse.Namespace) -> int:
-    client.get_future(args.job_id).abort()
-    print(f"aborted {args.job_id}")
+@futures.command("abort")
+@click.argument("job_id")
+@with_client
+def futures_abort(client: DSSClient, job_id: str) -> int:
+    """Stop an operation (its processes are gone within a second)."""
+    client.get_future(job_id).abort()
+    click.echo(f"aborted {job_id}")
     return 0

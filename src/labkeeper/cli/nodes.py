@@ -2,53 +2,55 @@
 
 from __future__ import annotations
 
-import argparse
 import time
-from typing import Any
 
-from labkeeper.cli._remote import print_json, print_table, run_command
+import click
+
+from labkeeper.cli._output import json_option, show, with_client
 from labkeeper.client import DSSClient
 
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("nodes", help="list the API and worker nodes of an instance, drain one")
-    parser.add_argument("--json", action="store_true", help="print the raw list")
-    parser.set_defaults(handler=lambda args: run_command(lambda c: list_nodes(c, args)))
-    commands = parser.add_subparsers(dest="nodes_command")
-    listing = commands.add_parser("list", help="every node, its role, heartbeat, kernels and tasks")
-    listing.add_argument("--json", action="store_true", help="print the raw list")
-    listing.set_defaults(handler=lambda args: run_command(lambda c: list_nodes(c, args)))
-    drain = commands.add_parser("drain", help="place no new kernels or node tasks on NAME")
-    drain.add_argument("name")
-    drain.set_defaults(handler=lambda args: run_command(lambda c: set_draining(c, args.name, True)))
-    undrain = commands.add_parser("undrain", help="let NAME take new placements again")
-    undrain.add_argument("name")
-    undrain.set_defaults(handler=lambda args: run_command(lambda c: set_draining(c, args.name, False)))
-
-
-def list_nodes(client: DSSClient, args: argparse.Namespace) -> int:
-    nodes = client.list_nodes()
-    if args.json:
-        print_json(nodes)
-        return 0
-    now = time.time() * 1000
-    rows = [
-        [
-            n["name"],
-            n["role"],
-            n["state"],
-            n["version"],
-            f"{(now - n['lastHeartbeat']) / 1000:.0f}s ago",
-            n["liveKernels"],
-            n["runningTasks"],
-        ]
-        for n in nodes
-    ]
-    print_table(["NAME", "ROLE", "STATE", "VERSION", "HEARTBEAT", "KERNELS", "TASKS"], rows)
+@click.group("nodes", invoke_without_command=True)
+@json_option
+@click.pass_context
+def nodes(ctx: click.Context, as_json: bool) -> int:
+    """List the API and worker nodes of an instance, drain one."""
+    if ctx.invoked_subcommand is None:
+        return ctx.invoke(nodes_list, as_json=as_json)
     return 0
 
 
-def set_draining(client: DSSClient, name: str, draining: bool) -> int:
+@nodes.command("list")
+@json_option
+@with_client
+def nodes_list(client: DSSClient, as_json: bool) -> int:
+    """Every node, its role, heartbeat, kernels and tasks."""
+    found = client.list_nodes()
+    now = time.time() * 1000
+    rows = [{**n, "heartbeat": f"{(now - n['lastHeartbeat']) / 1000:.0f}s ago"} for n in found]
+    columns = [("NAME", "name"), ("ROLE", "role"), ("STATE", "state"), ("VERSION", "version")]
+    columns += [("HEARTBEAT", "heartbeat"), ("KERNELS", "liveKernels"), ("TASKS", "runningTasks")]
+    show(rows, columns, as_json=as_json, raw=found)
+    return 0
+
+
+@nodes.command("drain")
+@click.argument("name")
+@with_client
+def drain(client: DSSClient, name: str) -> int:
+    """Place no new kernels or node tasks on NAME."""
+    return _set_draining(client, name, True)
+
+
+@nodes.command("undrain")
+@click.argument("name")
+@with_client
+def undrain(client: DSSClient, name: str) -> int:
+    """Let NAME take new placements again."""
+    return _set_draining(client, name, False)
+
+
+def _set_draining(client: DSSClient, name: str, draining: bool) -> int:
     node = client.drain_node(name, draining)
-    print(f"node {node['name']}: {node['state']}")
+    click.echo(f"node {node['name']}: {node['state']}")
     return 0

@@ -2,99 +2,116 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import sys
+from collections.abc import Callable, Mapping
+from types import SimpleNamespace
 from typing import Any
+
+import click
 
 from labkeeper.config import Config
 
-
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("serve", help="run a labkeeper instance")
-    parser.add_argument("--data-dir", help="data directory (default: ./labkeeper-data)")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=11200, help="port to listen on (default 11200)")
-    parser.add_argument(
-        "--database-url",
-        help="SQLAlchemy URL of the store, e.g. postgresql+psycopg://user@host/db "
-        "(default: SQLite in the data directory)",
-    )
-    parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
-    parser.add_argument(
-        "--kernel-python",
-        help="interpreter (with ipykernel) of the built-in Python kernel (default: labkeeper's own); "
-        "as root, kernels run as an unprivileged account that must be able to execute it",
-    )
-    parser.add_argument(
-        "--access-log",
-        action="store_true",
-        help="log every request (off by default: it halves the throughput of small reads; "
-        "state changes are always in the audit log)",
-    )
-    parser.add_argument(
-        "--graceful-timeout",
-        type=float,
-        default=30.0,
-        metavar="SECONDS",
-        help="on SIGTERM/SIGINT, let requests finish for this long, then interrupt the tasks, "
-        "kernels and queries still running and exit (default 30; the stop never takes more "
-        "than this plus 5 s)",
-    )
-    parser.add_argument(
-        "--log-format",
-        choices=("text", "json"),
-        default="text",
-        help="text lines, or one JSON object per line (time, level, logger, message, requestId, "
-        "user, route, status, durationMs)",
-    )
-    parser.add_argument(
-        "--metrics-public",
-        action="store_true",
-        help="serve GET /metrics without a key (default: an admin key or mayReadMetrics)",
-    )
-    parser.add_argument(
-        "--no-worker",
-        action="store_true",
-        help="on PostgreSQL, only queue tasks: leave their execution to worker nodes "
-        "(`labkeeper worker`); by default this process runs a worker too",
-    )
-    parser.add_argument(
-        "--task-runner",
-        choices=("in-process", "procrastinate"),
-        help="how futures run (default: in-process on SQLite, procrastinate on PostgreSQL)",
-    )
-    add_node_options(parser)
-    parser.set_defaults(handler=run)
+# Options of `serve` that are not node options (node_options): given to Config apart.
+SERVE_ONLY = ("host", "port", "workers", "access_log", "metrics_public", "no_worker", "task_runner")
 
 
-def add_node_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--node-name", help="this node's name in GET /admin/nodes (default: the host name)")
-    parser.add_argument(
-        "--public-url",
-        help="the URL at which the API is reached (through the load balancer): the address "
-        "kernels call back to, never the one a request happened to use",
-    )
-    parser.add_argument(
-        "--task-slots",
-        type=int,
-        help="PostgreSQL: how many tasks this node runs at once (default 100; builds are "
-        "bounded apart by codeEnvs.maxConcurrentBuilds)",
-    )
-    parser.add_argument(
-        "--secret-key-file",
-        help="file of the instance secret (connection passwords), shared by every node; "
-        "one key per line, the first encrypts, the others still decrypt (rotation). "
-        "Also LABKEEPER_SECRET_KEY",
-    )
+def node_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options `serve` and `worker` share: where the node's data and store are, and how
+    it stands among the instance's nodes."""
+    for decorator in reversed(
+        [
+            click.option("--data-dir", help="data directory (default: ./labkeeper-data)"),
+            click.option(
+                "--database-url",
+                help="SQLAlchemy URL of the store, e.g. postgresql+psycopg://user@host/db "
+                "(default: SQLite in the data directory)",
+            ),
+            click.option(
+                "--kernel-python",
+                help="interpreter (with ipykernel) of the built-in Python kernel (default: labkeeper's "
+                "own); as root, kernels run as an unprivileged account that must be able to execute it",
+            ),
+            click.option(
+                "--graceful-timeout",
+                type=float,
+                default=30.0,
+                metavar="SECONDS",
+                help="on SIGTERM/SIGINT, let requests finish for this long, then interrupt the tasks, "
+                "kernels and queries still running and exit (default 30; the stop never takes more "
+                "than this plus 5 s)",
+            ),
+            click.option(
+                "--log-format",
+                type=click.Choice(["text", "json"]),
+                default="text",
+                help="text lines, or one JSON object per line (time, level, logger, message, requestId, "
+                "user, route, status, durationMs)",
+            ),
+            click.option("--node-name", help="this node's name in GET /admin/nodes (default: the host name)"),
+            click.option(
+                "--public-url",
+                help="the URL at which the API is reached (through the load balancer): the address "
+                "kernels call back to, never the one a request happened to use",
+            ),
+            click.option(
+                "--task-slots",
+                type=int,
+                help="PostgreSQL: how many tasks this node runs at once (default 100; builds are "
+                "bounded apart by codeEnvs.maxConcurrentBuilds)",
+            ),
+            click.option(
+                "--secret-key-file",
+                help="file of the instance secret (connection passwords), shared by every node; "
+                "one key per line, the first encrypts, the others still decrypt (rotation). "
+                "Also LABKEEPER_SECRET_KEY",
+            ),
+        ]
+    ):
+        command = decorator(command)
+    return command
 
 
-def config_from_args(args: argparse.Namespace, *, serves_api: bool = True, **more: Any) -> Config | None:
+@click.command("serve")
+@node_options
+@click.option("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+@click.option("--port", type=int, default=11200, help="port to listen on (default 11200)")
+@click.option("--workers", type=int, default=1, help="worker processes (default 1)")
+@click.option(
+    "--access-log",
+    is_flag=True,
+    help="log every request (off by default: it halves the throughput of small reads; "
+    "state changes are always in the audit log)",
+)
+@click.option(
+    "--metrics-public",
+    is_flag=True,
+    help="serve GET /metrics without a key (default: an admin key or mayReadMetrics)",
+)
+@click.option(
+    "--no-worker",
+    is_flag=True,
+    help="on PostgreSQL, only queue tasks: leave their execution to worker nodes "
+    "(`labkeeper worker`); by default this process runs a worker too",
+)
+@click.option(
+    "--task-runner",
+    type=click.Choice(["in-process", "procrastinate"]),
+    help="how futures run (default: in-process on SQLite, procrastinate on PostgreSQL)",
+)
+def serve(**options: Any) -> int:
+    """Run a labkeeper instance."""
+    return run(options)
+
+
+def config_from_options(options: Mapping[str, Any], *, serves_api: bool = True, **more: Any) -> Config | None:
     """The Config of `serve` or `worker`; None (after saying why) when an option is wrong."""
     from labkeeper.names import check_name
 
-    if getattr(args, "graceful_timeout", 0) < 0:
+    args = SimpleNamespace(**options)
+
+    if args.graceful_timeout < 0:
         print("labkeeper: --graceful-timeout must not be negative", file=sys.stderr)
         return None
     if args.task_slots is not None and args.task_slots < 1:
@@ -132,7 +149,7 @@ def config_from_args(args: argparse.Namespace, *, serves_api: bool = True, **mor
     return config
 
 
-def run(args: argparse.Namespace) -> int:
+def run(options: Mapping[str, Any]) -> int:
     # Imported here, not at the top: each worker of --workers N re-imports this module before
     # it unpickles its config (which ties it to its supervisor), so that import stays small.
     import uvicorn
@@ -141,11 +158,13 @@ def run(args: argparse.Namespace) -> int:
     from labkeeper.server.bootstrap import KEY_FILE
     from labkeeper.server.supervision import CANCEL_MARGIN, SUPERVISOR_PID_ENV, Supervisor, WorkerConfig
 
+    args = SimpleNamespace(**options)
     if args.workers < 1:
         print("labkeeper: --workers must be at least 1", file=sys.stderr)
         return 2
-    config = config_from_args(
-        args,
+    node = {k: v for k, v in options.items() if k not in SERVE_ONLY}
+    config = config_from_options(
+        node,
         host=args.host,
         port=args.port,
         workers=args.workers,

@@ -3,39 +3,31 @@ PostgreSQL store (procrastinate) and the kernels placed on it, until SIGTERM or 
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import importlib
 import signal
 import sys
 from typing import Any
 
-from labkeeper.cli.serve import add_node_options, config_from_args
+import click
+
+from labkeeper.cli.serve import config_from_options, node_options
 
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("worker", help="run a worker node of an instance on PostgreSQL")
-    parser.add_argument("--data-dir", help="this node's own data directory (default: ./labkeeper-data)")
-    parser.add_argument("--database-url", help="SQLAlchemy URL of the instance's PostgreSQL store")
-    parser.add_argument("--kernel-python", help="interpreter of the built-in Python kernel")
-    parser.add_argument("--log-format", choices=("text", "json"), default="text")
-    parser.add_argument("--graceful-timeout", type=float, default=30.0, metavar="SECONDS")
-    parser.add_argument(
-        "--import",
-        dest="imports",
-        action="append",
-        default=[],
-        metavar="MODULE",
-        help="a module of extra operations (plugins) this worker runs; repeatable",
-    )
-    add_node_options(parser)
-    parser.set_defaults(handler=run)
-
-
-def run(args: argparse.Namespace) -> int:
+@click.command("worker")
+@node_options
+@click.option(
+    "--import",
+    "imports",
+    multiple=True,
+    metavar="MODULE",
+    help="a module of extra operations (plugins) this worker runs; repeatable",
+)
+def worker(imports: tuple[str, ...], **options: Any) -> int:
+    """Run a worker node of an instance on PostgreSQL."""
     from labkeeper.server.app import create_app, prepare
 
-    config = config_from_args(args, serves_api=False)
+    config = config_from_options(options, serves_api=False)
     if config is None:
         return 2
     if config.is_sqlite:
@@ -48,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    for module in args.imports:
+    for module in imports:
         importlib.import_module(module)
     prepare(config)
     print(f"labkeeper: worker node {config.effective_node_name} (data in {config.data_dir})", flush=True)

@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
-from fastapi import Request, Response
+from typing import Annotated
+
+from fastapi import Response
 
 from labkeeper.codeenvs import logs, service
+from labkeeper.codeenvs.bodies import CodeEnvCreate, CodeEnvSettings
 from labkeeper.codeenvs.reports import task_report
 from labkeeper.futures.service import future_state
 from labkeeper.server.answers import settled
 from labkeeper.server.deps import AppConfig, AppStore, Caller, Runner
-from labkeeper.server.params import parse_bool
-from labkeeper.server.responses import json_response, read_json
+from labkeeper.server.params import DSSBool, flag
+from labkeeper.server.responses import json_response
 from labkeeper.server.routing import api_router
 
 router = api_router("code envs")
 ENV = "/admin/code-envs/{env_lang}/{env_name}"
 
 
+Wait = Annotated[DSSBool, flag("wait", "Answer once the build is done, with its report; else its future")]
+
+
 async def _launch(
-    request: Request, runner: Runner, store: AppStore, config: AppConfig, caller: Caller, **what: str
+    wait: bool, runner: Runner, store: AppStore, config: AppConfig, caller: Caller, **what: str
 ) -> Response:
     """Submit the build; answer its report once done (wait=true, the default) or its future."""
-    wait = parse_bool("wait", request.query_params.get("wait"), default=True)
     task_id = service.submit(runner, store, caller, data_dir=config.data_dir, **what)
     if wait:
         await runner.wait(task_id)
@@ -45,18 +50,18 @@ async def list_all_usages(store: AppStore, caller: Caller) -> Response:
 async def create_env(
     env_lang: str,
     env_name: str,
-    request: Request,
     store: AppStore,
     config: AppConfig,
     caller: Caller,
     runner: Runner,
+    params: CodeEnvCreate,
+    wait: Wait = True,
 ) -> Response:
-    params = await read_json(request, expect=dict)
     token, mode = service.create_env(
-        store, caller, data_dir=config.data_dir, lang=env_lang, name=env_name, params=params
+        store, caller, data_dir=config.data_dir, lang=env_lang, name=env_name, params=params.sent()
     )
     return await _launch(
-        request, runner, store, config, caller, lang=env_lang, name=env_name, token=token, mode=mode
+        wait, runner, store, config, caller, lang=env_lang, name=env_name, token=token, mode=mode
     )
 
 
@@ -68,26 +73,25 @@ async def get_env(env_lang: str, env_name: str, store: AppStore, caller: Caller)
 
 @router.put(ENV)
 async def save_env(
-    env_lang: str, env_name: str, request: Request, store: AppStore, caller: Caller
+    env_lang: str, env_name: str, store: AppStore, caller: Caller, body: CodeEnvSettings
 ) -> Response:
-    body = await read_json(request, expect=dict)
-    return json_response(service.save_settings(store, caller, env_lang, env_name, body))
+    return json_response(service.save_settings(store, caller, env_lang, env_name, body.sent()))
 
 
 @router.delete(ENV)
 async def delete_env(
     env_lang: str,
     env_name: str,
-    request: Request,
     store: AppStore,
     config: AppConfig,
     caller: Caller,
     runner: Runner,
+    force: Annotated[DSSBool, flag("force", "Delete even while notebooks or kernels use it")] = False,
+    wait: Wait = True,
 ) -> Response:
-    force = parse_bool("force", request.query_params.get("force"))
     token = service.start_delete(store, caller, env_lang, env_name, force=force)
     return await _launch(
-        request, runner, store, config, caller, lang=env_lang, name=env_name, token=token, mode="delete"
+        wait, runner, store, config, caller, lang=env_lang, name=env_name, token=token, mode="delete"
     )
 
 
@@ -95,16 +99,16 @@ async def delete_env(
 async def update_packages(
     env_lang: str,
     env_name: str,
-    request: Request,
     store: AppStore,
     config: AppConfig,
     caller: Caller,
     runner: Runner,
+    force: Annotated[DSSBool, flag("forceRebuildEnv", "Rebuild the env from scratch")] = False,
+    wait: Wait = True,
 ) -> Response:
-    force = parse_bool("forceRebuildEnv", request.query_params.get("forceRebuildEnv"))
     token, mode = service.start_update(store, caller, env_lang, env_name, force=force)
     return await _launch(
-        request, runner, store, config, caller, lang=env_lang, name=env_name, token=token, mode=mode
+        wait, runner, store, config, caller, lang=env_lang, name=env_name, token=token, mode=mode
     )
 
 
@@ -112,16 +116,16 @@ async def update_packages(
 async def set_jupyter_support(
     env_lang: str,
     env_name: str,
-    request: Request,
     store: AppStore,
     config: AppConfig,
     caller: Caller,
     runner: Runner,
+    active: Annotated[DSSBool, flag("active", "Install (true) or remove (false) Jupyter support")] = True,
+    wait: Wait = True,
 ) -> Response:
-    active = parse_bool("active", request.query_params.get("active"), default=True)
     token, mode = service.start_jupyter(store, caller, env_lang, env_name, active=active)
     return await _launch(
-        request, runner, store, config, caller, lang=env_lang, name=env_name, token=token, mode=mode
+        wait, runner, store, config, caller, lang=env_lang, name=env_name, token=token, mode=mode
     )
 
 

@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from labkeeper.connections import sqlite_guard
+from labkeeper.connections.bodies import ConnectionBody
 from labkeeper.errors import BadRequest
 from labkeeper.names import check_name, check_text
+from labkeeper.server.params import validated
 
 SQLITE, POSTGRESQL = "SQLite", "PostgreSQL"
 TYPES = (SQLITE, POSTGRESQL)
@@ -22,7 +24,6 @@ MASK = "**********"
 SQL_DIR = "sql"
 USABLE_BY = ("ALL", "ALLOWED")
 READABLE_BY = ("NONE", "ALL", "ALLOWED")
-BOOLEAN_SETTINGS = ("allowWrite", "allowManagedDatasets", "allowManagedFolders", "allowKnowledgeBanks")
 # Keys the server computes: accepted in a PUT (they come back from a GET) but ignored.
 COMPUTED = ("creationTag", "versionTag", "credentialsMode")
 MAX_GROUPS = 1000
@@ -164,8 +165,7 @@ def check_document(
     Returns the normalised fields: name, type, description, params (password left in),
     usableBy, allowedGroups, settings (the other keys).
     """
-    if not isinstance(body, dict):
-        raise BadRequest("A connection must be a JSON object with name, type and params")
+    body = validated(ConnectionBody, body).sent()  # the types, as a request's plan checks them
     given = body.get("name")
     if name is None:
         name = check_connection_name(given)
@@ -192,8 +192,6 @@ def check_document(
     for key, value in body.items():
         if key in ("name", "type", "params", "usableBy", "allowedGroups", "description", *COMPUTED):
             continue
-        if key in BOOLEAN_SETTINGS and not isinstance(value, bool):
-            raise BadRequest(f"Invalid connection: {key} must be true or false")
         if key == "detailsReadability":
             value = _check_readability(value)
         settings[key] = value

@@ -4,13 +4,15 @@ may ask (`/connections/get-names`, `/connections/{name}/info`, `/connections/{na
 from __future__ import annotations
 
 import asyncio
+from typing import Annotated
 
-from fastapi import Request, Response
+from fastapi import Query, Request, Response
 
 from labkeeper.connections import service
+from labkeeper.connections.bodies import ConnectionBody
 from labkeeper.connections.query import Canceller, QueryFailed, run_query
 from labkeeper.server.deps import Admin, AppConfig, AppStore, Caller
-from labkeeper.server.responses import empty_response, json_response, read_json
+from labkeeper.server.responses import empty_response, json_response
 from labkeeper.server.routing import api_router
 
 router = api_router("connections")
@@ -22,9 +24,10 @@ async def list_connections(store: AppStore, _admin: Admin) -> Response:
 
 
 @router.post("/admin/connections/")
-async def create_connection(store: AppStore, config: AppConfig, admin: Admin, request: Request) -> Response:
-    body = await read_json(request)
-    return json_response(service.create_connection(store, config.data_dir, admin, body))
+async def create_connection(
+    store: AppStore, config: AppConfig, admin: Admin, body: ConnectionBody
+) -> Response:
+    return json_response(service.create_connection(store, config.data_dir, admin, body.sent()))
 
 
 @router.get("/admin/connections/{name}")
@@ -34,21 +37,24 @@ async def get_connection(name: str, store: AppStore, _admin: Admin) -> Response:
 
 @router.put("/admin/connections/{name}")
 async def update_connection(
-    name: str, store: AppStore, config: AppConfig, admin: Admin, request: Request
+    name: str, store: AppStore, config: AppConfig, admin: Admin, body: ConnectionBody
 ) -> Response:
-    body = await read_json(request)
-    return json_response(service.update_connection(store, config.data_dir, admin, name, body))
+    return json_response(service.update_connection(store, config.data_dir, admin, name, body.sent()))
 
 
-@router.delete("/admin/connections/{name}")
+@router.delete("/admin/connections/{name}", status_code=204)
 async def delete_connection(name: str, store: AppStore, _admin: Admin) -> Response:
     service.delete_connection(store, name)
     return empty_response()
 
 
 @router.get("/connections/get-names")
-async def connection_names(store: AppStore, caller: Caller, request: Request) -> Response:
-    return json_response(service.connection_names(store, caller, request.query_params.get("type")))
+async def connection_names(
+    store: AppStore,
+    caller: Caller,
+    kind: Annotated[str | None, Query(alias="type", description="Only connections of this type")] = None,
+) -> Response:
+    return json_response(service.connection_names(store, caller, kind))
 
 
 @router.get("/connections/{name}/info")

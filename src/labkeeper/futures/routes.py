@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import Request, Response
+from typing import Annotated
+
+from fastapi import Response
 
 from labkeeper.futures import service
 from labkeeper.futures.models import RUNNING
 from labkeeper.server.answers import settled
 from labkeeper.server.deps import AppStore, Caller, Page, Runner
-from labkeeper.server.params import parse_bool
+from labkeeper.server.params import DSSBool, flag
 from labkeeper.server.responses import empty_response, json_response
 from labkeeper.server.routing import api_router
 
@@ -16,14 +18,20 @@ router = api_router("futures")
 
 
 @router.get("/futures/")
-async def list_futures(store: AppStore, caller: Caller, paging: Page, request: Request) -> Response:
-    q = request.query_params
+async def list_futures(
+    store: AppStore,
+    caller: Caller,
+    paging: Page,
+    all_users: Annotated[DSSBool, flag("allUsers", "Every user's futures (admins)")] = False,
+    with_scenarios: Annotated[DSSBool, flag("withScenarios", "Scenario runs too")] = True,
+    with_not_scenarios: Annotated[DSSBool, flag("withNotScenarios", "Other futures too")] = True,
+) -> Response:
     states = service.list_futures(
         store,
         caller,
-        all_users=parse_bool("allUsers", q.get("allUsers")),
-        with_scenarios=parse_bool("withScenarios", q.get("withScenarios"), default=True),
-        with_not_scenarios=parse_bool("withNotScenarios", q.get("withNotScenarios"), default=True),
+        all_users=all_users,
+        with_scenarios=with_scenarios,
+        with_not_scenarios=with_not_scenarios,
         limit=paging.limit,
         offset=paging.offset,
     )
@@ -31,13 +39,17 @@ async def list_futures(store: AppStore, caller: Caller, paging: Page, request: R
 
 
 @router.get("/futures/{job_id}")
-async def get_future(job_id: str, store: AppStore, caller: Caller, request: Request) -> Response:
-    peek = parse_bool("peek", request.query_params.get("peek"))
+async def get_future(
+    job_id: str,
+    store: AppStore,
+    caller: Caller,
+    peek: Annotated[DSSBool, flag("peek", "The state only: a failed future is not an error")] = False,
+) -> Response:
     state = service.get_future(store, caller, job_id, peek=peek)
     return settled(json_response(state), not state["alive"])
 
 
-@router.delete("/futures/{job_id}")
+@router.delete("/futures/{job_id}", status_code=204)
 async def abort_future(job_id: str, store: AppStore, caller: Caller, runner: Runner) -> Response:
     task = service.get_task(store, caller, job_id)
     if task.state == RUNNING:

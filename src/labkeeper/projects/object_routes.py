@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import Request, Response
+from typing import Annotated
+
+from fastapi import Query, Response
 
 from labkeeper.names import check_name
 from labkeeper.projects import objects, recipes, scenarios
 from labkeeper.server.deps import AppStore, Caller
-from labkeeper.server.params import parse_bool
-from labkeeper.server.responses import empty_response, json_response, read_json
+from labkeeper.server.params import DSSBool, JsonObject, flag
+from labkeeper.server.responses import empty_response, json_response
 from labkeeper.server.routing import api_router
 
 router = api_router("project objects")
@@ -30,15 +32,19 @@ def _scenario(scenario_id: str) -> str:
 
 
 @router.get("/projects/{key}/datasets/")
-async def list_datasets(key: str, request: Request, store: AppStore, principal: Caller) -> Response:
-    parse_bool("foreign", request.query_params.get("foreign"))  # no shared datasets: nothing to add
-    tags = [t for t in request.query_params.getlist("tags") if t]
-    return json_response(objects.list_datasets(store, principal=principal, key=key, tags=tags))
+async def list_datasets(
+    key: str,
+    store: AppStore,
+    principal: Caller,
+    _foreign: Annotated[DSSBool, flag("foreign", "No shared datasets in labkeeper: nothing to add")] = False,
+    tags: Annotated[list[str] | None, Query(description="Only datasets with one of these tags")] = None,
+) -> Response:
+    wanted = [t for t in tags or () if t]
+    return json_response(objects.list_datasets(store, principal=principal, key=key, tags=wanted))
 
 
 @router.post("/projects/{key}/datasets/")
-async def create_dataset(key: str, request: Request, store: AppStore, principal: Caller) -> Response:
-    body = await read_json(request)
+async def create_dataset(key: str, store: AppStore, principal: Caller, body: JsonObject) -> Response:
     return json_response(objects.create_dataset(store, principal=principal, key=key, body=body))
 
 
@@ -48,18 +54,20 @@ async def get_dataset(key: str, name: str, store: AppStore, principal: Caller) -
 
 
 @router.put("/projects/{key}/datasets/{name}")
-async def put_dataset(key: str, name: str, request: Request, store: AppStore, principal: Caller) -> Response:
-    body = await read_json(request)
+async def put_dataset(key: str, name: str, store: AppStore, principal: Caller, body: JsonObject) -> Response:
     return json_response(
         objects.put_dataset(store, principal=principal, key=key, name=_dataset(name), body=body)
     )
 
 
-@router.delete("/projects/{key}/datasets/{name}")
+@router.delete("/projects/{key}/datasets/{name}", status_code=204)
 async def delete_dataset(
-    key: str, name: str, request: Request, store: AppStore, principal: Caller
+    key: str,
+    name: str,
+    store: AppStore,
+    principal: Caller,
+    _drop: Annotated[DSSBool, flag("dropData", "Definitions only: there is no data to drop")] = False,
 ) -> Response:
-    parse_bool("dropData", request.query_params.get("dropData"))  # definitions only: there is no data to drop
     objects.delete_object(store, principal=principal, key=key, kind="DATASET", name=_dataset(name))
     return empty_response()
 
@@ -72,9 +80,8 @@ async def get_dataset_schema(key: str, name: str, store: AppStore, principal: Ca
 
 @router.put("/projects/{key}/datasets/{name}/schema")
 async def put_dataset_schema(
-    key: str, name: str, request: Request, store: AppStore, principal: Caller
+    key: str, name: str, store: AppStore, principal: Caller, body: JsonObject
 ) -> Response:
-    body = await read_json(request)
     schema = objects.put_dataset_schema(store, principal=principal, key=key, name=_dataset(name), body=body)
     return json_response(schema)
 
@@ -88,9 +95,8 @@ async def get_dataset_metadata(key: str, name: str, store: AppStore, principal: 
 
 @router.put("/projects/{key}/datasets/{name}/metadata")
 async def put_dataset_metadata(
-    key: str, name: str, request: Request, store: AppStore, principal: Caller
+    key: str, name: str, store: AppStore, principal: Caller, body: JsonObject
 ) -> Response:
-    body = await read_json(request)
     return json_response(
         objects.put_metadata(
             store, principal=principal, key=key, kind="DATASET", name=_dataset(name), body=body
@@ -107,8 +113,7 @@ async def list_recipes(key: str, store: AppStore, principal: Caller) -> Response
 
 
 @router.post("/projects/{key}/recipes/")
-async def create_recipe(key: str, request: Request, store: AppStore, principal: Caller) -> Response:
-    body = await read_json(request)
+async def create_recipe(key: str, store: AppStore, principal: Caller, body: JsonObject) -> Response:
     return json_response(recipes.create_recipe(store, principal=principal, key=key, body=body))
 
 
@@ -118,14 +123,13 @@ async def get_recipe(key: str, name: str, store: AppStore, principal: Caller) ->
 
 
 @router.put("/projects/{key}/recipes/{name}")
-async def put_recipe(key: str, name: str, request: Request, store: AppStore, principal: Caller) -> Response:
-    body = await read_json(request)
+async def put_recipe(key: str, name: str, store: AppStore, principal: Caller, body: JsonObject) -> Response:
     return json_response(
         recipes.put_recipe(store, principal=principal, key=key, name=_recipe(name), body=body)
     )
 
 
-@router.delete("/projects/{key}/recipes/{name}")
+@router.delete("/projects/{key}/recipes/{name}", status_code=204)
 async def delete_recipe(key: str, name: str, store: AppStore, principal: Caller) -> Response:
     objects.delete_object(store, principal=principal, key=key, kind="RECIPE", name=_recipe(name))
     return empty_response()
@@ -140,9 +144,8 @@ async def get_recipe_metadata(key: str, name: str, store: AppStore, principal: C
 
 @router.put("/projects/{key}/recipes/{name}/metadata")
 async def put_recipe_metadata(
-    key: str, name: str, request: Request, store: AppStore, principal: Caller
+    key: str, name: str, store: AppStore, principal: Caller, body: JsonObject
 ) -> Response:
-    body = await read_json(request)
     return json_response(
         objects.put_metadata(
             store, principal=principal, key=key, kind="RECIPE", name=_recipe(name), body=body
@@ -159,8 +162,7 @@ async def list_scenarios(key: str, store: AppStore, principal: Caller) -> Respon
 
 
 @router.post("/projects/{key}/scenarios/")
-async def create_scenario(key: str, request: Request, store: AppStore, principal: Caller) -> Response:
-    body = await read_json(request)
+async def create_scenario(key: str, store: AppStore, principal: Caller, body: JsonObject) -> Response:
     return json_response(scenarios.create_scenario(store, principal=principal, key=key, body=body))
 
 
@@ -173,9 +175,8 @@ async def get_scenario(key: str, scenario_id: str, store: AppStore, principal: C
 
 @router.put("/projects/{key}/scenarios/{scenario_id}")
 async def put_scenario(
-    key: str, scenario_id: str, request: Request, store: AppStore, principal: Caller
+    key: str, scenario_id: str, store: AppStore, principal: Caller, body: JsonObject
 ) -> Response:
-    body = await read_json(request)
     return json_response(
         scenarios.put_scenario(
             store, principal=principal, key=key, scenario_id=_scenario(scenario_id), body=body
@@ -207,9 +208,8 @@ async def get_scenario_payload(key: str, scenario_id: str, store: AppStore, prin
 
 @router.put("/projects/{key}/scenarios/{scenario_id}/payload")
 async def put_scenario_payload(
-    key: str, scenario_id: str, request: Request, store: AppStore, principal: Caller
+    key: str, scenario_id: str, store: AppStore, principal: Caller, body: JsonObject
 ) -> Response:
-    body = await read_json(request)
     return json_response(
         scenarios.put_payload(
             store, principal=principal, key=key, scenario_id=_scenario(scenario_id), body=body

@@ -12,6 +12,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRouter
@@ -110,6 +111,13 @@ class LabkeeperApp(FastAPI):
             await self.request_path(scope, receive, send)
         else:
             await super().__call__(scope, receive, send)
+
+    def openapi(self) -> dict[str, Any]:
+        """FastAPI's document without the 422 answers it adds: labkeeper answers every
+        parameter or body that does not fit with a 400 (server/params.py)."""
+        if self.openapi_schema is None:
+            self.openapi_schema = routing.without_422(super().openapi())
+        return self.openapi_schema
 
 
 def create_app(config: Config) -> FastAPI:

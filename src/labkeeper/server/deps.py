@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 
 from labkeeper.auth.authenticate import authenticate, touch_keys
 from labkeeper.auth.keys import secrets_from_header
@@ -17,7 +17,7 @@ from labkeeper.db import Store
 from labkeeper.db.stamps import Stamps
 from labkeeper.errors import Unauthorized
 from labkeeper.futures.runner import TaskRunner
-from labkeeper.server.params import parse_int
+from labkeeper.server.params import Count, Limit
 
 
 async def get_store(request: Request) -> Store:
@@ -86,12 +86,11 @@ class Paging:
     offset: int
 
 
-async def paging(request: Request) -> Paging:
-    q = request.query_params
-    return Paging(
-        limit=parse_int("limit", q.get("limit"), minimum=0, maximum=100_000),
-        offset=parse_int("offset", q.get("offset"), default=0) or 0,
-    )
+async def paging(
+    limit: Annotated[Limit, Query(description="At most this many items (all when absent)")] = None,
+    offset: Annotated[Count, Query(description="Skip this many items first")] = None,
+) -> Paging:
+    return Paging(limit=limit, offset=offset or 0)
 
 
 AppStore = Annotated[Store, Depends(get_store)]

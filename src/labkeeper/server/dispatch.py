@@ -9,7 +9,9 @@ the app is built:
   dict lookups, and the route picked is the one FastAPI's own walk would pick (the first
   registered route that matches path and method).
 - `compile_route` turns a route's declared dependencies into a plan of plain calls: path
-  parameters, `str` query parameters, the `Request`, and `async def` dependencies (each
+  parameters, query parameters (strings as received, other types converted by their
+  declaration: DSS's `True`/`False`, bounded integers, enums), one JSON body validated against
+  its declared model (server/params.py), the `Request`, and `async def` dependencies (each
   solved once per request, as FastAPI caches them). A declaration outside that set gets no
   plan; such a route is answered by FastAPI's own handler, behind the same request path
   (server/request_path.py), and `uncompiled_routes` lists it with the reason, so that a
@@ -26,6 +28,7 @@ from typing import Any, Union, get_args, get_origin
 
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -42,10 +45,13 @@ from labkeeper.server.answers import (
     without_activity,
 )
 from labkeeper.server.deps import STAMPS
+from labkeeper.server.params import converter, is_str_list
+from labkeeper.server.responses import decode_json
 from labkeeper.server.routing import API_PREFIX
 from labkeeper.server.units import WriteUnits
 
 Invoker = Callable[[Scope, Receive, Send], Awaitable[None]]
+NO_QUERY = QueryParams()
 
 
 @dataclass
@@ -146,8 +152,8 @@ class NotCompilable(Exception):
     """A declaration the plan does not cover; the route keeps FastAPI's handler."""
 
 
-def _query_kind(annotation: Any) -> bool:
-    """Whether a query parameter is a plain string (optional or not): the only kind routes use."""
+def _is_str(annotation: Any) -> bool:
+    """Whether a parameter is a plain string (optional or not): taken as received."""
     if annotation is str:
         return True
     if get_origin(annotation) in (Union, types.UnionType):
@@ -155,13 +161,39 @@ def _query_kind(annotation: Any) -> bool:
     return False
 
 
-def _solver(dependant: Dependant) -> Solver:
+def _body_reader(dependant: Dependant) -> Callable[[Request], Awaitable[Any]] | None:
+    """The plan's reader of a declared JSON body: decoded once by orjson (server/responses.py),
+    then validated against its declaration (a pydantic model, a dict, a list, any JSON)."""
+    if not dependant.body_params:
+        return None
+    if len(dependant.body_params) > 1:
+        raise NotCompilable("more than one body parameter")
+    param = dependant.body_params[0]
+    convert = converter(param, ("body",))  # the body is the whole document: body.<field>
+    required = param.field_info.is_required()
+    default = None if required else param.field_info.get_default(call_default_factory=True)
+
+    async def read(request: Request) -> Any:
+        raw = await request.body()
+        if not raw.strip():
+            if required:
+                raise BadRequest("A JSON request body is required")
+            return default
+        return convert(decode_json(raw))
+
+    return read
+
+
+def _solver(dependant: Dependant, *, top: bool = True) -> Solver:
+    """The plan of everything a handler takes but its body (compile_route reads that, where
+    the handler runs: in a unit of work, off the loop, for a write)."""
+    if dependant.body_params and not top:
+        raise NotCompilable("a dependency takes a body parameter")
     unsupported = [
         name
         for name, value in (
             ("header parameters", dependant.header_params),
             ("cookie parameters", dependant.cookie_params),
-            ("a body parameter", dependant.body_params),
             ("background tasks", dependant.background_tasks_param_name),
             ("a Response parameter", dependant.response_param_name),
             ("a WebSocket parameter", dependant.websocket_param_name),
@@ -175,18 +207,26 @@ def _solver(dependant: Dependant) -> Solver:
     for param in dependant.path_params:
         if param.field_info.annotation is not str:
             raise NotCompilable(f"path parameter {param.name} is not a str")
-    query: list[tuple[str, str, bool, Any]] = []
+    # (name, alias, required, default, converter or None, repeated)
+    query: list[tuple[str, str, bool, Any, Callable[[Any], Any] | None, bool]] = []
     for param in dependant.query_params:
-        if not _query_kind(param.field_info.annotation):
-            raise NotCompilable(f"query parameter {param.name} is not a str")
+        annotation = param.field_info.annotation
         required = param.field_info.is_required()
-        query.append((param.name, param.alias, required, None if required else param.field_info.default))
+        default = None if required else param.field_info.get_default(call_default_factory=True)
+        if _is_str(annotation) and not param.field_info.metadata:
+            query.append((param.name, param.alias, required, default, None, False))
+        elif is_str_list(annotation):
+            query.append((param.name, param.alias, required, default, None, True))
+        else:
+            query.append(
+                (param.name, param.alias, required, default, converter(param, ("query", param.alias)), False)
+            )
     subs: list[tuple[str, Callable[..., Awaitable[Any]], Solver]] = []
     for sub in dependant.dependencies:
         call = sub.call
         if call is None or not inspect.iscoroutinefunction(call) or sub.name is None:
             raise NotCompilable(f"dependency {getattr(call, '__name__', call)} is not an async def function")
-        subs.append((sub.name, call, _solver(sub)))
+        subs.append((sub.name, call, _solver(sub, top=False)))
     path_names = tuple(param.name for param in dependant.path_params)
     request_name = dependant.request_param_name
 
@@ -202,13 +242,22 @@ def _solver(dependant: Dependant) -> Solver:
             for name in path_names:
                 values[name] = path_params[name]
         if query:
-            received = request.query_params
-            for name, alias, required, default in query:
+            # Most requests send no query: then nothing is parsed.
+            received = request.query_params if request.scope["query_string"] else NO_QUERY
+            for name, alias, required, default, convert, repeated in query:
+                if repeated:
+                    listed = received.getlist(alias)
+                    if not listed and required:
+                        raise BadRequest(f"Invalid request: query.{alias}: Field required")
+                    values[name] = listed if listed else default
+                    continue
                 value = received.get(alias)
                 if value is None:
                     if required:
                         raise BadRequest(f"Invalid request: query.{alias}: Field required")
                     value = default
+                elif convert is not None:
+                    value = convert(value)
                 values[name] = value
         if request_name:
             values[request_name] = request
@@ -253,10 +302,15 @@ def compile_route(
     if returns not in ("Response", Response) or route.response_model is not None:
         raise NotCompilable("the handler does not return a Response itself")
     solve = _solver(route.dependant)
+    read_body = _body_reader(route.dependant)
+    body_name = route.dependant.body_params[0].name if read_body is not None else ""
 
     async def invoke(scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
-        response = await endpoint(**await solve(request, {}))
+        values = await solve(request, {})
+        if read_body is not None:  # after the key check: a 401 before a 400
+            values[body_name] = await read_body(request)
+        response = await endpoint(**values)
         await response(scope, receive, send)
 
     if writes is not None:
@@ -264,14 +318,20 @@ def compile_route(
         async def invoke_in_unit(scope: Scope, receive: Receive, send: Send) -> None:
             request = Request(scope, receive)
             values = await solve(request, {})  # on the loop: the key check and the stamps
-            await request.body()  # read here; the handler finds it on the request
+            await request.body()  # read here; decoded and validated in the unit, off the loop
+
+            async def handler() -> Response:
+                if read_body is not None:
+                    values[body_name] = await read_body(request)  # awaits nothing: already read
+                return await endpoint(**values)
+
             store = scope["app"].state.store
-            response = await writes.run(store, scope, lambda: endpoint(**values))
+            response = await writes.run(store, scope, handler)
             await response(scope, receive, send)
 
         return invoke_in_unit
 
-    if answers is None or "GET" not in route.methods:
+    if answers is None or "GET" not in route.methods or read_body is not None:
         return invoke
 
     async def invoke_keeping_answers(scope: Scope, receive: Receive, send: Send) -> None:

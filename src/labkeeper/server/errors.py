@@ -10,6 +10,7 @@ from starlette.exceptions import HTTPException
 
 from labkeeper.db.health import RETRY_AFTER_S, StoreUnavailable, describe, is_unreachable
 from labkeeper.errors import LabkeeperError
+from labkeeper.server.params import invalid_request
 from labkeeper.server.responses import json_response
 
 log = logging.getLogger("labkeeper")
@@ -47,10 +48,8 @@ def answer_for(exc: BaseException, app: FastAPI) -> Response:
             response.headers.update(exc.headers)
         return response
     if isinstance(exc, RequestValidationError):
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err.get('loc', ()))}: {err.get('msg')}" for err in exc.errors()
-        )
-        return json_response(error_body("BadRequestException", f"Invalid request: {problems}"), 400)
+        invalid = invalid_request(exc.errors())
+        return json_response(invalid.body(), invalid.status)
     log.error("unexpected error: %s", type(exc).__name__, exc_info=exc)  # repeats are rate-limited
     return json_response(error_body("InternalError", "Internal error: the server logs have the details"), 500)
 

@@ -1,4 +1,4 @@
-"""JSON in and out: orjson both ways, and one reader for request bodies.
+"""JSON in and out: orjson both ways, and one decoder for request bodies (server/dispatch.py).
 
 Every body is read here, so the limits of what a user may store hold for every route:
 nesting deeper than MAX_JSON_DEPTH is a 400 (orjson writes back at most 254 levels, so a
@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from fastapi import Request, Response
+from fastapi import Response
 
 from labkeeper.errors import BadRequest
 
@@ -44,15 +44,9 @@ def empty_response(status_code: int = 204) -> Response:
     return Response(status_code=status_code)
 
 
-async def read_json(
-    request: Request, *, expect: type | tuple[type, ...] = dict, required: bool = True
-) -> Any:
-    """Parse the request body; a malformed or wrongly typed body is a 400 saying so."""
-    raw = await request.body()
-    if not raw.strip():
-        if required:
-            raise BadRequest("A JSON request body is required")
-        return None
+def decode_json(raw: bytes) -> Any:
+    """A request body's JSON, or a 400 saying what is wrong with it. orjson reads it: what it
+    accepts, the store and every answer can write back (64-bit integers, valid UTF-8)."""
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -63,8 +57,4 @@ async def read_json(
             ) from None
         raise BadRequest(f"Malformed JSON body: {exc}") from None
     check_json_depth(value)
-    if not isinstance(value, expect):
-        wanted = expect.__name__ if isinstance(expect, type) else " or ".join(t.__name__ for t in expect)
-        names = {"dict": "a JSON object", "list": "a JSON array", "str": "a JSON string"}
-        raise BadRequest(f"The request body must be {names.get(wanted, wanted)}, got {type(value).__name__}")
     return value

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Annotated
 
-from fastapi import Request, Response
+from fastapi import Query, Request, Response
 
 from labkeeper.auth.service import groups_of
 from labkeeper.projects.access import ensure_project_exists
 from labkeeper.server.deps import Admin, AppStore, stamps_read_for
-from labkeeper.server.responses import empty_response, json_response, read_json
+from labkeeper.server.params import JsonObject
+from labkeeper.server.responses import empty_response, json_response
 from labkeeper.server.routing import api_router
 from labkeeper.settings import service
 from labkeeper.settings.impersonation import resolve
+from labkeeper.settings.schemas import GeneralSettings
 
 router = api_router("settings")
 
@@ -23,9 +26,9 @@ async def get_general_settings(store: AppStore, _admin: Admin, request: Request)
     return Response(body, media_type="application/json")
 
 
-@router.put("/admin/general-settings")
-async def put_general_settings(store: AppStore, _admin: Admin, request: Request) -> Response:
-    service.put_general_settings(store, await read_json(request))
+@router.put("/admin/general-settings", status_code=204)
+async def put_general_settings(store: AppStore, _admin: Admin, body: GeneralSettings) -> Response:
+    service.put_general_settings(store, body.sent())
     return empty_response()
 
 
@@ -34,22 +37,25 @@ async def get_instance_variables(store: AppStore, _admin: Admin) -> Response:
     return json_response(service.get_instance_variables(store))
 
 
-@router.put("/admin/variables/")
-async def put_instance_variables(store: AppStore, _admin: Admin, request: Request) -> Response:
-    service.put_instance_variables(store, await read_json(request, expect=object))
+@router.put("/admin/variables/", status_code=204)
+async def put_instance_variables(store: AppStore, _admin: Admin, body: JsonObject) -> Response:
+    service.put_instance_variables(store, body)
     return empty_response()
 
 
 @router.get("/admin/impersonation/resolve")
 async def resolve_impersonation(
-    store: AppStore, _admin: Admin, user: str, projectKey: str | None = None
-) -> Response:  # noqa: N803
+    store: AppStore,
+    _admin: Admin,
+    user: Annotated[str, Query(description="The labkeeper user to resolve")],
+    project_key: Annotated[str | None, Query(alias="projectKey", description="For PROJECT rules")] = None,
+) -> Response:
     groups = groups_of(store, user)
-    if projectKey:
-        ensure_project_exists(store, projectKey)
+    if project_key:
+        ensure_project_exists(store, project_key)
     settings = service.get_general_settings(store)
     # Off the event loop: even bounded, a slow rule must not stall other requests.
     resolution = await asyncio.to_thread(
-        resolve, settings["impersonation"], login=user, groups=groups, project_key=projectKey
+        resolve, settings["impersonation"], login=user, groups=groups, project_key=project_key
     )
-    return json_response(resolution.as_json(user, projectKey))
+    return json_response(resolution.as_json(user, project_key))

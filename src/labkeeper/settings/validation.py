@@ -1,4 +1,5 @@
-"""Checks a general settings document before anything is stored."""
+"""Checks a general settings document before anything is stored: its model, then what a
+type cannot say (rules that must resolve, patterns that must match in bounded time)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import regex
 
 from labkeeper.codeenvs.spec import check_package_index, check_package_names
 from labkeeper.errors import BadRequest
+from labkeeper.server.params import validated
 from labkeeper.settings.impersonation import rule_fullmatch
+from labkeeper.settings.schemas import GeneralSettings
 
 RULE_TYPES = ("IDENTITY", "SINGLE_MAPPING", "REGEXP_RULE")
 SCOPES = ("GLOBAL", "PROJECT")
@@ -22,36 +25,18 @@ PROBES_SECONDS = 2.0
 
 
 def validate_general_settings(doc: dict[str, Any]) -> None:
-    imp = doc.get("impersonation")
-    if not isinstance(imp, dict):
-        raise BadRequest("general settings: 'impersonation' must be an object")
-    deny = imp.get("denyTargets", ["root"])
-    if not isinstance(deny, list) or not all(isinstance(d, str) for d in deny):
-        raise BadRequest("general settings: 'impersonation.denyTargets' must be a list of names")
-    if not isinstance(imp.get("enabled", False), bool):
-        raise BadRequest("general settings: 'impersonation.enabled' must be true or false")
+    """Check `doc` (a whole document, defaults filled): its types and bounds against the
+    model (settings/schemas.py), then what a type cannot say."""
+    validated(GeneralSettings, doc)
+    imp = doc["impersonation"]
+    deny = set(imp.get("denyTargets", ["root"])) | {"root"}
     for field in ("userRules", "groupRules"):
-        rules = imp.get(field)
-        if not isinstance(rules, list):
-            raise BadRequest(f"general settings: 'impersonation.{field}' must be a list")
-        for index, rule in enumerate(rules):
-            _validate_rule(
-                rule,
-                f"impersonation.{field}[{index}]",
-                is_user=field == "userRules",
-                deny=set(deny) | {"root"},
-            )
-    for section in ("codeEnvs", "notebooks", "sqlNotebooks", "futures", "apiKeys"):
-        if not isinstance(doc.get(section), dict):
-            raise BadRequest(f"general settings: '{section}' must be an object")
-    _validate_numbers(doc)
+        for index, rule in enumerate(imp.get(field, [])):
+            _validate_rule(rule, f"impersonation.{field}[{index}]", is_user=field == "userRules", deny=deny)
     _validate_code_envs(doc["codeEnvs"])
 
 
 def _validate_code_envs(section: dict[str, Any]) -> None:
-    for flag in ("allowPipOptionsInSpec", "allowDirectReferences"):
-        if not isinstance(section.get(flag, False), bool):
-            raise BadRequest(f"general settings: 'codeEnvs.{flag}' must be true or false")
     allow_direct = section.get("allowDirectReferences", False)
     for field in ("corePackages", "jupyterSupportPackages"):
         if field in section:
@@ -132,27 +117,6 @@ def _check_match_time(pattern: str, where: str) -> None:
                 "simplify the regular expression (avoid nested or overlapping repetitions such as "
                 "(a+)+ or (a|a)*)"
             ) from None
-
-
-def _validate_numbers(doc: dict[str, Any]) -> None:
-    checks = [
-        ("codeEnvs", "maxConcurrentBuilds", 1, 64),
-        ("notebooks", "idleKernelTimeoutSeconds", 0, 10**7),
-        ("notebooks", "maxSessionsPerUser", 1, 10_000),
-        # The saved notebook must stay under the 64 MiB notebook limit (notebooks/jupyter/files.py).
-        ("notebooks", "maxRunOutputBytes", 1024, 60_000_000),
-        ("notebooks", "maxCellOutputBytes", 1024, 60_000_000),
-        ("sqlNotebooks", "maxRowsKept", 0, 1_000_000),
-        ("sqlNotebooks", "maxBytesKept", 0, 1_000_000_000),
-        ("futures", "retentionHours", 0, 10**6),
-        ("apiKeys", "maxLifetimeDays", 0, 10**5),
-    ]
-    for section, key, low, high in checks:
-        value = doc[section].get(key)
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise BadRequest(f"general settings: '{section}.{key}' must be an integer from {low} to {high}")
 
 
 def _nonempty(value: Any) -> bool:

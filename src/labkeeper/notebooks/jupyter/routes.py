@@ -4,20 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request, Response
+from fastapi import Depends, Query, Request, Response
 
 from labkeeper.errors import BadRequest
 from labkeeper.futures.runner import Submission
 from labkeeper.futures.service import future_state, get_task
 from labkeeper.names import check_name
 from labkeeper.notebooks.jupyter import files, placement, service
+from labkeeper.notebooks.jupyter.bodies import RunRequest
 from labkeeper.notebooks.jupyter.run import KIND as RUN_KIND
 from labkeeper.notebooks.jupyter.sessions import SessionManager
 from labkeeper.projects.access import require_project
 from labkeeper.server.answers import settled
 from labkeeper.server.deps import Admin, Caller, Runner
-from labkeeper.server.params import parse_bool
-from labkeeper.server.responses import json_response, read_json
+from labkeeper.server.params import DSSBool, JsonObject, flag
+from labkeeper.server.responses import json_response
 from labkeeper.server.routing import api_router
 
 router = api_router("jupyter notebooks")
@@ -46,8 +47,12 @@ def server_url(request: Request) -> str:
 
 
 @router.get("/projects/{project_key}/jupyter-notebooks/")
-async def list_notebooks(project_key: str, caller: Caller, jupyter: Jupyter, request: Request) -> Response:
-    active = parse_bool("active", request.query_params.get("active"))
+async def list_notebooks(
+    project_key: str,
+    caller: Caller,
+    jupyter: Jupyter,
+    active: Annotated[DSSBool, flag("active", "Only notebooks with a running kernel")] = False,
+) -> Response:
     items, stamp = service.list_notebooks(jupyter, caller, project_key, active=active)
     return settled(json_response(items), file_stamp=stamp)
 
@@ -60,17 +65,15 @@ async def get_notebook(project_key: str, name: str, caller: Caller, jupyter: Jup
 
 @router.post(NB)
 async def create_notebook(
-    project_key: str, name: str, caller: Caller, jupyter: Jupyter, request: Request
+    project_key: str, name: str, caller: Caller, jupyter: Jupyter, content: JsonObject
 ) -> Response:
-    content = await read_json(request, expect=dict)
     return json_response(service.create_notebook(jupyter, caller, project_key, name, content))
 
 
 @router.put(NB)
 async def save_notebook(
-    project_key: str, name: str, caller: Caller, jupyter: Jupyter, request: Request
+    project_key: str, name: str, caller: Caller, jupyter: Jupyter, content: JsonObject
 ) -> Response:
-    content = await read_json(request, expect=dict)
     return json_response(service.save_notebook(jupyter, caller, project_key, name, content))
 
 
@@ -113,14 +116,17 @@ async def unload_session(
 
 @router.post(NB + "/actions/run")
 async def run_notebook(
-    project_key: str, name: str, caller: Caller, jupyter: Jupyter, runner: Runner, request: Request
+    project_key: str,
+    name: str,
+    caller: Caller,
+    jupyter: Jupyter,
+    runner: Runner,
+    request: Request,
+    body: RunRequest | None = None,
 ) -> Response:
     """labkeeper addition: run every code cell in a session, as a future."""
-    body = await read_json(request, expect=dict, required=False) or {}
-    session_id = body.get("sessionId")
-    if session_id is not None and not isinstance(session_id, str):
-        raise BadRequest("Invalid sessionId: a string is required")
-    session_id = jupyter.session_for_run(caller, project_key, name, session_id)
+    asked = body.sessionId if body is not None else None
+    session_id = jupyter.session_for_run(caller, project_key, name, asked)
     if session_id is None:
         started = await jupyter.start_session(caller, project_key, name, server_url=server_url(request))
         session_id = started["sessionId"]
@@ -152,26 +158,30 @@ async def project_running_notebooks(project_key: str, caller: Caller, jupyter: J
     return settled(json_response(running), not running and not jupyter.any_session_rows())
 
 
-def _legacy_name(request: Request) -> str:
-    return check_name("notebookName", request.query_params.get("notebookName"))
+NotebookName = Annotated[str, Query(alias="notebookName", description="The notebook")]
 
 
 @router.get("/projects/{project_key}/notebooks/")
 async def legacy_notebook_state(
-    project_key: str, caller: Caller, jupyter: Jupyter, request: Request
+    project_key: str, caller: Caller, jupyter: Jupyter, notebook_name: NotebookName
 ) -> Response:
     require_project(jupyter.store, caller, project_key, "READ")
-    name = _legacy_name(request)
+    name = check_name("notebookName", notebook_name)
     stamp = files.notebook_stamp(files.notebook_path(jupyter.config.data_dir, project_key, name))
     state = service.notebook_state(jupyter, project_key, name)
     return settled(json_response(state), not state["activeSessions"], file_stamp=stamp)
 
 
 @router.delete("/projects/{project_key}/notebooks/")
-async def legacy_unload(project_key: str, caller: Caller, jupyter: Jupyter, request: Request) -> Response:
+async def legacy_unload(
+    project_key: str,
+    caller: Caller,
+    jupyter: Jupyter,
+    notebook_name: NotebookName,
+    session_id: Annotated[str | None, Query(alias="sessionId", description="The session to unload")] = None,
+) -> Response:
     require_project(jupyter.store, caller, project_key, "READ")
-    name = _legacy_name(request)
-    session_id = request.query_params.get("sessionId")
+    name = check_name("notebookName", notebook_name)
     if not session_id:
         raise BadRequest("Query parameter 'sessionId' is required: the session to unload")
     jupyter.check_may_unload(caller, project_key, name, session_id)

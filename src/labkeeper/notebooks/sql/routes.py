@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import Request, Response
 from sqlalchemy import select
 
@@ -11,10 +13,11 @@ from labkeeper.futures.models import RUNNING, Task
 from labkeeper.futures.runner import TaskRunner
 from labkeeper.futures.service import finished_answer, future_state, get_task
 from labkeeper.notebooks.sql import runs, service
+from labkeeper.notebooks.sql.bodies import ClearHistory
 from labkeeper.server.answers import settled
 from labkeeper.server.deps import AppStore, Caller, Runner
-from labkeeper.server.params import parse_bool
-from labkeeper.server.responses import empty_response, json_response, read_json
+from labkeeper.server.params import DSSBool, JsonObject, flag
+from labkeeper.server.responses import empty_response, json_response
 from labkeeper.server.routing import api_router
 
 router = api_router("sql-notebooks")
@@ -40,8 +43,8 @@ async def list_sql_notebooks(key: str, store: AppStore, caller: Caller) -> Respo
 
 
 @router.post(BASE + "/")
-async def create_sql_notebook(key: str, store: AppStore, caller: Caller, request: Request) -> Response:
-    return json_response(service.create_notebook(store, caller, key, await read_json(request)))
+async def create_sql_notebook(key: str, store: AppStore, caller: Caller, body: JsonObject) -> Response:
+    return json_response(service.create_notebook(store, caller, key, body))
 
 
 @router.get(BASE + "/{notebook_id}")
@@ -51,9 +54,9 @@ async def get_sql_notebook(key: str, notebook_id: str, store: AppStore, caller: 
 
 @router.put(BASE + "/{notebook_id}")
 async def save_sql_notebook(
-    key: str, notebook_id: str, store: AppStore, caller: Caller, request: Request
+    key: str, notebook_id: str, store: AppStore, caller: Caller, body: JsonObject
 ) -> Response:
-    return json_response(service.save_notebook(store, caller, key, notebook_id, await read_json(request)))
+    return json_response(service.save_notebook(store, caller, key, notebook_id, body))
 
 
 @router.delete(BASE + "/{notebook_id}")
@@ -70,19 +73,19 @@ async def get_history(key: str, notebook_id: str, store: AppStore, caller: Calle
     return json_response(service.get_history(store, caller, key, notebook_id))
 
 
-@router.put(BASE + "/{notebook_id}/history")
+@router.put(BASE + "/{notebook_id}/history", status_code=204)
 async def save_history(
-    key: str, notebook_id: str, store: AppStore, caller: Caller, request: Request
+    key: str, notebook_id: str, store: AppStore, caller: Caller, body: JsonObject
 ) -> Response:
-    service.save_history(store, caller, key, notebook_id, await read_json(request))
+    service.save_history(store, caller, key, notebook_id, body)
     return empty_response()
 
 
-@router.post(BASE + "/{notebook_id}/history/clear")
+@router.post(BASE + "/{notebook_id}/history/clear", status_code=204)
 async def clear_history(
-    key: str, notebook_id: str, store: AppStore, caller: Caller, request: Request
+    key: str, notebook_id: str, store: AppStore, caller: Caller, body: ClearHistory | None = None
 ) -> Response:
-    service.clear_history(store, caller, key, notebook_id, await read_json(request, required=False))
+    service.clear_history(store, caller, key, notebook_id, body.sent() if body is not None else None)
     return empty_response()
 
 
@@ -101,8 +104,8 @@ async def run_cell(
     caller: Caller,
     runner: Runner,
     request: Request,
+    wait: Annotated[DSSBool, flag("wait", "Answer once the run is done, with its result")] = False,
 ) -> Response:
-    wait = parse_bool("wait", request.query_params.get("wait"))
     databases = request.app.state.databases
     job_id = runs.start_run(store, runner, databases, caller, key, notebook_id, cell_id)
     if wait:

@@ -9,18 +9,27 @@ from fastapi import Depends, Request, Response
 from fastapi.responses import StreamingResponse
 
 from labkeeper.projects.archive import service, upload
+from labkeeper.projects.bodies import DuplicateRequest
 from labkeeper.server.deps import AppConfig, AppStore, Caller
-from labkeeper.server.responses import json_response, read_json
+from labkeeper.server.params import OptionalJsonObject
+from labkeeper.server.responses import json_response
 from labkeeper.server.routing import api_router
 
 router = api_router("project archives")
 
 
-@router.post("/projects/{key}/export")
+@router.post(
+    "/projects/{key}/export",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/zip": {}}, "description": "The project's archive"}},
+)
 async def export_project(
-    key: str, request: Request, store: AppStore, config: AppConfig, caller: Caller
+    key: str,
+    store: AppStore,
+    config: AppConfig,
+    caller: Caller,
+    _options: OptionalJsonObject = None,  # export options: nothing to choose in labkeeper
 ) -> Response:
-    await read_json(request, required=False)  # export options: nothing to choose in labkeeper
     chunks = service.export_stream(store, config.data_dir, caller, key)
     return StreamingResponse(
         chunks,
@@ -38,7 +47,23 @@ async def streamed_upload(request: Request) -> Request:
 StreamedUpload = Annotated[Request, Depends(streamed_upload)]
 
 
-@router.post("/projects/import/upload")
+@router.post(
+    "/projects/import/upload",
+    openapi_extra={  # read as a stream by the handler, so declared here rather than as a parameter
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"file": {"type": "string", "format": "binary"}},
+                        "required": ["file"],
+                    }
+                }
+            },
+        }
+    },
+)
 async def upload_import(request: StreamedUpload, config: AppConfig, caller: Caller) -> Response:
     caller.require("mayCreateProjects")
     boundary = upload.boundary_of(request.headers.get("content-type"))
@@ -60,17 +85,19 @@ upload_import.max_body_bytes = upload.MAX_UPLOAD_BYTES  # type: ignore[attr-defi
 
 @router.post("/projects/import/{import_id}/process")
 async def process_import(
-    import_id: str, request: Request, store: AppStore, config: AppConfig, caller: Caller
+    import_id: str,
+    store: AppStore,
+    config: AppConfig,
+    caller: Caller,
+    body: OptionalJsonObject = None,
 ) -> Response:
-    body = await read_json(request, required=False)
-    if isinstance(body, dict):
+    if body is not None:
         body.pop("_", None)  # the official client's placeholder for empty settings
     return json_response(service.process(store, config.data_dir, caller, import_id, body))
 
 
 @router.post("/projects/{key}/duplicate/")
 async def duplicate_project(
-    key: str, request: Request, store: AppStore, config: AppConfig, caller: Caller
+    key: str, store: AppStore, config: AppConfig, caller: Caller, body: DuplicateRequest
 ) -> Response:
-    body = await read_json(request)
-    return json_response(service.duplicate(store, config.data_dir, caller, key, body))
+    return json_response(service.duplicate(store, config.data_dir, caller, key, body.sent()))
