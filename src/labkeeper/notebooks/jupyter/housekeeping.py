@@ -74,6 +74,15 @@ class Housekeeping:
             record_unloaded(self.store, row, reason="its project was deleted")
         self.tree.remove_project(project_key)
 
+    def notebook_renamed(self, project_key: str, name: str, new_name: str) -> None:
+        """A renamed notebook keeps its sessions, under its new name."""
+        with self.store.begin() as s:
+            s.execute(
+                update(JupyterSession)
+                .where(JupyterSession.project_key == project_key, JupyterSession.notebook_name == name)
+                .values(notebook_name=new_name)
+            )
+
     async def _housekeeping(self) -> None:
         rounds = 0
         while True:

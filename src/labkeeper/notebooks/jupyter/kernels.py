@@ -6,7 +6,7 @@ interpreter, which has ipykernel) and `data_dir/jupyter/kernels/` (one per code 
 Jupyter support, written by the code-env domain). No other folder is searched, so kernels
 installed elsewhere on the machine never appear.
 
-`LabkeeperKernelManager` is jupyter_client's AsyncKernelManager, launching the kernel as a
+`LabkeeperKernelManager` is jupyter_client's AsyncIOLoopKernelManager, launching the kernel as a
 given UNIX identity (Popen user/group/extra_groups), handing it its connection file, and
 talking to it over IPC sockets in a folder only that identity (and root) can open.
 `LabkeeperMultiKernelManager` is the AsyncMultiKernelManager holding them; a Jupyter
@@ -26,10 +26,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from jupyter_client.ioloop.manager import AsyncIOLoopKernelManager
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager, NoSuchKernel
-from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.multikernelmanager import AsyncMultiKernelManager
-from traitlets import DottedObjectName
+from traitlets import Bool, DottedObjectName
 
 from labkeeper.errors import BadRequest
 from labkeeper.isolation.identity import UnixIdentity
@@ -145,14 +145,19 @@ class KernelSpecs:
         return found
 
 
-class LabkeeperKernelManager(AsyncKernelManager):
+class LabkeeperKernelManager(AsyncIOLoopKernelManager):
     """A kernel launched as a chosen UNIX identity, reached over IPC sockets only.
+
+    Its `connect_*` channels are the event-loop streams jupyter_server's websockets use (JupyterLab
+    talks to these very kernels). It never restarts by itself: a kernel that dies ends its
+    session, which labkeeper's housekeeping notices.
 
     `start_kernel(run_as=UnixIdentity, ipc_prefix=str|None, **popen_kwargs)`. The attributes
     `execution_state` and `last_activity` follow the names a Jupyter server's kernel
     managers use, kept current by labkeeper's IOPub watcher.
     """
 
+    autorestart = Bool(False, help="Never: a kernel that dies ends its session.")
     run_as: UnixIdentity | None = None
     execution_state: str = "starting"
     last_activity: Any = None
@@ -168,7 +173,10 @@ class LabkeeperKernelManager(AsyncKernelManager):
         self.transport = "ipc"
         self.ip = ipc_prefix
         self.shutdown_wait_time = 1.0
-        return await super()._async_pre_start_kernel(**kw)
+        answer = await super()._async_pre_start_kernel(**kw)
+        # A restart starts again from these: the same account, the same private sockets.
+        self._launch_args.update(run_as=self.run_as, ipc_prefix=ipc_prefix)
+        return answer
 
     def write_connection_file(self, **kwargs: Any) -> None:
         super().write_connection_file(**kwargs)

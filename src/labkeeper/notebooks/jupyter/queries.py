@@ -106,6 +106,16 @@ class SessionQueries:
         tree = process_tree() if len(live) > 1 else None
         return [self.session_json(r, tree=tree) for r in live]
 
+    def row_of_kernel(self, kernel_id: str) -> JupyterSession | None:
+        """The session of a kernel id, whichever worker runs it (None when there is none)."""
+        with self.store.read() as s:
+            return s.scalar(select(JupyterSession).where(JupyterSession.kernel_id == kernel_id))
+
+    def kernel_ids_of(self, login: str) -> set[str]:
+        """The kernel ids of a user's sessions."""
+        with self.store.read() as s:
+            return set(s.scalars(select(JupyterSession.kernel_id).where(JupyterSession.creator == login)))
+
     def any_session_rows(self) -> bool:
         """Whether any session is recorded, live or not (no row: no live value to read)."""
         with self.store.raw_reader() as query:

@@ -153,14 +153,30 @@ class SessionManager(SessionQueries, Housekeeping):
 
     # -- starting --------------------------------------------------------------------------
     async def start_session(
-        self, principal: Principal, project_key: str, notebook_name: str, *, server_url: str
+        self,
+        principal: Principal,
+        project_key: str,
+        notebook_name: str,
+        *,
+        server_url: str,
+        kernel_name: str | None = None,
     ) -> dict[str, Any]:
+        """Start a session of the notebook, for its kernelspec or for `kernel_name` (the kernel
+        JupyterLab asks for), under the same rights either way."""
         return await self._home(
-            self._start_session(principal, project_key, notebook_name, server_url=server_url)
+            self._start_session(
+                principal, project_key, notebook_name, server_url=server_url, kernel_name=kernel_name
+            )
         )
 
     async def _start_session(
-        self, principal: Principal, project_key: str, notebook_name: str, *, server_url: str
+        self,
+        principal: Principal,
+        project_key: str,
+        notebook_name: str,
+        *,
+        server_url: str,
+        kernel_name: str | None = None,
     ) -> dict[str, Any]:
         if principal.login is None:
             raise Forbidden(
@@ -172,7 +188,7 @@ class SessionManager(SessionQueries, Housekeeping):
         require_project(self.store, principal, project_key, "WRITE")
         rights.require_may_run(principal)
         content = files.read(files.notebook_path(self.config.data_dir, project_key, notebook_name))
-        kernel_name = files.kernel_spec_of(content)["name"]
+        kernel_name = kernel_name or files.kernel_spec_of(content)["name"]
         spec = self.specs.get(kernel_name)
         env_name = self.specs.env_of_dir(spec.resource_dir, spec.metadata)
         rights.require_env_use(self.store, principal, env_name, kernel_name)
@@ -414,6 +430,26 @@ class SessionManager(SessionQueries, Housekeeping):
                 live.km.execution_state = live.execution_state
                 live.km.last_activity = msg["header"].get("date")
                 live.dirty = True
+
+    def kernel_restarted(self, session_id: str, old_pid: int, old_create_time: float) -> None:
+        """After a restart of a session's kernel (same sockets, same account): record its new
+        process, and stop whatever the old one left behind."""
+        live = self.live.get(session_id)
+        if live is None:
+            return
+        pid = live.km.provisioner.pid  # type: ignore[union-attr]
+        try:
+            create_time = psutil.Process(pid).create_time()
+        except psutil.NoSuchProcess:
+            create_time = 0.0
+        stop_tree(old_pid, started_at=old_create_time)
+        live.pid, live.create_time, live.dirty = pid, create_time, True
+        with self.store.begin() as s:
+            s.execute(
+                update(JupyterSession)
+                .where(JupyterSession.id == session_id)
+                .values(pid=pid, pid_create_time=create_time)
+            )
 
     # -- stopping --------------------------------------------------------------------------
     async def unload(

@@ -1,0 +1,53 @@
+"""Two of jupyter_server's handlers, answering labkeeper's refusals with their own status.
+
+Jupyter wraps any failure of a session start or a kernel restart in a 500; a refusal of
+labkeeper's rules (403, 404, 409, 429) must reach the caller as itself. These subclasses
+unwrap exactly that case and change nothing else; they take precedence over Jupyter's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from jupyter_server.services.kernels.handlers import (
+    KernelActionHandler,
+    _kernel_action_regex,
+    _kernel_id_regex,
+)
+from jupyter_server.services.sessions.handlers import SessionRootHandler
+from jupyter_server.utils import url_path_join
+from tornado import web
+
+
+async def _refusals_kept(call: Callable[[], Awaitable[Any]]) -> None:
+    try:
+        await call()
+    except web.HTTPError as exc:
+        cause = exc.__cause__
+        if exc.status_code == 500 and isinstance(cause, web.HTTPError) and 400 <= cause.status_code < 500:
+            raise cause from None
+        raise
+
+
+class LabSessionRootHandler(SessionRootHandler):
+    async def post(self) -> None:
+        await _refusals_kept(super().post)
+
+
+class LabKernelActionHandler(KernelActionHandler):
+    async def post(self, kernel_id: str, action: str) -> None:
+        await _refusals_kept(lambda: super(LabKernelActionHandler, self).post(kernel_id, action))
+
+
+def install(web_app: web.Application, base_url: str) -> None:
+    web_app.add_handlers(
+        ".*$",
+        [
+            (url_path_join(base_url, r"/api/sessions"), LabSessionRootHandler),
+            (
+                url_path_join(base_url, rf"/api/kernels/{_kernel_id_regex}/{_kernel_action_regex}"),
+                LabKernelActionHandler,
+            ),
+        ],
+    )
