@@ -360,18 +360,15 @@ class SessionManager(SessionQueries, Housekeeping):
                 "(sockets then live under /run/labkeeper)",
             )
         log_path = self.logs / f"{kernel_id}.log"
-        log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(log_fd, "wb") as log_file:
-            await self.kernels.start_kernel(
-                kernel_name=kernel_name,
-                kernel_id=kernel_id,
-                env=env,
-                cwd=str(work),
-                run_as=ident,
-                ipc_prefix=prefix,
-                stdout=log_file,
-                stderr=log_file,
-            )
+        await self.kernels.start_kernel(
+            kernel_name=kernel_name,
+            kernel_id=kernel_id,
+            env=env,
+            cwd=str(work),
+            run_as=ident,
+            ipc_prefix=prefix,
+            log_path=log_path,
+        )
         km: LabkeeperKernelManager = self.kernels.get_kernel(kernel_id)
         pid = km.provisioner.pid  # type: ignore[union-attr]
         try:
