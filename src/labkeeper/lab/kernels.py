@@ -205,19 +205,17 @@ class LabKernelManager(AsyncMappingKernelManager):
     async def restart_kernel(self, kernel_id: str, now: bool = False) -> Any:
         principal = require_principal()
         row = self._session_row(kernel_id)
-        live = self.sessions.live.get(row.id)
-        before = (live.pid, live.create_time) if live is not None else (row.pid, row.pid_create_time)
+        outcome = "error"
         try:
-            future = await super().restart_kernel(kernel_id, now=now)
-        except Exception:
+            async with self.sessions.restarting(row.id):  # the session stays listed throughout
+                future = await super().restart_kernel(kernel_id, now=now)
+            outcome = "success"
+        except LabkeeperError as exc:
+            raise calls.http_error(exc) from None
+        finally:
             await asyncio.to_thread(
-                calls.audit, self.sessions.store, principal, "restart kernel", kernel_id, "error"
+                calls.audit, self.sessions.store, principal, "restart kernel", kernel_id, outcome
             )
-            raise
-        await asyncio.to_thread(self.sessions.kernel_restarted, row.id, *before)
-        await asyncio.to_thread(
-            calls.audit, self.sessions.store, principal, "restart kernel", kernel_id, "success"
-        )
         return future
 
     async def cleanup_resources(self, restart: bool = False) -> None:  # the sessions own them

@@ -12,7 +12,7 @@ from labkeeper.auth.principal import Principal
 from labkeeper.errors import Forbidden, NotFound
 from labkeeper.isolation.processes import ProcessTree, process_tree, usage
 from labkeeper.notebooks.jupyter import files, rights
-from labkeeper.notebooks.jupyter.models import STARTING, JupyterSession
+from labkeeper.notebooks.jupyter.models import RESTARTING, STARTING, JupyterSession
 from labkeeper.projects.access import can, get_project_checked, require_project
 from labkeeper.projects.models import Project
 
@@ -131,7 +131,7 @@ class SessionQueries:
         return {name: n for name, n in rows}
 
     def _is_live(self, row: Any) -> bool:
-        if row.state == STARTING or row.id in self.live:
+        if row.state in (STARTING, RESTARTING) or row.id in self.live:
             return True
         if not row.pid:
             return False

@@ -52,6 +52,7 @@ from labkeeper.notebooks.jupyter.kernels import (
 )
 from labkeeper.notebooks.jupyter.models import RUNNING, STARTING, JupyterSession
 from labkeeper.notebooks.jupyter.queries import SessionQueries
+from labkeeper.notebooks.jupyter.restart import Restarts
 from labkeeper.notebooks.jupyter.runtime import builtin_python
 from labkeeper.processes import stop_tree
 from labkeeper.projects.access import require_project
@@ -93,7 +94,7 @@ def _header_ms(msg: dict[str, Any]) -> int:
     return int(date.timestamp() * 1000) if hasattr(date, "timestamp") else now_ms()
 
 
-class SessionManager(SessionQueries, Housekeeping):
+class SessionManager(SessionQueries, Housekeeping, Restarts):
     def __init__(self, store: Store, config: Config) -> None:
         self.store = store
         self.config = config
@@ -108,6 +109,7 @@ class SessionManager(SessionQueries, Housekeeping):
         self.live: dict[str, LiveKernel] = {}
         self._housekeeper: asyncio.Task | None = None
         self._stopping: set[str] = set()
+        self._restarting: set[str] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -427,26 +429,6 @@ class SessionManager(SessionQueries, Housekeeping):
                 live.km.execution_state = live.execution_state
                 live.km.last_activity = msg["header"].get("date")
                 live.dirty = True
-
-    def kernel_restarted(self, session_id: str, old_pid: int, old_create_time: float) -> None:
-        """After a restart of a session's kernel (same sockets, same account): record its new
-        process, and stop whatever the old one left behind."""
-        live = self.live.get(session_id)
-        if live is None:
-            return
-        pid = live.km.provisioner.pid  # type: ignore[union-attr]
-        try:
-            create_time = psutil.Process(pid).create_time()
-        except psutil.NoSuchProcess:
-            create_time = 0.0
-        stop_tree(old_pid, started_at=old_create_time)
-        live.pid, live.create_time, live.dirty = pid, create_time, True
-        with self.store.begin() as s:
-            s.execute(
-                update(JupyterSession)
-                .where(JupyterSession.id == session_id)
-                .values(pid=pid, pid_create_time=create_time)
-            )
 
     # -- stopping --------------------------------------------------------------------------
     async def unload(
