@@ -76,11 +76,18 @@ def message(msg_type: str, content: dict[str, Any], channel: str = "shell") -> d
 class KernelSocket:
     """One websocket to a kernel through /lab, with Jupyter's JSON frames (no subprotocol)."""
 
-    def __init__(self, lab: Lab, kernel_id: str, key: str | None, origin: str | None = None) -> None:
+    def __init__(
+        self,
+        lab: Lab,
+        kernel_id: str,
+        key: str | None,
+        origin: str | None = None,
+        open_timeout: float = 30,
+    ) -> None:
         headers = {"Authorization": f"token {key}"} if key else {}
         if origin is not None:
             headers["Origin"] = origin
-        self.ws = connect(lab.ws_url(kernel_id), additional_headers=headers, open_timeout=30)
+        self.ws = connect(lab.ws_url(kernel_id), additional_headers=headers, open_timeout=open_timeout)
 
     def __enter__(self) -> KernelSocket:
         return self

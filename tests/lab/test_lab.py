@@ -3,8 +3,6 @@ points 1 and 2): one truth, two doors. Real server, real kernels."""
 
 from __future__ import annotations
 
-import time
-
 import psutil
 import pytest
 
@@ -141,9 +139,17 @@ def test_interrupt_restart_completion_and_inspection(lab: Lab, ann: str) -> None
 
         from tests.lab.helpers import message
 
-        running = message("execute_request", {"code": "import time\ntime.sleep(60)", "silent": False})
+        code = "import time\nprint('started', flush=True)\ntime.sleep(60)"
+        running = message("execute_request", {"code": code, "silent": False})
         sent.send(_json.dumps(running))
-        time.sleep(1.0)  # let the cell start: an interrupt before it would interrupt nothing
+        while True:  # an interrupt before the cell runs would interrupt nothing: wait for its output
+            msg = _json.loads(sent.recv(timeout=30))
+            if (
+                msg["parent_header"].get("msg_id") == running["header"]["msg_id"]
+                and msg["msg_type"] == "stream"
+            ):
+                assert msg["content"]["text"] == "started\n"
+                break
         assert lab.lab(ann).post(f"/api/kernels/{kernel_id}/interrupt").status_code == 204
         while True:
             msg = _json.loads(sent.recv(timeout=30))
