@@ -158,10 +158,23 @@ def test_another_users_kernel_is_invisible_and_unreachable(lab: Lab, team: dict[
     assert_error(mallory.delete(f"/api/sessions/{alice_session['id']}"), 404)
     attach = {"path": "TEAM/shared.ipynb", "type": "notebook", "name": "", "kernel": {"id": kernel_id}}
     assert mallory.post("/api/sessions", json=attach).status_code in (403, 404)
+    assert_error(mallory.get(f"/api/sessions/{alice_session['id']}"), 404)
+    hijack = {"path": "TEAM/shared.ipynb", "kernel": {"id": kernel_id}}
+    assert_error(mallory.patch(f"/api/sessions/{alice_session['id']}", json=hijack), 404)
+    own = mallory.post("/api/sessions", json={**attach, "kernel": {"name": "python3"}})
+    assert own.status_code == 201, own.text
+    assert_error(mallory.patch(f"/api/sessions/{own.json()['id']}", json=hijack), 400)
     with pytest.raises(InvalidStatus) as refused:
         KernelSocket(lab, kernel_id, mallory_key)
     assert refused.value.response.status_code == 404
     assert psutil.pid_exists(pid)
+    # nothing mallory did removed or changed alice's Lab session (Jupyter keeps every user's
+    # sessions in one table): her Lab still finds it, on her kernel
+    kept = lab.lab(team["alice"]).get("/api/sessions").json()
+    assert [(k["id"], k["path"], k["kernel"]["id"]) for k in kept] == [
+        (alice_session["id"], alice_session["path"], kernel_id)
+    ]
+    assert [k["kernel"]["id"] for k in mallory.get("/api/sessions").json()] == [own.json()["kernel"]["id"]]
     with KernelSocket(lab, kernel_id, team["alice"]) as ws:  # still alice's, untouched
         assert ws.execute("print(6 * 7)")[0] == "42\n"
 

@@ -228,7 +228,28 @@ class LabKernelManager(AsyncMappingKernelManager):
 class LabSessionManager(SessionManager):
     """Jupyter's sessions, whose kernels start for the notebook they belong to: JupyterLab names
     a session `<folder>/<uuid>` with the notebook's file name apart, so the notebook is the
-    file `name` in the folder of `path` (or `path` itself, for older clients)."""
+    file `name` in the folder of `path` (or `path` itself, for older clients).
+
+    Jupyter keeps every user's sessions in one table and drops a row whose kernel the kernel
+    manager does not contain, taking "not this user's" for "dead": another user's listing
+    would delete this user's sessions. Here a row is dropped only when its kernel is gone for
+    everyone, and a listing shows the requesting user's own sessions only (another user's is
+    a 404, as its kernel is)."""
+
+    async def kernel_culled(self, kernel_id: str) -> bool:
+        return kernel_id not in self.kernel_manager._kernels
+
+    async def list_sessions(self) -> list[dict[str, Any]]:
+        own = set(self.kernel_manager.list_kernel_ids())
+        models = []
+        for row in self.cursor.execute("SELECT * FROM session").fetchall():
+            if row["kernel_id"] not in own and not await self.kernel_culled(row["kernel_id"]):
+                continue  # another user's, alive: none of this caller's business
+            try:
+                models.append(await self.row_to_model(row))
+            except (KeyError, web.HTTPError):
+                continue
+        return models
 
     async def start_kernel_for_session(
         self,
