@@ -119,3 +119,31 @@ class KernelSocket:
         reply = next(m["content"] for m in got if m["msg_type"] == "execute_reply")
         assert not errors or reply["status"] == "error", errors
         return out, reply
+
+
+class TerminalSocket:
+    """One websocket to a terminal through /lab, in terminado's protocol (JSON arrays)."""
+
+    def __init__(self, lab: Lab, name: str, key: str | None, origin: str | None = None) -> None:
+        headers = {"Authorization": f"token {key}"} if key else {}
+        if origin is not None:
+            headers["Origin"] = origin
+        url = lab.url.replace("http://", "ws://") + f"/lab/terminals/websocket/{name}"
+        self.ws = connect(url, additional_headers=headers, open_timeout=30)
+
+    def __enter__(self) -> TerminalSocket:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.ws.close()
+
+    def run(self, command: str) -> str:
+        """Type `command` into the shell; return what it printed, up to a marker echoed after it."""
+        marker = uuid.uuid4().hex
+        self.ws.send(json.dumps(["stdin", f"{command}; echo; echo {marker[:16]}''{marker[16:]}\n"]))
+        seen = ""
+        while marker not in seen:
+            kind, *payload = json.loads(self.ws.recv(timeout=60))
+            if kind == "stdout":
+                seen += payload[0]
+        return seen[: seen.index(marker)]

@@ -17,7 +17,8 @@ the worker that started it; a websocket that lands on another worker is refused 
 that says so (lab/kernels.py), never connected to a kernel it cannot manage.
 
 Jupyter's config files, the host's extensions and its signal handlers are left out: the
-server is exactly what is configured here. Terminals stay off (lab/terminals is not built).
+server is exactly what is configured here. Jupyter's terminals extension is not loaded:
+labkeeper serves terminals itself (lab/terminals.py), off unless an admin turns them on.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from traitlets.config import Config as TraitletsConfig
 
 from labkeeper.config import Config
 from labkeeper.db import Store
-from labkeeper.lab import handlers
+from labkeeper.lab import handlers, terminals
 from labkeeper.lab.contents import LabContentsManager
 from labkeeper.lab.identity import LabIdentityProvider
 from labkeeper.lab.kernels import (
@@ -45,6 +46,7 @@ from labkeeper.lab.kernels import (
     LabKernelSpecManager,
     LabSessionManager,
 )
+from labkeeper.lab.terminals import SHELL, LabTerminalManager
 from labkeeper.notebooks.jupyter.sessions import SessionManager
 
 BASE_URL = "/lab/"
@@ -117,6 +119,7 @@ class LabServer:
         self.socket_path = str(self.socket_dir / "jupyter.sock")
         self.app: ServerApp | None = None
         self.http: HTTPServer | None = None
+        self.terminals: LabTerminalManager | None = None
 
     def start(self) -> None:
         """Build and serve the ServerApp; call it on the event loop the kernels live on."""
@@ -131,6 +134,10 @@ class LabServer:
         app.kernel_spec_manager.sessions = self.sessions
         app.kernel_manager.bind(self.sessions)
         handlers.install(app.web_app, BASE_URL)
+        self.terminals = LabTerminalManager(shell_command=[SHELL], parent=app)
+        self.terminals.sessions = self.sessions
+        self.terminals.log = app.log
+        terminals.install(app.web_app, BASE_URL, self.terminals)
         self.app = app
         self.http = HTTPServer(
             app.web_app,
@@ -144,6 +151,8 @@ class LabServer:
         if self.http is not None:
             self.http.stop()
             await self.http.close_all_connections()
+        if self.terminals is not None:
+            await self.terminals.terminate_all()
         app: Any = self.app
         if app is not None:
             connection_class = app.kernel_websocket_connection_class
