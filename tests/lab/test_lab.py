@@ -6,16 +6,10 @@ from __future__ import annotations
 import psutil
 import pytest
 
-from tests.conftest import LiveServer
 from tests.helpers import wait_for
 from tests.lab.helpers import UNSAFE_CODE, KernelSocket, Lab, notebook
 
 NB = "/projects/WORK/jupyter-notebooks"
-
-
-@pytest.fixture
-def lab(live: LiveServer) -> Lab:
-    return Lab(live)
 
 
 @pytest.fixture

@@ -11,34 +11,9 @@ import psutil
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from tests.conftest import LiveServer
 from tests.helpers import assert_error
 from tests.isolation.conftest import RUNTIME_KERNEL, register_runtime_env
-from tests.lab.helpers import UNSAFE_CODE, KernelSocket, Lab, notebook
-
-
-@pytest.fixture
-def lab(live: LiveServer) -> Lab:
-    return Lab(live)
-
-
-@pytest.fixture
-def team(lab: Lab) -> dict[str, str]:
-    """Project TEAM: alice (who may run code) and mallory (who may not) write it, rita only
-    reads it (and may run code); project PRIV is alice's alone."""
-    keys = {
-        "alice": lab.user("alice", "team", UNSAFE_CODE),
-        "mallory": lab.user("mallory", "writers"),
-        "rita": lab.user("rita", "readers", UNSAFE_CODE),
-    }
-    lab.project("TEAM", writers=("team", "writers"), readers=("readers",))
-    lab.project("PRIV")
-    perms = lab.admin.get("/projects/PRIV/permissions").json()
-    perms["permissions"] += [{"user": "alice", "writeProjectContent": True}]
-    assert lab.admin.put("/projects/PRIV/permissions", json=perms).status_code == 204
-    lab.put_notebook(keys["alice"], "TEAM", "shared", "print('team')")
-    lab.put_notebook(keys["alice"], "PRIV", "secret", "print('secret')")
-    return keys
+from tests.lab.helpers import KernelSocket, Lab, notebook
 
 
 def _notebook_file(lab: Lab, project: str, name: str) -> Path:

@@ -19,11 +19,6 @@ NB = "/projects/WORK/jupyter-notebooks/first"
 
 
 @pytest.fixture
-def lab(live: LiveServer) -> Lab:
-    return Lab(live)
-
-
-@pytest.fixture
 def ann(lab: Lab) -> str:
     key = lab.user("ann", "analysts", UNSAFE_CODE)
     lab.project("WORK", writers=("analysts",))

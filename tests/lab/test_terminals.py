@@ -11,17 +11,11 @@ import re
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from tests.conftest import LiveServer
 from tests.helpers import assert_error
 from tests.jupyter.helpers import set_settings
 from tests.lab.helpers import UNSAFE_CODE, Lab, TerminalSocket
 
 KERNEL_ACCOUNT = "labkeeper-kernel"
-
-
-@pytest.fixture
-def lab(live: LiveServer) -> Lab:
-    return Lab(live)
 
 
 @pytest.fixture

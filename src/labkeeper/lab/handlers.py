@@ -1,12 +1,14 @@
-"""Two of jupyter_server's handlers, answering labkeeper's refusals with their own status.
+"""Three of jupyter_server's handlers, answering labkeeper's refusals with their own status.
 
-Jupyter wraps any failure of a session start or a kernel restart in a 500; a refusal of
-labkeeper's rules (403, 404, 409, 429) must reach the caller as itself. These subclasses
-unwrap exactly that case and change nothing else; they take precedence over Jupyter's.
+Jupyter wraps any failure of a session start or a kernel restart in a 500, and of a kernel
+change (PATCH of a session) in a 501; a refusal of labkeeper's rules (403, 404, 409, 429)
+must reach the caller as itself. These subclasses unwrap exactly that case and change
+nothing else; they take precedence over Jupyter's.
 """
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,9 +17,15 @@ from jupyter_server.services.kernels.handlers import (
     _kernel_action_regex,
     _kernel_id_regex,
 )
-from jupyter_server.services.sessions.handlers import SessionRootHandler
+from jupyter_server.services.sessions.handlers import SessionHandler, SessionRootHandler, _session_id_regex
 from jupyter_server.utils import url_path_join
 from tornado import web
+
+# The refusal of a kernel start, kept where the handler finds it after Jupyter caught it (each
+# Tornado request runs in a task of its own: it is this request's).
+KERNEL_REFUSAL: contextvars.ContextVar[web.HTTPError | None] = contextvars.ContextVar(
+    "lab_kernel_refusal", default=None
+)
 
 
 async def _refusals_kept(call: Callable[[], Awaitable[Any]]) -> None:
@@ -35,6 +43,16 @@ class LabSessionRootHandler(SessionRootHandler):
         await _refusals_kept(super().post)
 
 
+class LabSessionHandler(SessionHandler):
+    """PATCH with a new kernel: Jupyter answers any failed start with a 501 it writes itself."""
+
+    def set_status(self, status_code: int, reason: str | None = None) -> None:
+        refusal = KERNEL_REFUSAL.get()
+        if status_code == 501 and refusal is not None:
+            status_code = refusal.status_code
+        super().set_status(status_code, reason)
+
+
 class LabKernelActionHandler(KernelActionHandler):
     async def post(self, kernel_id: str, action: str) -> None:
         await _refusals_kept(lambda: super(LabKernelActionHandler, self).post(kernel_id, action))
@@ -45,6 +63,7 @@ def install(web_app: web.Application, base_url: str) -> None:
         ".*$",
         [
             (url_path_join(base_url, r"/api/sessions"), LabSessionRootHandler),
+            (url_path_join(base_url, rf"/api/sessions/{_session_id_regex}"), LabSessionHandler),
             (
                 url_path_join(base_url, rf"/api/kernels/{_kernel_id_regex}/{_kernel_action_regex}"),
                 LabKernelActionHandler,

@@ -27,7 +27,7 @@ from jupyter_server.services.sessions.sessionmanager import SessionManager
 from tornado import web
 
 from labkeeper.errors import LabkeeperError
-from labkeeper.lab import calls
+from labkeeper.lab import calls, handlers
 from labkeeper.lab.identity import SERVER_URL, UNSIGNED, current_principal, require_principal
 from labkeeper.lab.paths import parse
 from labkeeper.notebooks.jupyter import rights, service
@@ -236,6 +236,16 @@ class LabSessionManager(SessionManager):
     everyone, and a listing shows the requesting user's own sessions only (another user's is
     a 404, as its kernel is)."""
 
+    async def update_session(self, session_id: str, **kwargs: Any) -> None:
+        """A session follows its notebook's renames, within its project: never elsewhere."""
+        if "path" in kwargs:
+            before = await self.get_session(session_id=session_id)  # another user's: 404
+            where = parse(kwargs["path"] or "")
+            row = await asyncio.to_thread(self.kernel_manager.sessions.row_of_kernel, before["kernel"]["id"])
+            if where.notebook is None or row is None or where.project_key != row.project_key:
+                raise web.HTTPError(400, "A Lab session stays with a notebook of its own project")
+        await super().update_session(session_id, **kwargs)
+
     async def kernel_culled(self, kernel_id: str) -> bool:
         return kernel_id not in self.kernel_manager._kernels
 
@@ -264,6 +274,11 @@ class LabSessionManager(SessionManager):
         if name and name.endswith(SUFFIX) and "/" not in name and not notebook.endswith(SUFFIX):
             folder = notebook.rsplit("/", 1)[0] if "/" in notebook else ""
             notebook = f"{folder}/{name}" if folder else name
-        return await self.kernel_manager.start_kernel(
-            path=notebook, kernel_name=kernel_name, kernel_id=kernel_id
-        )
+        try:
+            return await self.kernel_manager.start_kernel(
+                path=notebook, kernel_name=kernel_name, kernel_id=kernel_id
+            )
+        except web.HTTPError as exc:
+            if 400 <= exc.status_code < 500:
+                handlers.KERNEL_REFUSAL.set(exc)  # lab/handlers.py: the refusal keeps its status
+            raise

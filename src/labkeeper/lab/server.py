@@ -152,7 +152,7 @@ class LabServer:
             self.http.stop()
             await self.http.close_all_connections()
         if self.terminals is not None:
-            await self.terminals.terminate_all()
+            await self.terminals.shutdown()  # every shell, and the reader thread
         app: Any = self.app
         if app is not None:
             connection_class = app.kernel_websocket_connection_class
