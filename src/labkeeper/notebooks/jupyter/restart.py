@@ -50,7 +50,15 @@ class Restarts:
 
     async def _restart(self, session_id: str) -> dict[str, Any]:
         async with self.restarting(session_id) as live:
-            await live.km.restart_kernel(now=False)
+            try:
+                await live.km.restart_kernel(now=False)
+            except Exception as exc:  # noqa: BLE001 - told to the caller; housekeeping ends a dead kernel
+                log.warning("kernel of session %s did not restart", session_id, exc_info=True)
+                raise Conflict(
+                    f"The kernel of session {session_id} did not restart: {exc}",
+                    detail=f"The kernel of session {session_id} did not restart ({exc}). If it is gone, the "
+                    "session ends at the next housekeeping round: start a new one",
+                ) from None
         return self.session_json(self._row(session_id), self.live.get(session_id))
 
     @contextlib.asynccontextmanager
