@@ -133,3 +133,15 @@ def test_without_the_code_rights_no_terminal(lab: Lab, keys: dict[str, str]) -> 
     assert lab.lab(keys["alice"]).get("/api/terminals").json() == []
     audit = [e for e in lab.admin.get("/admin/audit", params={"limit": 20}).json() if e["user"] == "mallory"]
     assert any(e["action"] == "lab open terminal" and e["outcome"].startswith("error") for e in audit)
+
+
+def test_losing_the_code_rights_closes_the_door_to_ones_own_terminal(lab: Lab, keys: dict[str, str]) -> None:
+    _terminals_on(lab, True)
+    name = _open(lab, keys["alice"])
+    group = lab.admin.get("/admin/groups/coders").json()
+    group.update(mayRunNotebooks=False)
+    assert lab.admin.put("/admin/groups/coders", json=group).status_code in (200, 204)
+    assert_error(lab.lab(keys["alice"]).get(f"/api/terminals/{name}"), 403, "mayRunNotebooks")
+    with pytest.raises(InvalidStatus) as refused:
+        TerminalSocket(lab, name, keys["alice"])
+    assert refused.value.response.status_code == 403

@@ -39,7 +39,7 @@ from tornado import web
 
 from labkeeper.auth.principal import Principal
 from labkeeper.auth.service import groups_of
-from labkeeper.errors import Conflict
+from labkeeper.errors import Conflict, LabkeeperError
 from labkeeper.isolation.identity import UnixIdentity, first_denied, kernel_identity
 from labkeeper.lab import calls
 from labkeeper.lab.identity import current_principal, require_principal
@@ -93,6 +93,7 @@ class LabTerminalManager(TerminalManager):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.owners: dict[str, str] = {}
+        self.identities: dict[str, UnixIdentity] = {}
 
     def _manager(self) -> SessionManager:
         assert self.sessions is not None, "the Lab server sets the session manager"
@@ -107,6 +108,10 @@ class LabTerminalManager(TerminalManager):
             raise web.HTTPError(404, OFF)
         if name not in self.terminals or self.owners.get(name) != principal.login:
             raise web.HTTPError(404, f"Terminal not found: {name}")
+        try:  # rights withdrawn since it opened close the door, as to one's own kernel
+            rights.require_code_right(principal, self.identities[name])
+        except LabkeeperError as exc:
+            raise calls.http_error(exc) from None
         return self.terminals[name]
 
     def list(self) -> list[dict[str, Any]]:
@@ -167,7 +172,7 @@ class LabTerminalManager(TerminalManager):
         term.term_name = name
         term.last_activity = utcnow()  # type: ignore[attr-defined]
         self.terminals[name] = term
-        self.owners[name] = principal.login or ""
+        self.owners[name], self.identities[name] = principal.login or "", ident
         self.start_reading(term)
         self._initialize_culler()
         return self.get_terminal_model(name)
@@ -183,6 +188,7 @@ class LabTerminalManager(TerminalManager):
         await super().terminate(name, force=force)
         self.terminals.pop(name, None)  # gone now, not once the loop reads the end of its pty
         self.owners.pop(name, None)
+        self.identities.pop(name, None)
         if principal is not None:
             await asyncio.to_thread(
                 calls.audit, self._manager().store, principal, "close terminal", f"terminal {name}", "success"
@@ -191,6 +197,7 @@ class LabTerminalManager(TerminalManager):
     def on_eof(self, ptywclients: PtyWithClients) -> None:
         super().on_eof(ptywclients)
         self.owners.pop(ptywclients.term_name or "", None)
+        self.identities.pop(ptywclients.term_name or "", None)
 
 
 class LabTerminalRootHandler(TerminalRootHandler):
