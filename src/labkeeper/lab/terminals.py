@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -200,7 +201,18 @@ class LabTerminalManager(TerminalManager):
         self.identities.pop(ptywclients.term_name or "", None)
 
 
-class LabTerminalRootHandler(TerminalRootHandler):
+class _ServerLogged:
+    """Jupyter's terminal handlers log through their extension app, which is not loaded here
+    (labkeeper serves terminals itself): they log through the server's log instead."""
+
+    settings: dict[str, Any]
+
+    @property
+    def log(self) -> logging.Logger:
+        return self.settings["serverapp"].log
+
+
+class LabTerminalRootHandler(_ServerLogged, TerminalRootHandler):
     """POST opens a terminal for the caller; its body is ignored (the caller chooses nothing)."""
 
     @web.authenticated
@@ -210,13 +222,17 @@ class LabTerminalRootHandler(TerminalRootHandler):
         self.finish(json.dumps(model))
 
 
-class LabTermSocket(TermSocket):
+class LabTermSocket(_ServerLogged, TermSocket):
     """The terminal websocket, refused before the upgrade unless the terminal is the caller's."""
 
     async def get(self, *args: Any, **kwargs: Any) -> None:
         if self.current_user:  # else Jupyter refuses with its 403
             self.term_manager.require_own(args[0])  # type: ignore[attr-defined]
         await super().get(*args, **kwargs)
+
+
+class LabTerminalHandler(_ServerLogged, TerminalHandler):
+    """GET and DELETE of one terminal, as Jupyter's (the manager decides whose it is)."""
 
 
 def install(web_app: web.Application, base_url: str, manager: LabTerminalManager) -> None:
@@ -231,7 +247,7 @@ def install(web_app: web.Application, base_url: str, manager: LabTerminalManager
         ".*$",
         [
             (url_path_join(base_url, r"/api/terminals"), LabTerminalRootHandler, named),
-            (url_path_join(base_url, r"/api/terminals/(\w+)"), TerminalHandler, named),
+            (url_path_join(base_url, r"/api/terminals/(\w+)"), LabTerminalHandler, named),
             (
                 url_path_join(base_url, r"/terminals/websocket/(\w+)"),
                 LabTermSocket,
