@@ -91,9 +91,35 @@ def test_a_notebook_of_a_project_without_read_is_never_copied(
 
 def test_oversized_and_malformed_bodies_are_refused_cleanly(lab: Lab, team: dict[str, str], eve: str) -> None:
     client = lab.lab(eve)
-    for body in (b"{", b"[]", b'{"path": 7, "type": "notebook"}', b'{"type": "notebook"}', b"\xff\xfe"):
-        answer = client.post("/api/sessions", content=body, headers={"Content-Type": "application/json"})
-        assert 400 <= answer.status_code < 500, (body, answer.status_code, answer.text)
+    not_objects = [b"{", b"[]", b" " * 100 + b"[1]", b"7", b'"text"', b"\xff\xfe"]
+    endpoints = [
+        ("POST", "/api/sessions"),
+        ("POST", "/api/kernels"),
+        ("POST", "/api/contents/TEAM"),
+        ("PUT", "/api/contents/TEAM/other.ipynb"),
+        ("PATCH", "/api/contents/TEAM/shared.ipynb"),
+        ("POST", "/api/terminals"),
+    ]
+    session = '{"path": "TEAM/shared.ipynb", "type": "notebook", %s}'
+    wrong_fields = [
+        ("POST", "/api/sessions", b'{"path": 7, "type": "notebook"}'),
+        ("POST", "/api/sessions", b'{"type": "notebook"}'),
+        ("POST", "/api/sessions", (session % '"kernel": "python3"').encode()),
+        ("POST", "/api/sessions", (session % '"kernel": {"name": ["python3"]}').encode()),
+        ("POST", "/api/sessions", (session % '"notebook": "path"').encode()),
+        ("POST", "/api/kernels", b'{"name": 7}'),
+        ("POST", "/api/kernels", b'{"name": "python3", "path": 7}'),
+        ("PATCH", "/api/contents/TEAM/shared.ipynb", b'{"path": 7}'),
+        ("PATCH", "/api/contents/TEAM/shared.ipynb", b'{"path": ["TEAM/x.ipynb"]}'),
+        ("POST", "/api/contents/TEAM", b'{"copy_from": 7}'),
+        ("POST", "/api/contents/TEAM", b'{"copy_from": {"path": "PRIV/secret.ipynb"}}'),
+        ("PUT", "/api/contents/TEAM/other.ipynb", b'{"type": "notebook", "content": [], "format": 7}'),
+    ]
+    cases = [(m, u, b) for b in not_objects for m, u in endpoints] + wrong_fields
+    for method, url, body in cases:
+        answer = client.request(method, url, content=body, headers={"Content-Type": "application/json"})
+        assert 400 <= answer.status_code < 500, (method, url, body, answer.status_code, answer.text)
+        assert set(answer.json()) >= {"errorType", "message", "detailedMessage"}
     huge = {"type": "notebook", "content": {"cells": [], "pad": "x" * (lab.live.config.max_body_bytes + 1)}}
     answer = client.put("/api/contents/TEAM/huge.ipynb", json=huge)
     assert answer.status_code == 413, answer.status_code

@@ -249,6 +249,16 @@ class LabContentsManager(AsyncContentsManager):
             self.sessions.store, principal, "rename notebook", f"{old.api_path} -> {new.api_path}", rename
         )
 
+    async def update(self, model: dict[str, Any], path: str) -> dict[str, Any]:
+        if not isinstance(model.get("path", path), str):  # Jupyter would call .strip() on it
+            raise web.HTTPError(400, "Field 'path' must be a string")
+        return await super().update(model, path)
+
+    async def copy(self, from_path: str, to_path: str | None = None) -> dict[str, Any]:
+        if not isinstance(from_path, str) or not isinstance(to_path or "", str):
+            raise web.HTTPError(400, "Field 'copy_from' must be a string")
+        return await super().copy(from_path, to_path)
+
     async def new_untitled(self, path: str = "", type: str = "", ext: str = "") -> dict[str, Any]:
         if type not in ("", "notebook") or ext not in ("", files.SUFFIX):
             raise web.HTTPError(403, "Only Jupyter notebooks can be created in a project")

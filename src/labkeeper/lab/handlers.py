@@ -12,6 +12,7 @@ import contextvars
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from jupyter_server.base.handlers import APIHandler
 from jupyter_server.services.kernels.handlers import (
     KernelActionHandler,
     _kernel_action_regex,
@@ -38,13 +39,33 @@ async def _refusals_kept(call: Callable[[], Awaitable[Any]]) -> None:
         raise
 
 
+def _require_session_body(handler: APIHandler) -> None:
+    """Jupyter reads a session body's fields without checking their types (a 500 otherwise)."""
+    model = handler.get_json_body()  # a 400 for what is not JSON
+    if model is None:
+        return
+    if not isinstance(model, dict):
+        raise web.HTTPError(400, "A JSON object is required")
+    for field in ("kernel", "notebook"):
+        if model.get(field) is not None and not isinstance(model[field], dict):
+            raise web.HTTPError(400, f"Field {field!r} must be a JSON object")
+    for field in ("path", "name", "type"):
+        if model.get(field) is not None and not isinstance(model[field], str):
+            raise web.HTTPError(400, f"Field {field!r} must be a string")
+
+
 class LabSessionRootHandler(SessionRootHandler):
     async def post(self) -> None:
+        _require_session_body(self)
         await _refusals_kept(super().post)
 
 
 class LabSessionHandler(SessionHandler):
     """PATCH with a new kernel: Jupyter answers any failed start with a 501 it writes itself."""
+
+    async def patch(self, session_id: str) -> None:
+        _require_session_body(self)
+        await super().patch(session_id)
 
     def set_status(self, status_code: int, reason: str | None = None) -> None:
         refusal = KERNEL_REFUSAL.get()

@@ -157,6 +157,8 @@ class LabKernelManager(AsyncMappingKernelManager):
         self, *, kernel_id: str | None = None, path: str | None = None, **kwargs: Any
     ) -> str:
         principal = require_principal()
+        if not isinstance(kwargs.get("kernel_name") or "", str) or not isinstance(kernel_id or "", str):
+            raise web.HTTPError(400, "A kernel is named by a string")
         if kernel_id is not None and kernel_id in self._kernels:
             self._session_row(kernel_id)  # attach: only the user's own session
             return kernel_id
@@ -234,7 +236,24 @@ class LabSessionManager(SessionManager):
     manager does not contain, taking "not this user's" for "dead": another user's listing
     would delete this user's sessions. Here a row is dropped only when its kernel is gone for
     everyone, and a listing shows the requesting user's own sessions only (another user's is
-    a 404, as its kernel is)."""
+    a 404, as its kernel is). Jupyter also holds one session per path: here one per path and
+    user, so two users open the same notebook each with a kernel of their own."""
+
+    async def get_session(self, **kwargs: Any) -> dict[str, Any]:
+        if set(kwargs) != {"path"}:
+            return await super().get_session(**kwargs)
+        own = set(self.kernel_manager.list_kernel_ids())
+        for row in self.cursor.execute("SELECT * FROM session WHERE path=?", (kwargs["path"],)).fetchall():
+            if row["kernel_id"] in own:
+                return await self.row_to_model(row)
+        raise web.HTTPError(404, f"Session not found: path={kwargs['path']!r}")
+
+    async def session_exists(self, path: str) -> bool:
+        try:
+            await self.get_session(path=path)
+        except (web.HTTPError, KeyError):
+            return False
+        return True
 
     async def update_session(self, session_id: str, **kwargs: Any) -> None:
         """A session follows its notebook's renames, within its project: never elsewhere."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -28,6 +29,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from labkeeper.lab.identity import SERVER_URL_HEADER
 
 log = logging.getLogger("labkeeper.lab")
+_FIRST_BYTE = re.compile(rb"\S")
 
 _HOP_BY_HOP = frozenset(
     {
@@ -132,6 +134,9 @@ class LabProxy:
             await send({"type": "http.response.start", "status": 302, "headers": headers_out})
             await send({"type": "http.response.body", "body": b""})
             return
+        if _not_an_object(scope, body):
+            await _answer(send, 400, "Jupyter's API takes a JSON object as its request body")
+            return
         target = _target(scope)
         try:
             request = self.client.build_request(scope["method"], target, headers=headers, content=bytes(body))
@@ -202,6 +207,15 @@ async def _answer(send: Send, status: int, message: str) -> None:
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": data})
+
+
+def _not_an_object(scope: Scope, body: bytearray) -> bool:
+    """A body of Jupyter's REST API that cannot be a JSON object: Jupyter's handlers read their
+    fields without checking (a list or a number there is a 500)."""
+    if scope["method"] not in ("POST", "PUT", "PATCH") or not scope["path"].startswith("/lab/api/"):
+        return False
+    first = _FIRST_BYTE.search(body)
+    return first is not None and first.group() != b"{"
 
 
 def _target(scope: Scope) -> str:
