@@ -142,6 +142,8 @@ def test_another_users_kernel_is_invisible_and_unreachable(lab: Lab, team: dict[
     with pytest.raises(InvalidStatus) as refused:
         KernelSocket(lab, kernel_id, mallory_key)
     assert refused.value.response.status_code == 404
+    body = json.loads(refused.value.response.body)  # the DSS error body, never a page
+    assert body["errorType"] == "NotFoundException" and "does not exist" in body["message"]
     assert psutil.pid_exists(pid)
     # nothing mallory did removed or changed alice's Lab session (Jupyter keeps every user's
     # sessions in one table): her Lab still finds it, on her kernel

@@ -1,15 +1,19 @@
-"""Three of jupyter_server's handlers, answering labkeeper's refusals with their own status.
+"""Four of jupyter_server's handlers, answering labkeeper's refusals with their own status.
 
 Jupyter wraps any failure of a session start or a kernel restart in a 500, and of a kernel
 change (PATCH of a session) in a 501; a refusal of labkeeper's rules (403, 404, 409, 429)
 must reach the caller as itself. These subclasses unwrap exactly that case and change
-nothing else; they take precedence over Jupyter's.
+nothing else; they take precedence over Jupyter's. A kernel websocket refused before its
+upgrade (404, 409) answers with a JSON message, as the REST API does, not an HTML page: the
+proxy passes the message on.
 """
 
 from __future__ import annotations
 
 import contextvars
+import json
 from collections.abc import Awaitable, Callable
+from http.client import responses
 from typing import Any
 
 from jupyter_server.base.handlers import APIHandler
@@ -18,6 +22,7 @@ from jupyter_server.services.kernels.handlers import (
     _kernel_action_regex,
     _kernel_id_regex,
 )
+from jupyter_server.services.kernels.websocket import KernelWebsocketHandler
 from jupyter_server.services.sessions.handlers import SessionHandler, SessionRootHandler, _session_id_regex
 from jupyter_server.utils import url_path_join
 from tornado import web
@@ -74,6 +79,23 @@ class LabSessionHandler(SessionHandler):
         super().set_status(status_code, reason)
 
 
+class JsonErrors:
+    """For a websocket handler: errors before the upgrade as JSON (`{"message": ...}`)."""
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = (kwargs.get("exc_info") or (None, None, None))[1]
+        if isinstance(exc, web.HTTPError):
+            message = exc.log_message or responses.get(status_code, "Error")
+        else:
+            message = "Unhandled error"
+        self.set_header("Content-Type", "application/json")  # type: ignore[attr-defined]
+        self.finish(json.dumps({"message": message}))  # type: ignore[attr-defined]
+
+
+class LabKernelWebsocketHandler(JsonErrors, KernelWebsocketHandler):
+    """Jupyter's kernel websocket, refusing with a JSON message."""
+
+
 class LabKernelActionHandler(KernelActionHandler):
     async def post(self, kernel_id: str, action: str) -> None:
         await _refusals_kept(lambda: super(LabKernelActionHandler, self).post(kernel_id, action))
@@ -88,6 +110,10 @@ def install(web_app: web.Application, base_url: str) -> None:
             (
                 url_path_join(base_url, rf"/api/kernels/{_kernel_id_regex}/{_kernel_action_regex}"),
                 LabKernelActionHandler,
+            ),
+            (
+                url_path_join(base_url, rf"/api/kernels/{_kernel_id_regex}/channels"),
+                LabKernelWebsocketHandler,
             ),
         ],
     )

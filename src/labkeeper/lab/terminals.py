@@ -43,6 +43,7 @@ from labkeeper.auth.service import groups_of
 from labkeeper.errors import Conflict, LabkeeperError
 from labkeeper.isolation.identity import UnixIdentity, first_denied, kernel_identity
 from labkeeper.lab import calls
+from labkeeper.lab.handlers import JsonErrors
 from labkeeper.lab.identity import current_principal, require_principal
 from labkeeper.notebooks.jupyter import rights
 from labkeeper.notebooks.jupyter.sessions import SessionManager
@@ -222,7 +223,7 @@ class LabTerminalRootHandler(_ServerLogged, TerminalRootHandler):
         self.finish(json.dumps(model))
 
 
-class LabTermSocket(_ServerLogged, TermSocket):
+class LabTermSocket(_ServerLogged, JsonErrors, TermSocket):
     """The terminal websocket, refused before the upgrade unless the terminal is the caller's."""
 
     async def get(self, *args: Any, **kwargs: Any) -> None:
