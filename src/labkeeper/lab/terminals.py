@@ -3,8 +3,9 @@ settings; then each terminal is its creator's alone and runs as the creator's re
 account, under the rules of kernels.
 
 - The setting is read at every call: turned off, every terminal route and websocket answers
-  404 (a terminal already open keeps running until its owner or an admin's restart ends it;
-  its websocket cannot be reached again).
+  404. A terminal already open is then out of reach but keeps running until the worker
+  stops (or terminals are turned on again and its owner closes it); terminals are not
+  culled when idle, nor closed when their user is disabled (kernels are).
 - Opening one needs what starting a kernel needs (`notebooks/jupyter/rights.py`): the global
   permission `mayRunNotebooks` and the safe/unsafe code right matching the account the
   impersonation rules resolve (no project: project-scoped rules do not apply); never a
