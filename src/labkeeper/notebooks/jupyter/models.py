@@ -12,7 +12,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from labkeeper.db import Base
 
-STARTING, RUNNING = "STARTING", "RUNNING"
+# RESTARTING: between the stop of a kernel's process and the record of its next one (restart.py).
+STARTING, RUNNING, RESTARTING = "STARTING", "RUNNING", "RESTARTING"
 
 
 class JupyterSession(Base):

@@ -6,6 +6,7 @@ Deleting a notebook stops its sessions first.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from labkeeper.auth.principal import Principal
@@ -97,6 +98,25 @@ async def delete_notebook(
         stopped.append(session["sessionId"])
     path.unlink(missing_ok=True)
     return {"projectKey": project_key, "name": name, "deleted": True, "stoppedSessions": stopped}
+
+
+def rename_notebook(
+    manager: SessionManager, principal: Principal, project_key: str, name: str, new_name: str
+) -> dict[str, Any]:
+    """Rename a notebook within its project (WRITE). Never replaces another notebook; its
+    running sessions follow it under the new name."""
+    require_project(manager.store, principal, project_key, "WRITE")
+    data_dir = manager.config.data_dir
+    source = files.notebook_path(data_dir, project_key, name)
+    target = files.notebook_path(data_dir, project_key, new_name)
+    content = files.read(source)  # 404 when absent, 400 when a link
+    try:
+        os.link(source, target)  # fails when the target exists: a rename never replaces
+    except FileExistsError:
+        raise Conflict(f"Jupyter notebook {new_name!r} already exists in project {project_key}") from None
+    source.unlink()
+    manager.notebook_renamed(project_key, name, new_name)
+    return files.list_item(project_key, new_name, content)
 
 
 def clear_outputs(

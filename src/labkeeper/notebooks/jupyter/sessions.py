@@ -52,6 +52,7 @@ from labkeeper.notebooks.jupyter.kernels import (
 )
 from labkeeper.notebooks.jupyter.models import RUNNING, STARTING, JupyterSession
 from labkeeper.notebooks.jupyter.queries import SessionQueries
+from labkeeper.notebooks.jupyter.restart import Restarts
 from labkeeper.notebooks.jupyter.runtime import builtin_python
 from labkeeper.processes import stop_tree
 from labkeeper.projects.access import require_project
@@ -93,7 +94,7 @@ def _header_ms(msg: dict[str, Any]) -> int:
     return int(date.timestamp() * 1000) if hasattr(date, "timestamp") else now_ms()
 
 
-class SessionManager(SessionQueries, Housekeeping):
+class SessionManager(SessionQueries, Housekeeping, Restarts):
     def __init__(self, store: Store, config: Config) -> None:
         self.store = store
         self.config = config
@@ -108,6 +109,7 @@ class SessionManager(SessionQueries, Housekeeping):
         self.live: dict[str, LiveKernel] = {}
         self._housekeeper: asyncio.Task | None = None
         self._stopping: set[str] = set()
+        self._restarting: set[str] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -153,14 +155,30 @@ class SessionManager(SessionQueries, Housekeeping):
 
     # -- starting --------------------------------------------------------------------------
     async def start_session(
-        self, principal: Principal, project_key: str, notebook_name: str, *, server_url: str
+        self,
+        principal: Principal,
+        project_key: str,
+        notebook_name: str,
+        *,
+        server_url: str,
+        kernel_name: str | None = None,
     ) -> dict[str, Any]:
+        """Start a session of the notebook, for its kernelspec or for `kernel_name` (the kernel
+        JupyterLab asks for), under the same rights either way."""
         return await self._home(
-            self._start_session(principal, project_key, notebook_name, server_url=server_url)
+            self._start_session(
+                principal, project_key, notebook_name, server_url=server_url, kernel_name=kernel_name
+            )
         )
 
     async def _start_session(
-        self, principal: Principal, project_key: str, notebook_name: str, *, server_url: str
+        self,
+        principal: Principal,
+        project_key: str,
+        notebook_name: str,
+        *,
+        server_url: str,
+        kernel_name: str | None = None,
     ) -> dict[str, Any]:
         if principal.login is None:
             raise Forbidden(
@@ -172,7 +190,7 @@ class SessionManager(SessionQueries, Housekeeping):
         require_project(self.store, principal, project_key, "WRITE")
         rights.require_may_run(principal)
         content = files.read(files.notebook_path(self.config.data_dir, project_key, notebook_name))
-        kernel_name = files.kernel_spec_of(content)["name"]
+        kernel_name = kernel_name or files.kernel_spec_of(content)["name"]
         spec = self.specs.get(kernel_name)
         env_name = self.specs.env_of_dir(spec.resource_dir, spec.metadata)
         rights.require_env_use(self.store, principal, env_name, kernel_name)
@@ -344,18 +362,15 @@ class SessionManager(SessionQueries, Housekeeping):
                 "(sockets then live under /run/labkeeper)",
             )
         log_path = self.logs / f"{kernel_id}.log"
-        log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(log_fd, "wb") as log_file:
-            await self.kernels.start_kernel(
-                kernel_name=kernel_name,
-                kernel_id=kernel_id,
-                env=env,
-                cwd=str(work),
-                run_as=ident,
-                ipc_prefix=prefix,
-                stdout=log_file,
-                stderr=log_file,
-            )
+        await self.kernels.start_kernel(
+            kernel_name=kernel_name,
+            kernel_id=kernel_id,
+            env=env,
+            cwd=str(work),
+            run_as=ident,
+            ipc_prefix=prefix,
+            log_path=log_path,
+        )
         km: LabkeeperKernelManager = self.kernels.get_kernel(kernel_id)
         pid = km.provisioner.pid  # type: ignore[union-attr]
         try:
