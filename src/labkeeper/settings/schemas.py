@@ -72,6 +72,7 @@ class NotebooksSection(Document):
     # The saved notebook must stay under the 64 MiB notebook limit (notebooks/jupyter/files.py).
     maxRunOutputBytes: int | None = _bounded(1024, 60_000_000, "Output kept per run (JSON bytes)")
     maxCellOutputBytes: int | None = _bounded(1024, 60_000_000, "Output kept per cell (JSON bytes)")
+    terminalsEnabled: bool = _absent("JupyterLab terminals, as the user's UNIX account, unless false")
 
 
 class SqlNotebooksSection(Document):

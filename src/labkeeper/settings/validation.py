@@ -34,8 +34,6 @@ def validate_general_settings(doc: dict[str, Any]) -> None:
         for index, rule in enumerate(imp.get(field, [])):
             _validate_rule(rule, f"impersonation.{field}[{index}]", is_user=field == "userRules", deny=deny)
     _validate_code_envs(doc["codeEnvs"])
-    if not isinstance(doc["notebooks"].get("terminalsEnabled", False), bool):
-        raise BadRequest("general settings: 'notebooks.terminalsEnabled' must be true or false")
 
 
 def _validate_code_envs(section: dict[str, Any]) -> None:
