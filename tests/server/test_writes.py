@@ -98,13 +98,27 @@ def test_a_constraint_violation_leaves_neither_change_nor_row(
     assert _audit_rows(instance, "write-fail-3") == []
 
 
-def test_a_held_up_write_does_not_stall_reads(live: LiveServer) -> None:
+SQL_CELL_RUN = "/projects/HELDSQL/sql-notebooks/{id}/cells/q1/actions/run"
+
+
+@pytest.mark.parametrize("kind", ["in a unit of work", "on the event loop (takes the task runner)"])
+def test_a_held_up_write_does_not_stall_reads(live: LiveServer, kind: str) -> None:
     """Another connection holds the store's write lock for 2 s; meanwhile a cheap GET on the
-    same worker still answers at once."""
+    same worker still answers at once, whether the waiting write runs in a unit of work or
+    is one of the routes that run on the event loop (here a SQL cell run)."""
     headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
     base = live.url + API
     with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
         assert client.get("/current-user").status_code == 200
+        if kind.startswith("in a unit"):
+            path, body = "/projects/", {"projectKey": "HELD", "name": "x"}
+        else:
+            assert client.post("/projects/", json={"projectKey": "HELDSQL", "name": "x"}).status_code == 200
+            cells = [{"id": "q1", "type": "QUERY", "name": "q1", "code": "SELECT 1"}]
+            notebook = client.post(
+                "/projects/HELDSQL/sql-notebooks/", json={"connection": "local-sqlite", "cells": cells}
+            )
+            path, body = SQL_CELL_RUN.format(id=notebook.json()["id"]), None
         release = threading.Event()
         locked = threading.Event()
 
@@ -131,7 +145,7 @@ def test_a_held_up_write_does_not_stall_reads(live: LiveServer) -> None:
 
         def write() -> None:
             with httpx.Client(base_url=base, headers=headers, timeout=30) as other:
-                answer = other.post("/projects/", json={"projectKey": "HELD", "name": "x"})
+                answer = other.post(path, json=body)
                 write_result.append(answer.status_code)
 
         writer = threading.Thread(target=write)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from asyncio import to_thread
 from typing import Annotated
 
 from fastapi import Response
@@ -23,15 +24,17 @@ ENV = "/admin/code-envs/{env_lang}/{env_name}"
 Wait = Annotated[DSSBool, flag("wait", "Answer once the build is done, with its report; else its future")]
 
 
+# These routes take the task runner, so they run on the event loop (server/units.py): their
+# store work runs on a thread, where a write waiting for the store's lock stalls nothing else.
 async def _launch(
     wait: bool, runner: Runner, store: AppStore, config: AppConfig, caller: Caller, **what: str
 ) -> Response:
     """Submit the build; answer its report once done (wait=true, the default) or its future."""
-    task_id = service.submit(runner, store, caller, data_dir=config.data_dir, **what)
+    task_id = await to_thread(service.submit, runner, store, caller, data_dir=config.data_dir, **what)
     if wait:
         await runner.wait(task_id)
-        return json_response(task_report(service.load_task(store, task_id)))
-    return json_response(future_state(service.load_task(store, task_id), with_result=False))
+        return json_response(task_report(await to_thread(service.load_task, store, task_id)))
+    return json_response(future_state(await to_thread(service.load_task, store, task_id), with_result=False))
 
 
 @router.get("/admin/code-envs/")
@@ -57,8 +60,14 @@ async def create_env(
     params: CodeEnvCreate,
     wait: Wait = True,
 ) -> Response:
-    token, mode = service.create_env(
-        store, caller, data_dir=config.data_dir, lang=env_lang, name=env_name, params=params.sent()
+    token, mode = await to_thread(
+        service.create_env,
+        store,
+        caller,
+        data_dir=config.data_dir,
+        lang=env_lang,
+        name=env_name,
+        params=params.sent(),
     )
     return await _launch(
         wait, runner, store, config, caller, lang=env_lang, name=env_name, token=token, mode=mode
@@ -89,7 +98,7 @@ async def delete_env(
     force: Annotated[DSSBool, flag("force", "Delete even while notebooks or kernels use it")] = False,
     wait: Wait = True,
 ) -> Response:
-    token = service.start_delete(store, caller, env_lang, env_name, force=force)
+    token = await to_thread(service.start_delete, store, caller, env_lang, env_name, force=force)
     return await _launch(
         wait, runner, store, config, caller, lang=env_lang, name=env_name, token=token, mode="delete"
     )
@@ -106,7 +115,7 @@ async def update_packages(
     force: Annotated[DSSBool, flag("forceRebuildEnv", "Rebuild the env from scratch")] = False,
     wait: Wait = True,
 ) -> Response:
-    token, mode = service.start_update(store, caller, env_lang, env_name, force=force)
+    token, mode = await to_thread(service.start_update, store, caller, env_lang, env_name, force=force)
     return await _launch(
         wait, runner, store, config, caller, lang=env_lang, name=env_name, token=token, mode=mode
     )
@@ -123,7 +132,7 @@ async def set_jupyter_support(
     active: Annotated[DSSBool, flag("active", "Install (true) or remove (false) Jupyter support")] = True,
     wait: Wait = True,
 ) -> Response:
-    token, mode = service.start_jupyter(store, caller, env_lang, env_name, active=active)
+    token, mode = await to_thread(service.start_jupyter, store, caller, env_lang, env_name, active=active)
     return await _launch(
         wait, runner, store, config, caller, lang=env_lang, name=env_name, token=token, mode=mode
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from asyncio import to_thread
 from typing import Annotated
 
 from fastapi import Response
@@ -51,7 +52,7 @@ async def get_future(
 
 @router.delete("/futures/{job_id}", status_code=204)
 async def abort_future(job_id: str, store: AppStore, caller: Caller, runner: Runner) -> Response:
-    task = service.get_task(store, caller, job_id)
+    task = await to_thread(service.get_task, store, caller, job_id)
     if task.state == RUNNING:
         await runner.abort(job_id, by=caller.name)
     return empty_response()

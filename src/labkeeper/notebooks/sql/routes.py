@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from asyncio import to_thread
 from typing import Annotated
 
 from fastapi import Request, Response
@@ -63,7 +64,7 @@ async def save_sql_notebook(
 async def delete_sql_notebook(
     key: str, notebook_id: str, store: AppStore, caller: Caller, runner: Runner
 ) -> Response:
-    for job_id in service.delete_notebook(store, caller, key, notebook_id):
+    for job_id in await to_thread(service.delete_notebook, store, caller, key, notebook_id):
         await runner.abort(job_id, by=caller.name)
     return json_response({"projectKey": key, "id": notebook_id, "deleted": True})
 
@@ -107,8 +108,10 @@ async def run_cell(
     wait: Annotated[DSSBool, flag("wait", "Answer once the run is done, with its result")] = False,
 ) -> Response:
     databases = request.app.state.databases
-    job_id = runs.start_run(store, runner, databases, caller, key, notebook_id, cell_id)
+    # On the loop (it takes the runner): the store work on a thread, so a write waiting for
+    # the store's lock stalls no other request.
+    job_id = await to_thread(runs.start_run, store, runner, databases, caller, key, notebook_id, cell_id)
     if wait:
         await _finished(runner, store, job_id)
-    task = get_task(store, caller, job_id)
+    task = await to_thread(get_task, store, caller, job_id)
     return json_response(finished_answer(task) if wait else future_state(task))
