@@ -83,6 +83,12 @@ def add_node_options(parser: argparse.ArgumentParser) -> None:
         "bounded apart by codeEnvs.maxConcurrentBuilds)",
     )
     parser.add_argument(
+        "--notebook-storage",
+        choices=("files", "store"),
+        help="where Jupyter notebooks are kept: files of the data dir (default on SQLite) or the "
+        "store, which every node reads (default on PostgreSQL; files found there are moved in)",
+    )
+    parser.add_argument(
         "--secret-key-file",
         help="file of the instance secret (connection passwords), shared by every node; "
         "one key per line, the first encrypts, the others still decrypt (rotation). "
@@ -120,6 +126,7 @@ def config_from_args(args: argparse.Namespace, *, serves_api: bool = True, **mor
         node_name=args.node_name,
         public_url=args.public_url,
         secret_key_file=args.secret_key_file,
+        notebook_storage=args.notebook_storage,
         task_slots=args.task_slots,
         serves_api=serves_api,
         **more,
@@ -209,6 +216,7 @@ def run(args: argparse.Namespace) -> int:
         ("LABKEEPER_NODE_NAME", config.node_name),
         ("LABKEEPER_PUBLIC_URL", config.public_url),
         ("LABKEEPER_SECRET_KEY_FILE", config.secret_key_file),
+        ("LABKEEPER_NOTEBOOK_STORAGE", config.notebook_storage),
         ("LABKEEPER_TASK_SLOTS", str(config.task_slots)),
     ):
         if value:
