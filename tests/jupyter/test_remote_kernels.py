@@ -149,12 +149,20 @@ def test_no_node_to_place_on_is_a_503_and_a_silent_node_a_504(
 ) -> None:
     a, b = nodes
     assert a.admin.post("/admin/nodes/worker-b/drain").status_code == 200
-    body = assert_error(a.admin.post(f"{NB}/main/sessions"), 503, "no worker node")
+    body = assert_error(a.admin.post(f"{NB}/main/sessions"), 503, "no worker node", "python3")
     assert body["errorType"] == "ServiceUnavailableException"
     # A node that beats but never takes its jobs: the start gives up, and leaves nothing behind.
     monkeypatch.setattr(remote, "PICK_SECONDS", 1.0)
     with a.store.begin() as s:
-        s.add(Node(name="silent", role="worker", started_on=now_ms(), heartbeat_on=now_ms()))
+        s.add(
+            Node(
+                name="silent",
+                role="worker",
+                started_on=now_ms(),
+                heartbeat_on=now_ms(),
+                kernels={"python3": ""},
+            )
+        )
     asked = time.monotonic()
     assert_error(a.admin.post(f"{NB}/main/sessions"), 504, "silent", "did not")
     assert time.monotonic() - asked < 5
@@ -186,3 +194,37 @@ def test_a_notebook_saved_through_one_node_is_read_and_run_on_another(
     assert wait_for(lambda: not a.admin.get(f"/futures/{job}", params={"peek": "true"}).json()["alive"], 30)
     cells = a.admin.get(f"{NB}/main").json()["cells"]
     assert cells[1]["outputs"][0]["data"]["text/plain"] == "42"
+
+
+def test_a_kernel_goes_to_the_least_busy_node_that_has_it(instance: Instance) -> None:
+    from labkeeper.errors import Unavailable
+    from labkeeper.notebooks.jupyter.placement import choose_node
+
+    now = now_ms()
+    with instance.store.begin() as s:
+        s.get(Node, instance.config.effective_node_name).draining = True  # this test's own node
+        for name, kernels in (("n1", {"python3": "", "py-dku-venv-x": "x"}), ("n2", {"python3": ""})):
+            s.add(Node(name=name, role="worker", started_on=now, heartbeat_on=now, kernels=kernels))
+        s.add(
+            Node(name="n3", role="worker", started_on=now, heartbeat_on=now - 60_000, kernels={"python3": ""})
+        )
+        for i in range(2):
+            s.add(
+                JupyterSession(
+                    id=f"s{i}", kernel_id=f"k{i}", project_key="P", notebook_name="nb", kernel_name="python3",
+                    creator="admin", unix_owner="x", unix_uid=1, worker_id="w", node="n1", started_on=now,
+                )
+            )  # fmt: skip
+
+    def choose(kernel: str) -> str:
+        return choose_node(instance.store, here="api", executes_here=False, kernel=kernel)
+
+    assert choose("python3") == "n2"  # n1 runs two sessions; n3 stopped beating
+    assert choose("PY-DKU-VENV-X") == "n1"  # only n1 has the env, busy or not
+    with pytest.raises(Unavailable):
+        choose("py-dku-venv-elsewhere")
+    with instance.store.begin() as s:
+        s.get(Node, "n1").draining = True
+    with pytest.raises(Unavailable):
+        choose("py-dku-venv-x")
+    assert choose_node(instance.store, here="n1", executes_here=True, kernel="python3") == "n2"

@@ -29,10 +29,11 @@ def node_of(store: Store, session_id: str) -> str:
         return s.scalar(select(JupyterSession.node).where(JupyterSession.id == session_id)) or ""
 
 
-def choose_node(store: Store, *, here: str, executes_here: bool) -> str:
-    """The node a new kernel starts on. This node counts as alive (it runs this code) unless
-    it is drained or only serves the API; 503 when no node can take it."""
-    candidates = {n.name: n for n in placeable(store)}
+def choose_node(store: Store, *, here: str, executes_here: bool, kernel: str) -> str:
+    """The node a new `kernel` starts on, among those that have it (its code env is built
+    there). This node counts as alive (it runs this code) unless it is drained or only serves
+    the API; 503 when no node can take it."""
+    candidates = {n.name: n for n in placeable(store) if kernel.lower() in (n.kernels or {})}
     with store.read() as s:
         mine = s.get(Node, here)
         counts = dict(
@@ -42,9 +43,10 @@ def choose_node(store: Store, *, here: str, executes_here: bool) -> str:
         candidates.setdefault(here, mine)  # type: ignore[arg-type]
     if not candidates:
         raise Unavailable(
-            "No worker node can start a kernel now: none is up and undrained",
-            detail="Every node that runs kernels is down or drained (GET /admin/nodes). Start a worker "
-            "node (labkeeper worker), or undrain one (labkeeper nodes undrain NAME)",
+            f"No worker node can start a {kernel!r} kernel now: none that has it is up and undrained",
+            detail=f"Every node that has the kernel {kernel!r} (its code env built there) is down or drained "
+            "(GET /admin/nodes). Start a worker node (labkeeper worker), or undrain one (labkeeper nodes "
+            "undrain NAME)",
         )
     return min(candidates, key=lambda name: (counts.get(name, 0), name != here, name))
 

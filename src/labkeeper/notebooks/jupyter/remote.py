@@ -45,6 +45,7 @@ from labkeeper.errors import BadRequest, Conflict, Forbidden, LabkeeperError, No
 from labkeeper.futures.runner import TaskRunner
 from labkeeper.isolation.identity import UnixIdentity, kernel_identity
 from labkeeper.isolation.processes import usage
+from labkeeper.nodes.service import placeable
 from labkeeper.notebooks.jupyter import keylease, placement
 from labkeeper.notebooks.jupyter.models import FAILED, RUNNING, STARTING, JupyterSession
 from labkeeper.settings.service import get_general_settings
@@ -109,12 +110,27 @@ class NodeKernels:
                 await self._reporter
 
     # -- on the API node ---------------------------------------------------------------------
-    def target(self) -> str:
-        """The node a new kernel starts on: "" for this one (blocking)."""
+    def env_of_kernel(self, kernel: str) -> str | None:
+        """The code env of a kernel (None: the built-in one), known here or reported by the
+        nodes that have it; a 400 when no node has it (blocking)."""
+        m = self.manager
+        try:
+            return m.specs.code_env_of(kernel)
+        except BadRequest:
+            if not self.spans_nodes:
+                raise
+            for node in placeable(m.store):
+                if kernel.lower() in (node.kernels or {}):
+                    return node.kernels[kernel.lower()] or None
+            raise
+
+    def target(self, kernel: str) -> str:
+        """The node a new `kernel` starts on: "" for this one (blocking)."""
         if not self.spans_nodes:
             return ""
         m = self.manager
-        node = placement.choose_node(m.store, here=m.node, executes_here="worker" in m.config.role)
+        here = "worker" in m.config.role and kernel.lower() in m.specs.kernel_envs()
+        node = placement.choose_node(m.store, here=m.node, executes_here=here, kernel=kernel)
         return "" if node == m.node else node
 
     async def start_there(self, node: str, *, session_id: str, **reservation: Any) -> dict[str, Any]:

@@ -180,8 +180,7 @@ class SessionManager(SessionQueries, Housekeeping):
         rights.require_may_run(principal)
         content = self.notebooks.read(project_key, notebook_name)
         kernel_name = files.kernel_spec_of(content)["name"]
-        spec = self.specs.get(kernel_name)
-        env_name = self.specs.env_of_dir(spec.resource_dir, spec.metadata)
+        env_name = await asyncio.to_thread(self.nodes.env_of_kernel, kernel_name)
         rights.require_env_use(self.store, principal, env_name, kernel_name)
         settings = get_general_settings(self.store)
         # In a thread: impersonation rules are regular expressions (bounded in time, but
@@ -196,7 +195,7 @@ class SessionManager(SessionQueries, Housekeeping):
         rights.require_code_right(principal, ident)
         session_id, kernel_id = secrets.token_hex(8), str(uuid.uuid4())
         limit = int(settings["notebooks"].get("maxSessionsPerUser") or 0)
-        target = await asyncio.to_thread(self.nodes.target)
+        target = await asyncio.to_thread(self.nodes.target, kernel_name)
         if target:  # another node's machine runs it (remote.py)
             return await self.nodes.start_there(
                 target,
@@ -210,6 +209,7 @@ class SessionManager(SessionQueries, Housekeeping):
                 server_url=server_url,
                 limit=limit,
             )
+        spec = self.specs.get(kernel_name)
         key_id, secret = create_session_key(
             self.store, login=login, label=f"{KEY_LABEL}{session_id}", lifetime_ms=keylease.lease_ms()
         )

@@ -5,7 +5,8 @@ answers from it), and says why a kernel it was asked to start did not start. Not
 in the store (`jupyter_notebooks`) are what every node reads when notebooks are stored
 there (PostgreSQL). A code env build's log is copied into `code_env_build_logs` when the
 build ends, so any API node answers it. Both tables move the `data` stamp like every table a
-kept answer reads.
+kept answer reads. Each node reports the kernels it can start (`nodes.kernels`: kernelspec
+name to code env), so a session goes to a node where its kernel's env is built.
 
 Revision ID: 0019
 Revises: 0018
@@ -47,6 +48,7 @@ def upgrade() -> None:
         sa.Column("start_error", sa.Text(), nullable=False, server_default=""),
     ):
         op.add_column("jupyter_sessions", column)
+    op.add_column("nodes", sa.Column("kernels", sa.JSON(), nullable=False, server_default="{}"))
     op.create_table(
         "jupyter_notebooks",
         sa.Column("project_key", sa.String(100), nullable=False),
@@ -75,6 +77,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     for table in TABLES:
         op.drop_table(table)  # its triggers go with it
+    op.drop_column("nodes", "kernels")
     op.drop_column("jupyter_sessions", "start_error")
     op.drop_column("jupyter_sessions", "cpu_time")
     op.drop_column("jupyter_sessions", "rss_bytes")
