@@ -221,11 +221,13 @@ def test_kernels_on_two_workers(pg_url: str, isolated: bool, kernel_runtime: str
                 == listing(http_b)
                 == sorted(("nb", i, p) for i, p in zip(ids, pids, strict=True))
             )
-            for sid, pid in zip(ids, pids, strict=True):
+            # Each kernel calls back to the public URL of the API node that asked for it (behind a
+            # load balancer, every API node has the balancer's).
+            for sid, pid, api in zip(ids, pids, (a, b), strict=True):
                 proc = psutil.Process(pid)
                 assert "ipykernel" in " ".join(proc.cmdline())
                 env = kernel_of(pid)
-                assert env["LABKEEPER_SESSION_ID"] == sid and env["LABKEEPER_URL"] == a.url
+                assert env["LABKEEPER_SESSION_ID"] == sid and env["LABKEEPER_URL"] == api.url
             remote = [s for s in dss_b.get_project("KRN").get_jupyter_notebook("nb").get_sessions()]
             assert sorted(s["sessionId"] for s in remote) == sorted(ids)
 

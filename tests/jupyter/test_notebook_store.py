@@ -6,7 +6,9 @@ at the first start."""
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
+import zipfile
 from collections.abc import Iterator
 
 import pytest
@@ -64,7 +66,7 @@ def test_notebooks_live_in_the_store_not_the_data_dir(stored: Instance) -> None:
 
 def test_hostile_names_content_and_callers_are_refused(stored: Instance) -> None:
     admin = stored.admin
-    for name in ("..", ".hidden", "a\x00b", "x" * 300):
+    for name in (".hidden", "a%00b", "x" * 300, "a%2Fb"):
         answer = admin.post(f"{NB}/{name}", json=notebook())
         assert 400 <= answer.status_code < 500, (name, answer.status_code)
     assert_error(admin.post(f"{NB}/v3", json={**notebook(), "nbformat": 3}), 400, "nbformat must be 4")
@@ -98,3 +100,26 @@ def test_notebook_files_are_moved_into_the_store_at_first_start(config: Config) 
     assert not (folder / "old.ipynb").exists()
     assert json.loads((folder / "old.ipynb.moved").read_text())["cells"][0]["source"] == "old = 1"
     assert (folder / "broken.ipynb").exists(), "a file that is no notebook stays where it was"
+
+
+def test_archives_carry_the_notebooks_of_the_store(stored: Instance) -> None:
+    admin = stored.admin
+    assert admin.post(f"{NB}/analysis", json=notebook("print('a')", "2 + 2")).status_code == 200
+    exported = admin.post("/projects/NBS/export")
+    assert exported.status_code == 200, exported.text
+    with zipfile.ZipFile(io.BytesIO(exported.content)) as archive:
+        inside = json.loads(archive.read("jupyter/analysis.ipynb"))
+    assert inside["cells"][1]["source"] == "2 + 2"
+
+    uploaded = admin.post("/projects/import/upload", files={"file": ("nbs.zip", exported.content)})
+    assert uploaded.status_code == 200, uploaded.text
+    done = admin.post(f"/projects/import/{uploaded.json()['id']}/process", json={"targetProjectKey": "NBS2"})
+    assert done.status_code == 200 and done.json()["success"] is True, done.text
+    copied = admin.post(
+        "/projects/NBS/duplicate/", json={"targetProjectKey": "NBS3", "targetProjectName": "3"}
+    )
+    assert copied.status_code == 200, copied.text
+    for key in ("NBS2", "NBS3"):
+        content = admin.get(f"/projects/{key}/jupyter-notebooks/analysis").json()
+        assert [c["source"] for c in content["cells"]] == ["print('a')", "2 + 2"], key
+    assert not list(stored.config.data_dir.rglob("*.ipynb"))
