@@ -95,9 +95,10 @@ def target_identity(unix_user: str, *, min_uid: int, login: str) -> UnixIdentity
 
 
 def kernel_identity(
-    impersonation: dict[str, Any], *, login: str, groups: list[str], project_key: str
+    impersonation: dict[str, Any], *, login: str, groups: list[str], project_key: str | None
 ) -> UnixIdentity:
-    """The account a kernel of `login` in `project_key` runs as, under these settings."""
+    """The account a kernel of `login` in `project_key` runs as, under these settings (no
+    project: a terminal's, which project-scoped rules do not name)."""
     if not impersonation.get("enabled"):
         if os.geteuid() != 0:
             return server_identity()  # cannot switch: the README says so

@@ -31,6 +31,7 @@ from labkeeper.futures import routes as futures_routes
 from labkeeper.futures.component import component as futures_component
 from labkeeper.instance import logfiles
 from labkeeper.instance import routes as instance_routes
+from labkeeper.lab import component as lab
 from labkeeper.nodes import routes as node_routes
 from labkeeper.nodes.component import component as nodes_component
 from labkeeper.notebooks.jupyter import routes as jupyter_routes
@@ -78,6 +79,7 @@ COMPONENTS: list = [
     sql_notebooks_component,
     codeenvs_component,
     jupyter_component,
+    lab.component,
     nodes_component,  # last: a node shows as alive once it can serve and execute
 ]
 COMPONENT_STOP_SECONDS = 3.0
@@ -184,8 +186,10 @@ def create_app(config: Config) -> FastAPI:
         app.state.writes,
         loop_bound=frozenset({get_runner, jupyter_routes.get_manager, archive_routes.streamed_upload}),
     )
-    # After the table is compiled: the console's pages are left to FastAPI's own stack.
+    # After the table is built and compiled: the console's pages and /lab (a mount, which the
+    # table cannot file: it would stop indexing every route) are left to FastAPI's own stack.
     routing.install(app.router, CONSOLE_ROUTERS)
+    lab.mount(app)
     return app
 
 

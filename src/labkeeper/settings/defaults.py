@@ -33,6 +33,8 @@ DEFAULT_GENERAL_SETTINGS: dict[str, Any] = {
     "notebooks": {
         "idleKernelTimeoutSeconds": 3600,
         "maxSessionsPerUser": 5,
+        # JupyterLab's terminals (as the user's UNIX account, like kernels): off unless true.
+        "terminalsEnabled": False,
         # A notebook run streams outputs to disk and keeps at most this much (JSON bytes),
         # per run and per cell; past it the output is dropped and marked truncated.
         "maxRunOutputBytes": 50_000_000,

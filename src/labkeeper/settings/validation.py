@@ -46,6 +46,8 @@ def validate_general_settings(doc: dict[str, Any]) -> None:
             raise BadRequest(f"general settings: '{section}' must be an object")
     _validate_numbers(doc)
     _validate_code_envs(doc["codeEnvs"])
+    if not isinstance(doc["notebooks"].get("terminalsEnabled", False), bool):
+        raise BadRequest("general settings: 'notebooks.terminalsEnabled' must be true or false")
 
 
 def _validate_code_envs(section: dict[str, Any]) -> None:

@@ -7,6 +7,7 @@ notebook, never half of one.
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 import time
@@ -66,11 +67,28 @@ def validate(content: Any) -> dict[str, Any]:
     return content
 
 
+def _refuse_links(path: Path) -> None:
+    """A notebook, its `jupyter/` folder and its project folder are never symbolic links:
+    whatever put one there, no read or write follows it out of the project."""
+    for part in (path.parent.parent, path.parent):
+        if os.path.islink(part):
+            raise BadRequest(f"Refused: {part.name!r} is a symbolic link, which notebooks never follow")
+
+
 def read(path: Path) -> dict[str, Any]:
+    _refuse_links(path)
     try:
-        raw = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:
         raise NotFound(f"Jupyter notebook {path.stem!r} does not exist") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise BadRequest(
+                f"Refused: notebook {path.stem!r} is a symbolic link, which notebooks never follow"
+            ) from None
+        raise
+    with os.fdopen(fd, "rb") as source:
+        raw = source.read()
     return orjson.loads(raw)
 
 
@@ -78,6 +96,7 @@ def write(path: Path, content: dict[str, Any]) -> None:
     data = orjson.dumps(content, option=orjson.OPT_INDENT_2)
     if len(data) > MAX_NOTEBOOK_BYTES:
         raise BadRequest(f"Invalid notebook: at most {MAX_NOTEBOOK_BYTES // (1024 * 1024)} MiB")
+    _refuse_links(path)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd, partial = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".partial")
     try:

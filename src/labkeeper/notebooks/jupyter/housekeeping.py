@@ -36,6 +36,7 @@ class Housekeeping:
     nodes: NodeKernels
     live: dict[str, LiveKernel]
     _stopping: set[str]
+    _restarting: set[str]
     _loop: asyncio.AbstractEventLoop | None
 
     if TYPE_CHECKING:  # provided by SessionManager
@@ -78,6 +79,15 @@ class Housekeeping:
             record_unloaded(self.store, row, reason="its project was deleted")
         self.tree.remove_project(project_key)
 
+    def notebook_renamed(self, project_key: str, name: str, new_name: str) -> None:
+        """A renamed notebook keeps its sessions, under its new name."""
+        with self.store.begin() as s:
+            s.execute(
+                update(JupyterSession)
+                .where(JupyterSession.project_key == project_key, JupyterSession.notebook_name == name)
+                .values(notebook_name=new_name)
+            )
+
     async def _housekeeping(self) -> None:
         rounds = 0
         while True:
@@ -94,8 +104,8 @@ class Housekeeping:
         """One round. Its store work runs off the event loop (a write may wait for a lock,
         and every round trip would stall the worker's requests)."""
         for live in list(self.live.values()):
-            if live.session_id in self._stopping:
-                continue
+            if live.session_id in self._stopping or live.session_id in self._restarting:
+                continue  # a restarting kernel is between two processes, not dead (restart.py)
             if not await live.km.is_alive():
                 await self._unload(live.session_id, reason="the kernel process exited", by="labkeeper")
         if check_rows:
@@ -113,7 +123,12 @@ class Housekeeping:
             now = now_ms()
             for live in list(self.live.values()):
                 idle_ms = now - live.last_activity_ms
-                if live.execution_state == "idle" and live.connections == 0 and idle_ms > timeout * 1000:
+                if (
+                    live.execution_state == "idle"
+                    and live.connections == 0
+                    and idle_ms > timeout * 1000
+                    and live.session_id not in self._restarting
+                ):
                     await self._unload(
                         live.session_id,
                         reason=f"idle for more than {timeout} s",

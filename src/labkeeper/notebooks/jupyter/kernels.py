@@ -6,7 +6,7 @@ interpreter, which has ipykernel) and `data_dir/jupyter/kernels/` (one per code 
 Jupyter support, written by the code-env domain). No other folder is searched, so kernels
 installed elsewhere on the machine never appear.
 
-`LabkeeperKernelManager` is jupyter_client's AsyncKernelManager, launching the kernel as a
+`LabkeeperKernelManager` is jupyter_client's AsyncIOLoopKernelManager, launching the kernel as a
 given UNIX identity (Popen user/group/extra_groups), handing it its connection file, and
 talking to it over IPC sockets in a folder only that identity (and root) can open.
 `LabkeeperMultiKernelManager` is the AsyncMultiKernelManager holding them; a Jupyter
@@ -26,10 +26,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from jupyter_client.ioloop.manager import AsyncIOLoopKernelManager
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager, NoSuchKernel
-from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.multikernelmanager import AsyncMultiKernelManager
-from traitlets import DottedObjectName
+from traitlets import Bool, DottedObjectName
 
 from labkeeper.errors import BadRequest
 from labkeeper.isolation.identity import UnixIdentity
@@ -149,21 +149,32 @@ class KernelSpecs:
         return found
 
 
-class LabkeeperKernelManager(AsyncKernelManager):
+class LabkeeperKernelManager(AsyncIOLoopKernelManager):
     """A kernel launched as a chosen UNIX identity, reached over IPC sockets only.
 
-    `start_kernel(run_as=UnixIdentity, ipc_prefix=str|None, **popen_kwargs)`. The attributes
+    Its `connect_*` channels are the event-loop streams jupyter_server's websockets use (JupyterLab
+    talks to these very kernels). It never restarts by itself: a kernel that dies ends its
+    session, which labkeeper's housekeeping notices.
+
+    `start_kernel(run_as=UnixIdentity, ipc_prefix=str|None, log_path=Path|None, **popen_kwargs)`:
+    the kernel's stdout and stderr go to `log_path`, opened afresh by each launch (a restart
+    launches again, long after the first launch's file was closed). The attributes
     `execution_state` and `last_activity` follow the names a Jupyter server's kernel
     managers use, kept current by labkeeper's IOPub watcher.
     """
 
+    autorestart = Bool(False, help="Never: a kernel that dies ends its session.")
     run_as: UnixIdentity | None = None
+    log_path: Path | None = None
     execution_state: str = "starting"
     last_activity: Any = None
 
     async def _async_pre_start_kernel(self, **kw: Any):  # type: ignore[no-untyped-def]
         run_as: UnixIdentity | None = kw.pop("run_as", None)
         ipc_prefix: str | None = kw.pop("ipc_prefix", None)
+        log_path: Path | None = kw.pop("log_path", None)
+        if log_path is not None:
+            self.log_path = Path(log_path)
         if run_as is not None:
             self.run_as = run_as
             kw.update(run_as.popen_kwargs())
@@ -172,7 +183,20 @@ class LabkeeperKernelManager(AsyncKernelManager):
         self.transport = "ipc"
         self.ip = ipc_prefix
         self.shutdown_wait_time = 1.0
-        return await super()._async_pre_start_kernel(**kw)
+        answer = await super()._async_pre_start_kernel(**kw)
+        # A restart starts again from these: the same account, the same private sockets, the
+        # same log.
+        self._launch_args.update(run_as=self.run_as, ipc_prefix=ipc_prefix, log_path=self.log_path)
+        return answer
+
+    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+        if self.log_path is None:
+            await super()._async_launch_kernel(kernel_cmd, **kw)
+            return
+        # Appended to: the output of the kernel before a restart stays readable after it.
+        fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "ab") as log_file:  # the kernel keeps its own copy of the descriptor
+            await super()._async_launch_kernel(kernel_cmd, **{**kw, "stdout": log_file, "stderr": log_file})
 
     def write_connection_file(self, **kwargs: Any) -> None:
         super().write_connection_file(**kwargs)

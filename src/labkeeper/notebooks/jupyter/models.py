@@ -12,9 +12,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from labkeeper.db import Base
 
+# RESTARTING: between the stop of a kernel's process and the record of its next one (restart.py).
 # FAILED: a kernel another node was asked to start did not start (`start_error` says why);
 # the API node that asked deletes the row once it has read it.
-STARTING, RUNNING, FAILED = "STARTING", "RUNNING", "FAILED"
+STARTING, RUNNING, RESTARTING, FAILED = "STARTING", "RUNNING", "RESTARTING", "FAILED"
 
 
 class JupyterSession(Base):

@@ -12,7 +12,7 @@ from labkeeper.auth.principal import Principal
 from labkeeper.errors import Forbidden, NotFound
 from labkeeper.isolation.processes import ProcessTree, process_tree, usage
 from labkeeper.notebooks.jupyter import rights
-from labkeeper.notebooks.jupyter.models import FAILED, STARTING, JupyterSession
+from labkeeper.notebooks.jupyter.models import FAILED, RESTARTING, STARTING, JupyterSession
 from labkeeper.projects.access import can, get_project_checked, require_project
 from labkeeper.projects.models import Project
 
@@ -112,6 +112,16 @@ class SessionQueries:
         tree = process_tree() if len(live) > 1 else None
         return [self.session_json(r, tree=tree) for r in live]
 
+    def row_of_kernel(self, kernel_id: str) -> JupyterSession | None:
+        """The session of a kernel id, whichever worker runs it (None when there is none)."""
+        with self.store.read() as s:
+            return s.scalar(select(JupyterSession).where(JupyterSession.kernel_id == kernel_id))
+
+    def kernel_ids_of(self, login: str) -> set[str]:
+        """The kernel ids of a user's sessions."""
+        with self.store.read() as s:
+            return set(s.scalars(select(JupyterSession.kernel_id).where(JupyterSession.creator == login)))
+
     def any_session_rows(self) -> bool:
         """Whether any session is recorded, live or not (no row: no live value to read)."""
         with self.store.raw_reader() as query:
@@ -129,7 +139,7 @@ class SessionQueries:
     def _is_live(self, row: Any) -> bool:
         if row.node not in ("", self.node):  # its node's rows are forgotten when it dies
             return row.state != FAILED
-        if row.state == STARTING or row.id in self.live:
+        if row.state in (STARTING, RESTARTING) or row.id in self.live:
             return True
         if not row.pid:
             return False

@@ -20,7 +20,7 @@ from sqlalchemy import delete, select
 from labkeeper.auth.models import ApiKey
 from labkeeper.db import now_ms
 from labkeeper.notebooks.jupyter.events import record_unloaded
-from labkeeper.notebooks.jupyter.models import JupyterSession
+from labkeeper.notebooks.jupyter.models import RESTARTING, JupyterSession
 from labkeeper.processes import stop_tree
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ def stop_leftovers(manager: SessionManager) -> int:
         killed = 0
         if row.pid:
             killed = stop_tree(row.pid, started_at=row.pid_create_time)
-        else:
+        if not row.pid or row.state == RESTARTING:  # its process may be one no row names yet
             for pid in _find_by_connection_file(row.connection_file):
                 killed += stop_tree(os.getsid(pid)) if psutil.pid_exists(pid) else 0
         manager._forget(row.id)

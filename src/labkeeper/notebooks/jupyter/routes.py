@@ -121,6 +121,16 @@ async def interrupt_session(
     return json_response(await jupyter.nodes.interrupt(session_id))
 
 
+@router.post(NB + "/sessions/{session_id}/actions/restart")
+async def restart_session(
+    project_key: str, name: str, session_id: str, caller: Caller, jupyter: Jupyter
+) -> Response:
+    """labkeeper addition: restart the kernel of one's own session (its variables are lost;
+    the session, its id and its key stay). Needs what running code in it needs."""
+    jupyter.session_for_run(caller, project_key, name, session_id)
+    return json_response(await jupyter.nodes.restart(session_id))
+
+
 @router.post(NB + "/actions/run")
 async def run_notebook(
     project_key: str, name: str, caller: Caller, jupyter: Jupyter, runner: Runner, request: Request

@@ -94,6 +94,17 @@ async def delete_notebook(
     return {"projectKey": project_key, "name": name, "deleted": True, "stoppedSessions": stopped}
 
 
+def rename_notebook(
+    manager: SessionManager, principal: Principal, project_key: str, name: str, new_name: str
+) -> dict[str, Any]:
+    """Rename a notebook within its project (WRITE). Never replaces another notebook; its
+    running sessions follow it under the new name."""
+    require_project(manager.store, principal, project_key, "WRITE")
+    content = manager.notebooks.rename(project_key, name, new_name)
+    manager.notebook_renamed(project_key, name, new_name)
+    return files.list_item(project_key, new_name, content)
+
+
 def clear_outputs(
     manager: SessionManager, principal: Principal, project_key: str, name: str
 ) -> dict[str, Any]:

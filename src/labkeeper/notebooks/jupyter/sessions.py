@@ -53,6 +53,7 @@ from labkeeper.notebooks.jupyter.kernels import (
 from labkeeper.notebooks.jupyter.models import RUNNING, STARTING, JupyterSession
 from labkeeper.notebooks.jupyter.queries import SessionQueries
 from labkeeper.notebooks.jupyter.remote import NodeKernels
+from labkeeper.notebooks.jupyter.restart import Restarts
 from labkeeper.notebooks.jupyter.runtime import builtin_python
 from labkeeper.notebooks.jupyter.storage import storage_for
 from labkeeper.processes import stop_tree
@@ -95,7 +96,7 @@ def _header_ms(msg: dict[str, Any]) -> int:
     return int(date.timestamp() * 1000) if hasattr(date, "timestamp") else now_ms()
 
 
-class SessionManager(SessionQueries, Housekeeping):
+class SessionManager(SessionQueries, Housekeeping, Restarts):
     def __init__(self, store: Store, config: Config) -> None:
         self.store = store
         self.config = config
@@ -111,6 +112,7 @@ class SessionManager(SessionQueries, Housekeeping):
         self.live: dict[str, LiveKernel] = {}
         self._housekeeper: asyncio.Task | None = None
         self._stopping: set[str] = set()
+        self._restarting: set[str] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.nodes = NodeKernels(self)
 
@@ -160,14 +162,38 @@ class SessionManager(SessionQueries, Housekeeping):
 
     # -- starting --------------------------------------------------------------------------
     async def start_session(
-        self, principal: Principal, project_key: str, notebook_name: str, *, server_url: str
+        self,
+        principal: Principal,
+        project_key: str,
+        notebook_name: str,
+        *,
+        server_url: str,
+        kernel_name: str | None = None,
+        here: bool = False,
     ) -> dict[str, Any]:
+        """Start a session of the notebook, for its kernelspec or for `kernel_name` (the kernel
+        JupyterLab asks for), under the same rights either way; on the node placement picks,
+        or on this one (`here`: JupyterLab, whose channels are this process's)."""
         return await self._home(
-            self._start_session(principal, project_key, notebook_name, server_url=server_url)
+            self._start_session(
+                principal,
+                project_key,
+                notebook_name,
+                server_url=server_url,
+                kernel_name=kernel_name,
+                here=here,
+            )
         )
 
     async def _start_session(
-        self, principal: Principal, project_key: str, notebook_name: str, *, server_url: str
+        self,
+        principal: Principal,
+        project_key: str,
+        notebook_name: str,
+        *,
+        server_url: str,
+        kernel_name: str | None = None,
+        here: bool = False,
     ) -> dict[str, Any]:
         if principal.login is None:
             raise Forbidden(
@@ -179,7 +205,7 @@ class SessionManager(SessionQueries, Housekeeping):
         require_project(self.store, principal, project_key, "WRITE")
         rights.require_may_run(principal)
         content = self.notebooks.read(project_key, notebook_name)
-        kernel_name = files.kernel_spec_of(content)["name"]
+        kernel_name = kernel_name or files.kernel_spec_of(content)["name"]
         env_name = await asyncio.to_thread(self.nodes.env_of_kernel, kernel_name)
         rights.require_env_use(self.store, principal, env_name, kernel_name)
         settings = get_general_settings(self.store)
@@ -195,7 +221,7 @@ class SessionManager(SessionQueries, Housekeeping):
         rights.require_code_right(principal, ident)
         session_id, kernel_id = secrets.token_hex(8), str(uuid.uuid4())
         limit = int(settings["notebooks"].get("maxSessionsPerUser") or 0)
-        target = await asyncio.to_thread(self.nodes.target, kernel_name)
+        target = "" if here else await asyncio.to_thread(self.nodes.target, kernel_name)
         if target:  # another node's machine runs it (remote.py)
             return await self.nodes.start_there(
                 target,
@@ -369,18 +395,15 @@ class SessionManager(SessionQueries, Housekeeping):
                 "(sockets then live under /run/labkeeper)",
             )
         log_path = self.logs / f"{kernel_id}.log"
-        log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(log_fd, "wb") as log_file:
-            await self.kernels.start_kernel(
-                kernel_name=kernel_name,
-                kernel_id=kernel_id,
-                env=env,
-                cwd=str(work),
-                run_as=ident,
-                ipc_prefix=prefix,
-                stdout=log_file,
-                stderr=log_file,
-            )
+        await self.kernels.start_kernel(
+            kernel_name=kernel_name,
+            kernel_id=kernel_id,
+            env=env,
+            cwd=str(work),
+            run_as=ident,
+            ipc_prefix=prefix,
+            log_path=log_path,
+        )
         km: LabkeeperKernelManager = self.kernels.get_kernel(kernel_id)
         pid = km.provisioner.pid  # type: ignore[union-attr]
         try:

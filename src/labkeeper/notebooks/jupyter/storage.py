@@ -18,9 +18,11 @@ does, before writing).
 from __future__ import annotations
 
 import abc
+import hashlib
 import logging
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,16 @@ from labkeeper.notebooks.jupyter.models import StoredNotebook
 
 log = logging.getLogger("labkeeper.jupyter")
 Stamp = tuple[Callable[[], Any], Any] | None
+
+
+@dataclass(frozen=True)
+class NotebookInfo:
+    size: int
+    created: float  # seconds since the epoch
+    modified: float
+    sha256: str | None
+
+
 MOVED_SUFFIX = ".moved"
 # The file stamp of an answer that read no file (store rows only, kept by the store's stamps).
 NO_FILES: Stamp = ((lambda: ()), ())
@@ -65,6 +77,15 @@ class NotebookStorage(abc.ABC):
     @abc.abstractmethod
     def delete(self, project_key: str, name: str) -> bool:
         """Remove the notebook; whether it existed."""
+
+    @abc.abstractmethod
+    def rename(self, project_key: str, name: str, new_name: str) -> dict[str, Any]:
+        """Rename within the project, never over another notebook (Conflict); its document."""
+
+    @abc.abstractmethod
+    def info(self, project_key: str, name: str, *, digest: bool = False) -> NotebookInfo | None:
+        """Size, times and (asked for) the SHA-256 of the stored document, for Lab; None when
+        absent."""
 
     @abc.abstractmethod
     def names(self, project_key: str) -> list[str]: ...
@@ -123,6 +144,30 @@ class FileNotebooks(NotebookStorage):
         existed = path.exists()
         path.unlink(missing_ok=True)
         return existed
+
+    def rename(self, project_key: str, name: str, new_name: str) -> dict[str, Any]:
+        source, target = self._path(project_key, name), self._path(project_key, new_name)
+        content = files.read(source)  # 404 when absent
+        try:
+            os.link(source, target)  # fails when the target exists: a rename never replaces
+        except FileExistsError:
+            raise Conflict(f"Jupyter notebook {new_name!r} already exists in project {project_key}") from None
+        source.unlink()
+        return content
+
+    def info(self, project_key: str, name: str, *, digest: bool = False) -> NotebookInfo | None:
+        try:
+            fd = os.open(self._path(project_key, name), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            return None
+        hashed = hashlib.sha256()
+        with os.fdopen(fd, "rb") as source:
+            stat = os.fstat(source.fileno())
+            while digest and (chunk := source.read(1 << 20)):
+                hashed.update(chunk)
+        return NotebookInfo(
+            stat.st_size, stat.st_ctime, stat.st_mtime, hashed.hexdigest() if digest else None
+        )
 
     def names(self, project_key: str) -> list[str]:
         return files.names(self.data_dir, project_key)
@@ -254,6 +299,27 @@ class StoreNotebooks(NotebookStorage):
                 )
             )
             return bool(done.rowcount)
+
+    def rename(self, project_key: str, name: str, new_name: str) -> dict[str, Any]:
+        content = self.read(project_key, name)  # 404 when absent
+        project_key, new_name = _checked(project_key, new_name)
+        try:
+            with self.store.begin() as s:
+                s.execute(
+                    update(StoredNotebook)
+                    .where(StoredNotebook.project_key == project_key, StoredNotebook.name == name)
+                    .values(name=new_name, modified_on=now_ms())
+                )
+        except IntegrityError:
+            raise Conflict(f"Jupyter notebook {new_name!r} already exists in project {project_key}") from None
+        return content
+
+    def info(self, project_key: str, name: str, *, digest: bool = False) -> NotebookInfo | None:
+        row = self._get(project_key, name)
+        if row is None:
+            return None
+        hashed = hashlib.sha256(row.content.encode()).hexdigest() if digest else None
+        return NotebookInfo(row.size, row.modified_on / 1000, row.modified_on / 1000, hashed)
 
     def names(self, project_key: str) -> list[str]:
         project_key = check_project_key(project_key)

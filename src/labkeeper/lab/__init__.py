@@ -1,0 +1,1 @@
+"""JupyterLab at /lab, over labkeeper's own project notebooks and notebook sessions."""
