@@ -114,20 +114,6 @@ def test_an_interrupt_sent_to_the_api_node_reaches_the_kernel(nodes: tuple[Insta
     assert alive(session["kernelPid"]), "an interrupt keeps the session"
 
 
-def test_a_restart_sent_to_the_api_node_restarts_the_kernel_on_its_worker(
-    nodes: tuple[Instance, Instance],
-) -> None:
-    a, b = nodes
-    session = start(a.admin)
-    sid, pid = session["sessionId"], session["kernelPid"]
-    answer = a.admin.post(f"{NB}/main/sessions/{sid}/actions/restart")
-    assert answer.status_code == 200, answer.text
-    new_pid = answer.json()["kernelPid"]
-    assert new_pid != pid and alive(new_pid) and b.app.state.jupyter.live[sid].pid == new_pid
-    assert wait_for(lambda: not alive(pid), timeout=5)
-    assert answer.json()["sessionId"] == sid and row(a, sid).node == "worker-b"
-
-
 def test_a_member_cannot_stop_another_users_kernel_through_any_node(
     nodes: tuple[Instance, Instance],
 ) -> None:
@@ -140,7 +126,6 @@ def test_a_member_cannot_stop_another_users_kernel_through_any_node(
     assert row(a, sid).creator == "alice" and row(a, sid).node == "worker-b"
     assert_error(mallory.delete(f"{NB}/main/sessions/{sid}"), 403, "ADMIN")
     assert_error(mallory.post(f"{NB}/main/sessions/{sid}/actions/interrupt"), 403, "ADMIN")
-    assert_error(mallory.post(f"{NB}/main/sessions/{sid}/actions/restart"), 403, "alice")
     legacy = mallory.delete("/projects/REM/notebooks/", params={"notebookName": "main", "sessionId": sid})
     assert_error(legacy, 403)
     # Jobs crafted straight into the worker's queue: a stop of a session still recorded, a

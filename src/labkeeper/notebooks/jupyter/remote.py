@@ -57,7 +57,6 @@ log = logging.getLogger("labkeeper.jupyter")
 START_JOB = "labkeeper.kernel-start"
 STOP_JOB = "labkeeper.kernel-stop"
 INTERRUPT_JOB = "labkeeper.kernel-interrupt"
-RESTART_JOB = "labkeeper.kernel-restart"
 PICK_SECONDS = 15.0  # a node claims a start within this, or the API node answers 504
 POLL_SECONDS = 0.05
 REPORT_SECONDS = 2.0
@@ -99,7 +98,6 @@ class NodeKernels:
             runner.node_job(START_JOB, self._start_job)
             runner.node_job(STOP_JOB, self._stop_job)
             runner.node_job(INTERRUPT_JOB, self._interrupt_job)
-            runner.node_job(RESTART_JOB, self._restart_job)
 
     async def start(self, *, background: bool) -> None:
         if self.spans_nodes and background:
@@ -198,29 +196,6 @@ class NodeKernels:
             await asyncio.to_thread(self.runner.send_to_node, row.node, INTERRUPT_JOB, session_id=session_id)
         return m.session_json(row)
 
-    async def restart(self, session_id: str) -> dict[str, Any]:
-        """Restart the session's kernel wherever it runs; its state once the new one is up."""
-        from labkeeper.notebooks.jupyter.sessions import START_TIMEOUT
-
-        m = self.manager
-        row = m._row(session_id)
-        if row.node in ("", m.node) or not self.spans_nodes:
-            return await m.restart(session_id)
-        assert self.runner is not None
-        before = (row.pid, row.pid_create_time, row.start_error)
-        await asyncio.to_thread(self.runner.send_to_node, row.node, RESTART_JOB, session_id=session_id)
-        asked = time.monotonic()
-        while time.monotonic() - asked < PICK_SECONDS + START_TIMEOUT:
-            await asyncio.sleep(POLL_SECONDS)
-            row = await asyncio.to_thread(self._row, session_id)
-            if row is None:
-                raise NotFound(f"Session {session_id} was unloaded while its kernel restarted")
-            if row.start_error != before[2]:
-                raise _error_of(row.start_error, row.node)
-            if row.state == RUNNING and (row.pid, row.pid_create_time) != before[:2]:
-                return m.session_json(row)
-        raise NoAnswer(f"Node {row.node} did not restart the kernel of session {session_id} in time")
-
     # -- on the kernel's node (procrastinate jobs) ---------------------------------------------
     async def _start_job(self, session_id: str) -> None:
         await self.manager._home(self._start_reserved(str(session_id)))
@@ -232,21 +207,6 @@ class NodeKernels:
         row = await asyncio.to_thread(self._row, str(session_id))
         if row is not None and row.node == self.manager.node:
             await self.manager._home(self._interrupt_here(row))
-
-    async def _restart_job(self, session_id: str) -> None:
-        row = await asyncio.to_thread(self._row, str(session_id))
-        if row is None or row.node != self.manager.node:
-            return
-        try:
-            await self.manager.restart(row.id)
-        except LabkeeperError as exc:  # the API node that waits reads why
-            error = orjson.loads(_error_json(exc))
-            error["at"] = time.time()  # each failure differs from the one before
-            await asyncio.to_thread(self._record_error, row.id, orjson.dumps(error).decode())
-
-    def _record_error(self, session_id: str, error: str) -> None:
-        with self.manager.store.begin() as s:
-            s.execute(update(JupyterSession).where(JupyterSession.id == session_id).values(start_error=error))
 
     async def _interrupt_here(self, row: JupyterSession) -> None:
         live = self.manager.live.get(row.id)
