@@ -8,10 +8,11 @@ import os
 import pwd
 import re
 
+import psutil
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from tests.helpers import assert_error
+from tests.helpers import assert_error, wait_for
 from tests.jupyter.helpers import set_settings
 from tests.lab.helpers import UNSAFE_CODE, Lab, TerminalSocket
 
@@ -37,6 +38,13 @@ def _open(lab: Lab, key: str, **body: object) -> str:
     answer = lab.lab(key).post("/api/terminals", json=body)
     assert answer.status_code == 200, answer.text
     return answer.json()["name"]
+
+
+def _is_gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
 
 
 def _uid(output: str) -> int:
@@ -145,3 +153,21 @@ def test_losing_the_code_rights_closes_the_door_to_ones_own_terminal(lab: Lab, k
     with pytest.raises(InvalidStatus) as refused:
         TerminalSocket(lab, name, keys["alice"])
     assert refused.value.response.status_code == 403
+
+
+def test_a_disabled_users_terminals_are_closed(lab: Lab, keys: dict[str, str]) -> None:
+    _terminals_on(lab, True)
+    name = _open(lab, keys["alice"])
+    with TerminalSocket(lab, name, keys["alice"]) as term:
+        found = re.search(r"PID=(\d+)", term.run('echo "PID=$$"'))
+    assert found, "the shell printed no pid"
+    pid = int(found.group(1))
+    assert psutil.pid_exists(pid)
+    assert lab.admin.put("/admin/users/alice", json={"enabled": False}).status_code == 200
+    assert wait_for(lambda: _is_gone(pid)), "the disabled user's shell still runs"
+    work = [
+        e
+        for e in lab.admin.get("/admin/audit", params={"limit": 20}).json()
+        if e["action"] == "user-work-stopped"
+    ]
+    assert work and f"terminal {name}" in work[0]["details"]["stopped"]["terminals"]

@@ -23,6 +23,7 @@ labkeeper serves terminals itself (lab/terminals.py), off unless an admin turns 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import shutil
@@ -35,6 +36,7 @@ from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_unix_socket
 from traitlets.config import Config as TraitletsConfig
 
+from labkeeper.auth.retirement import register_stopper, unregister_stopper, wait_on_loop
 from labkeeper.config import Config
 from labkeeper.db import Store
 from labkeeper.lab import handlers, terminals
@@ -50,6 +52,7 @@ from labkeeper.lab.terminals import SHELL, LabTerminalManager
 from labkeeper.notebooks.jupyter.sessions import SessionManager
 
 BASE_URL = "/lab/"
+TERMINALS_STOPPER = "terminals"
 
 
 class InProcessServerApp(ServerApp):
@@ -138,6 +141,12 @@ class LabServer:
         self.terminals.sessions = self.sessions
         self.terminals.log = app.log
         terminals.install(app.web_app, BASE_URL, self.terminals)
+        loop, closer = asyncio.get_running_loop(), self.terminals.close_user
+        register_stopper(
+            self.store,
+            TERMINALS_STOPPER,
+            lambda login, _reason, _by: wait_on_loop(loop, closer(login), 30.0) or [],
+        )
         self.app = app
         self.http = HTTPServer(
             app.web_app,
@@ -151,6 +160,7 @@ class LabServer:
         if self.http is not None:
             self.http.stop()
             await self.http.close_all_connections()
+        unregister_stopper(self.store, TERMINALS_STOPPER)
         if self.terminals is not None:
             await self.terminals.shutdown()  # every shell, and the reader thread
         app: Any = self.app

@@ -3,8 +3,10 @@ settings; then each terminal is its creator's alone and runs as the creator's re
 account, under the rules of kernels.
 
 - The setting is read at every call: turned off, every terminal route and websocket answers
-  404 (a terminal already open keeps running until its owner or an admin's restart ends it;
-  its websocket cannot be reached again).
+  404. A terminal already open is then out of reach but keeps running until the worker
+  stops (or terminals are turned on again and its owner closes it); terminals are not
+  culled when idle. A user disabled or deleted has their terminals closed (those of the
+  worker that served the change: another worker's stay, out of reach of the user's keys).
 - Opening one needs what starting a kernel needs (`notebooks/jupyter/rights.py`): the global
   permission `mayRunNotebooks` and the safe/unsafe code right matching the account the
   impersonation rules resolve (no project: project-scoped rules do not apply); never a
@@ -188,18 +190,29 @@ class LabTerminalManager(TerminalManager):
             self.require_own(name)
         self._check_terminal(name)
         await super().terminate(name, force=force)
-        self.terminals.pop(name, None)  # gone now, not once the loop reads the end of its pty
-        self.owners.pop(name, None)
-        self.identities.pop(name, None)
+        self._forget(name)
         if principal is not None:
             await asyncio.to_thread(
                 calls.audit, self._manager().store, principal, "close terminal", f"terminal {name}", "success"
             )
 
+    async def close_user(self, login: str) -> list[str]:
+        """Close every terminal of `login`, a user disabled or deleted (auth/retirement.py)."""
+        names = [name for name, owner in list(self.owners.items()) if owner == login]
+        for name in names:
+            if name in self.terminals:
+                await TerminalManager.terminate(self, name, force=True)
+            self._forget(name)
+        return [f"terminal {name}" for name in names]
+
+    def _forget(self, name: str) -> None:
+        self.terminals.pop(name, None)  # gone now, not once the loop reads the end of its pty
+        self.owners.pop(name, None)
+        self.identities.pop(name, None)
+
     def on_eof(self, ptywclients: PtyWithClients) -> None:
         super().on_eof(ptywclients)
-        self.owners.pop(ptywclients.term_name or "", None)
-        self.identities.pop(ptywclients.term_name or "", None)
+        self._forget(ptywclients.term_name or "")
 
 
 class _ServerLogged:

@@ -7,7 +7,8 @@ bracketed by `restarting()`: before the old process stops, the session is marked
 RESTARTING (in `_restarting` for this worker's housekeeping, in its row for every other
 reader: `_is_live` keeps such a row listed); the new process is recorded before the mark is
 lifted. The restart itself is whoever holds the bracket: jupyter_server's kernel manager
-(lab/kernels.py) or `restart()` (the API's restart route). Mixed into `SessionManager`.
+(lab/kernels.py), whose restart also waits for the kernel's first reply. Mixed into
+`SessionManager`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import psutil
 from sqlalchemy import update
@@ -37,29 +38,6 @@ class Restarts:
     live: dict[str, LiveKernel]
     _stopping: set[str]
     _restarting: set[str]
-
-    if TYPE_CHECKING:  # provided by SessionManager
-
-        async def _home(self, coroutine: Any) -> Any: ...
-        def _row(self, session_id: str) -> Any: ...
-        def session_json(self, row: Any, live: LiveKernel | None = None) -> dict[str, Any]: ...
-
-    async def restart(self, session_id: str) -> dict[str, Any]:
-        """Restart the session's kernel (this worker's: 409 otherwise); its new state."""
-        return await self._home(self._restart(session_id))
-
-    async def _restart(self, session_id: str) -> dict[str, Any]:
-        async with self.restarting(session_id) as live:
-            try:
-                await live.km.restart_kernel(now=False)
-            except Exception as exc:  # noqa: BLE001 - told to the caller; housekeeping ends a dead kernel
-                log.warning("kernel of session %s did not restart", session_id, exc_info=True)
-                raise Conflict(
-                    f"The kernel of session {session_id} did not restart: {exc}",
-                    detail=f"The kernel of session {session_id} did not restart ({exc}). If it is gone, the "
-                    "session ends at the next housekeeping round: start a new one",
-                ) from None
-        return self.session_json(self._row(session_id), self.live.get(session_id))
 
     @contextlib.asynccontextmanager
     async def restarting(self, session_id: str) -> AsyncIterator[LiveKernel]:
