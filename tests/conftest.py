@@ -135,6 +135,9 @@ def config(database_url: str | None, kernel_runtime: str) -> Iterator[Config]:
         database_url=database_url,
         bootstrap_admin_key=ADMIN_KEY,
         kernel_python=kernel_runtime,
+        # The suite reads and writes notebook files of the data dir; the store's notebooks
+        # have their own tests (tests/jupyter/test_notebook_store.py).
+        notebook_storage="files",
     )
     shutil.rmtree(base, ignore_errors=True)
 

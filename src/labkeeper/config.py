@@ -51,6 +51,9 @@ class Config:
     # (connections/secrets.py): a file of keys, or LABKEEPER_SECRET_KEY.
     secret_key_file: str | None = None
     secret_key: str | None = field(default=None, repr=False)
+    # Where Jupyter notebooks are kept: "files" (the data dir; the default on SQLite) or
+    # "store" (a table every node reads; the default on PostgreSQL).
+    notebook_storage: str | None = None
 
     @property
     def run_dir(self) -> Path:
@@ -68,6 +71,10 @@ class Config:
     @property
     def effective_task_runner(self) -> str:
         return self.task_runner or ("in-process" if self.is_sqlite else "procrastinate")
+
+    @property
+    def effective_notebook_storage(self) -> str:
+        return self.notebook_storage or ("files" if self.is_sqlite else "store")
 
     @property
     def effective_node_name(self) -> str:
@@ -97,6 +104,7 @@ class Config:
             "public_url": os.environ.get("LABKEEPER_PUBLIC_URL") or None,
             "secret_key_file": os.environ.get("LABKEEPER_SECRET_KEY_FILE") or None,
             "secret_key": os.environ.get("LABKEEPER_SECRET_KEY") or None,
+            "notebook_storage": os.environ.get("LABKEEPER_NOTEBOOK_STORAGE") or None,
         }
         if os.environ.get("LABKEEPER_TASK_SLOTS"):
             values["task_slots"] = int(os.environ["LABKEEPER_TASK_SLOTS"])
@@ -108,4 +116,6 @@ class Config:
         values["data_dir"] = Path(str(values["data_dir"])).resolve()
         if values.get("task_runner") not in (None, "in-process", "procrastinate"):
             raise ValueError("the task runner is 'in-process' or 'procrastinate'")
+        if values.get("notebook_storage") not in (None, "files", "store"):
+            raise ValueError("the notebook storage is 'files' or 'store'")
         return cls(**values)  # type: ignore[arg-type]

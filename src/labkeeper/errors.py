@@ -9,6 +9,8 @@ LabkeeperError                 500  (never raised on purpose)
 ├── Conflict                   409  name taken, object in use, build running
 ├── PayloadTooLarge            413
 ├── TooManyRequests            429  per-user quota reached
+├── Unavailable                503  no node can do it now (none up, none undrained)
+├── NoAnswer                   504  the node asked to do it did not answer in time
 └── TaskFailed                 500-class answer of a failed or aborted future (a future
                                failed on its caller's input answers BadRequest)
 """
@@ -66,6 +68,16 @@ class PayloadTooLarge(LabkeeperError):
 class TooManyRequests(LabkeeperError):
     status = 429
     error_type = "TooManyRequestsException"
+
+
+class Unavailable(LabkeeperError):
+    status = 503
+    error_type = "ServiceUnavailableException"
+
+
+class NoAnswer(LabkeeperError):
+    status = 504
+    error_type = "GatewayTimeoutException"
 
 
 class TaskFailed(LabkeeperError):

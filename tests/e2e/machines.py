@@ -127,7 +127,15 @@ class Network:
 class Node:
     """`labkeeper serve` or `labkeeper worker` on a machine of its own."""
 
-    def __init__(self, network: Network, index: int, name: str, command: str, database_url: str) -> None:
+    def __init__(
+        self,
+        network: Network,
+        index: int,
+        name: str,
+        command: str,
+        database_url: str,
+        kernel_python: str | None = None,
+    ) -> None:
         prefix, self.address = network.machine(index)
         self.name = name
         self.port = free_port()
@@ -135,6 +143,8 @@ class Node:
         self.base = reachable_tmp_dir(f"lk-e2e-{name}-")
         args = [sys.executable, "-m", "labkeeper.cli.main", command]
         args += ["--data-dir", str(self.base / "data"), "--database-url", database_url, "--node-name", name]
+        if kernel_python:
+            args += ["--kernel-python", kernel_python]
         if command == "serve":
             args += ["--host", self.address, "--port", str(self.port), "--no-worker"]
             args += ["--public-url", self.url]
@@ -178,9 +188,12 @@ class Node:
 
 
 @contextlib.contextmanager
-def cluster(isolated: bool, database_url: str) -> Iterator[tuple[Network, dict[str, Node], int]]:
+def cluster(
+    isolated: bool, database_url: str, kernel_python: str | None = None
+) -> Iterator[tuple[Network, dict[str, Node], int]]:
     """Two API nodes (api-a, api-b) and two worker nodes (worker-1, worker-2); and the port
-    at which the nodes reach PostgreSQL (on `network.gateway`)."""
+    at which the nodes reach PostgreSQL (on `network.gateway`). `kernel_python`: the
+    interpreter of every node's built-in kernel."""
     import sqlalchemy as sa
 
     with Network(isolated) as network:
@@ -192,12 +205,12 @@ def cluster(isolated: bool, database_url: str) -> Iterator[tuple[Network, dict[s
             nodes: dict[str, Node] = {}
             try:
                 # The first start migrates and bootstraps; the others find it done.
-                nodes["api-a"] = Node(network, 1, "api-a", "serve", url_text)
+                nodes["api-a"] = Node(network, 1, "api-a", "serve", url_text, kernel_python)
                 nodes["api-a"].wait_healthy()
                 for index, (name, command) in enumerate(
                     [("api-b", "serve"), ("worker-1", "worker"), ("worker-2", "worker")], start=2
                 ):
-                    nodes[name] = Node(network, index, name, command, url_text)
+                    nodes[name] = Node(network, index, name, command, url_text, kernel_python)
                 nodes["api-b"].wait_healthy()
                 yield network, nodes, pg_port
             finally:

@@ -6,6 +6,7 @@ while the other keeps serving."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import httpx
@@ -84,7 +85,9 @@ def test_two_api_nodes_and_two_workers(pg_url: str, isolated: bool) -> None:
 
         expected = {"api-a": "api", "api-b": "api", "worker-1": "worker", "worker-2": "worker"}
         assert wait_for(lambda: alive_nodes(http_a) == expected, timeout=90), (
-            alive_nodes(http_a), nodes["worker-1"].output(), nodes["worker-2"].output()
+            alive_nodes(http_a),
+            nodes["worker-1"].output(),
+            nodes["worker-2"].output(),
         )
         assert alive_nodes(http_b) == expected
 
@@ -137,3 +140,125 @@ def test_two_api_nodes_and_two_workers(pg_url: str, isolated: bool) -> None:
         assert task_rows(pg_url, again.json()["jobId"])["node"] != doomed.name
         assert wait_for(lambda: doomed.name not in alive_nodes(http_b), timeout=30, interval=0.5)
         stop_backends(dsn, MARKER)  # what the dead node's query left behind
+
+
+NB = "/projects/KRN/jupyter-notebooks"
+CALL_BACK = """import json, os, urllib.request
+request = urllib.request.Request(os.environ["LABKEEPER_URL"] + "/dip/publicapi/auth/info",
+                                 headers={"Authorization": "Bearer " + os.environ["LABKEEPER_API_KEY"]})
+print(json.load(urllib.request.urlopen(request, timeout=10))["authIdentifier"])"""
+
+
+def sessions_by_node(url: str) -> dict[str, str]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT id, node FROM jupyter_sessions")).all()
+    finally:
+        engine.dispose()
+    return {row[0]: row[1] for row in rows}
+
+
+def listing(http: httpx.Client) -> list[tuple[str, str, int]]:
+    """The all-notebooks listing, without the values that move on their own (RSS, CPU)."""
+    answer = http.get("/admin/notebooks/")
+    assert answer.status_code == 200, answer.text
+    return sorted(
+        (nb["name"], s["sessionId"], s["kernelPid"]) for nb in answer.json() for s in nb["activeSessions"]
+    )
+
+
+def kernel_of(pid: int) -> dict[str, str]:
+    """The environment of a kernel process on a worker's machine (root sees every namespace's)."""
+    raw = open(f"/proc/{pid}/environ", "rb").read().split(b"\0")
+    return dict(item.decode().split("=", 1) for item in raw if b"=" in item)
+
+
+@pytest.mark.parametrize(
+    "isolated",
+    [pytest.param(False, id="loopback"), pytest.param(True, id="netns")],
+)
+def test_kernels_on_two_workers(pg_url: str, isolated: bool, kernel_runtime: str) -> None:
+    import dataikuapi
+    import psutil
+
+    from tests.helpers import alive
+    from tests.jupyter.helpers import notebook
+
+    if isolated and not netns_possible():
+        pytest.skip("network namespaces need root and `ip netns`")
+    pids: list[int] = []
+    with cluster(isolated, pg_url, kernel_runtime) as (_network, nodes, _pg_port):
+        a, b = nodes["api-a"], nodes["api-b"]
+        auth = {"Authorization": f"Bearer {ADMIN_KEY}"}
+        http_a = httpx.Client(base_url=a.url + API, headers=auth, timeout=90)
+        http_b = httpx.Client(base_url=b.url + API, headers=auth, timeout=90)
+        workers = {"worker-1", "worker-2"}
+
+        def alive_nodes() -> set[str]:
+            return {n["name"] for n in http_a.get("/admin/nodes").json() if n["alive"]}
+
+        assert wait_for(lambda: alive_nodes() >= workers, timeout=90), nodes["worker-1"].output()
+        dss_a, dss_b = dataikuapi.DSSClient(a.url, ADMIN_KEY), dataikuapi.DSSClient(b.url, ADMIN_KEY)
+        dss_a.create_project("KRN", "Kernels on workers", owner="admin")
+        try:
+            # A notebook saved through A is read through B (the store, no shared folder).
+            made = http_a.post(f"{NB}/nb", json=notebook("x = 6 * 7", CALL_BACK))
+            assert made.status_code == 200, made.text
+            content = dss_b.get_project("KRN").get_jupyter_notebook("nb").get_content()
+            assert content.get_cells()[0]["source"] == "x = 6 * 7"
+
+            # Sessions land on both workers, asked through either API node.
+            started = [http.post(f"{NB}/nb/sessions") for http in (http_a, http_b)]
+            assert [s.status_code for s in started] == [200, 200], [s.text for s in started]
+            ids = [s.json()["sessionId"] for s in started]
+            pids += [s.json()["kernelPid"] for s in started]
+            placed = sessions_by_node(pg_url)
+            assert {placed[i] for i in ids} == workers, placed
+            # The listing is the same through both API nodes, with the kernels' true pids.
+            assert (
+                listing(http_a)
+                == listing(http_b)
+                == sorted(("nb", i, p) for i, p in zip(ids, pids, strict=True))
+            )
+            # Each kernel calls back to the public URL of the API node that asked for it (behind a
+            # load balancer, every API node has the balancer's).
+            for sid, pid, api in zip(ids, pids, (a, b), strict=True):
+                proc = psutil.Process(pid)
+                assert "ipykernel" in " ".join(proc.cmdline())
+                env = kernel_of(pid)
+                assert env["LABKEEPER_SESSION_ID"] == sid and env["LABKEEPER_URL"] == api.url
+            remote = [s for s in dss_b.get_project("KRN").get_jupyter_notebook("nb").get_sessions()]
+            assert sorted(s["sessionId"] for s in remote) == sorted(ids)
+
+            # A run on the kernel of worker-2 calls back to the public URL with its session key.
+            on_2 = ids[[placed[i] for i in ids].index("worker-2")]
+            run = http_b.post(f"{NB}/nb/actions/run", json={"sessionId": on_2}).json()["jobId"]
+            assert wait_for(
+                lambda: not http_a.get(f"/futures/{run}", params={"peek": "true"}).json()["alive"], 60
+            )
+            assert task_rows(pg_url, run)["node"] == "worker-2"
+            cells = http_b.get(f"{NB}/nb").json()["cells"]
+            assert cells[1]["outputs"][0]["text"] == "admin\n", cells[1]["outputs"]
+
+            # Unloaded through A, the kernel on worker-2 is gone within 2 s.
+            pid_2 = pids[ids.index(on_2)]
+            asked = time.monotonic()
+            assert http_a.delete(f"{NB}/nb/sessions/{on_2}").status_code == 200
+            assert wait_for(lambda: not alive(pid_2), timeout=2, interval=0.02)
+            assert time.monotonic() - asked < 2.0
+            assert on_2 not in [s for _, s, _ in listing(http_b)]
+
+            # worker-1 killed hard: its session is forgotten, worker-2 keeps serving.
+            on_1 = ids[1 - ids.index(on_2)]
+            nodes["worker-1"].kill_hard()
+            assert wait_for(lambda: listing(http_b) == [], timeout=40, interval=0.5), listing(http_b)
+            again = http_b.post(f"{NB}/nb/sessions")
+            assert again.status_code == 200, again.text
+            pids.append(again.json()["kernelPid"])
+            assert sessions_by_node(pg_url) == {again.json()["sessionId"]: "worker-2"}
+            assert on_1 not in sessions_by_node(pg_url)
+        finally:
+            for pid in pids:  # what the killed worker's machine still runs
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    psutil.Process(pid).kill()

@@ -80,6 +80,7 @@ def config(database_url: str | None, kernel_runtime: str) -> Iterator[Config]:
         database_url=database_url,
         bootstrap_admin_key=ADMIN_KEY,
         kernel_python=kernel_runtime,
+        notebook_storage="files",  # these tests reach notebook files as a kernel would
     )
     shutil.rmtree(base, ignore_errors=True)
 

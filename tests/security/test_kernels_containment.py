@@ -102,6 +102,7 @@ def long_config(database_url: str | None, kernel_runtime: str) -> Iterator[Confi
         database_url=database_url,
         bootstrap_admin_key=ADMIN_KEY,
         kernel_python=kernel_runtime,
+        notebook_storage="files",  # these tests reach notebook files as a kernel would
     )
     shutil.rmtree(base, ignore_errors=True)
 

@@ -62,6 +62,12 @@ def node_options(command: Callable[..., Any]) -> Callable[..., Any]:
                 "bounded apart by codeEnvs.maxConcurrentBuilds)",
             ),
             click.option(
+                "--notebook-storage",
+                type=click.Choice(["files", "store"]),
+                help="where Jupyter notebooks are kept: files of the data dir (default on SQLite) or the "
+                "store, which every node reads (default on PostgreSQL; files found there are moved in)",
+            ),
+            click.option(
                 "--secret-key-file",
                 help="file of the instance secret (connection passwords), shared by every node; "
                 "one key per line, the first encrypts, the others still decrypt (rotation). "
@@ -137,6 +143,7 @@ def config_from_options(options: Mapping[str, Any], *, serves_api: bool = True, 
         node_name=args.node_name,
         public_url=args.public_url,
         secret_key_file=args.secret_key_file,
+        notebook_storage=args.notebook_storage,
         task_slots=args.task_slots,
         serves_api=serves_api,
         **more,
@@ -228,6 +235,7 @@ def run(options: Mapping[str, Any]) -> int:
         ("LABKEEPER_NODE_NAME", config.node_name),
         ("LABKEEPER_PUBLIC_URL", config.public_url),
         ("LABKEEPER_SECRET_KEY_FILE", config.secret_key_file),
+        ("LABKEEPER_NOTEBOOK_STORAGE", config.notebook_storage),
         ("LABKEEPER_TASK_SLOTS", str(config.task_slots)),
     ):
         if value:

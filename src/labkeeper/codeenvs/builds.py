@@ -32,7 +32,7 @@ from typing import Any
 
 from sqlalchemy import delete
 
-from labkeeper.codeenvs import kernelspecs, logs, records, slots
+from labkeeper.codeenvs import kernelspecs, logs, records, slots, storedlogs
 from labkeeper.codeenvs.interpreters import resolve
 from labkeeper.codeenvs.masking import Masker, url_secrets
 from labkeeper.codeenvs.models import BROKEN, BUILDING, DESIGN_MANAGED, CodeEnv
@@ -341,6 +341,7 @@ def build_env(ctx: TaskContext, args: dict[str, Any]) -> dict[str, Any]:
     finally:
         records.release(ctx.store, lang, name, token)
         log.close()
+        storedlogs.keep(ctx.store, lang, name, log, ctx.task_id)
 
 
 @contextmanager
@@ -390,4 +391,5 @@ def delete_env(ctx: TaskContext, args: dict[str, Any]) -> dict[str, Any]:
     if trash is not None:
         shutil.rmtree(trash, ignore_errors=True)
     logs.remove_logs(data_dir, lang, name)
+    storedlogs.remove(ctx.store, lang, name)
     return success_report(lang, name, "delete", "", "", env.python_version, None)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, String, Text
+from sqlalchemy import BigInteger, Boolean, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from labkeeper.db import Base
@@ -44,3 +44,17 @@ class CodeEnv(Base):
     created_on: Mapped[int] = mapped_column(BigInteger)
     updated_on: Mapped[int] = mapped_column(BigInteger)
     last_built_on: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class StoredBuildLog(Base):
+    """A finished build's log, copied from the node that ran the build (codeenvs/storedlogs.py)."""
+
+    __tablename__ = "code_env_build_logs"
+
+    env_lang: Mapped[str] = mapped_column(String(20), primary_key=True)
+    env_name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    node: Mapped[str] = mapped_column(String(100))
+    content: Mapped[str] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(Integer)
+    modified_on: Mapped[int] = mapped_column(BigInteger)

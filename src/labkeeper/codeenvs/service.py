@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from labkeeper.auth.models import User
 from labkeeper.auth.principal import Principal
-from labkeeper.codeenvs import interpreters, kernelspecs, logs, records, usages
+from labkeeper.codeenvs import interpreters, kernelspecs, records, storedlogs, usages
 from labkeeper.codeenvs.models import BUILDING, DESIGN_MANAGED, DESIGN_NON_MANAGED, CodeEnv
 from labkeeper.codeenvs.rights import can_manage, can_update, can_use, is_manager, require_right
 from labkeeper.codeenvs.sandbox import blocked_for_builds
@@ -146,13 +146,13 @@ def env_logs(
 ) -> list[dict[str, Any]]:
     env = records.load_env(store, check_lang(lang), name)
     require_right(can_update(env, principal), principal, env, "read the build logs of")
-    return logs.list_logs(data_dir, env.lang, env.name)
+    return storedlogs.list_logs(store, data_dir, env.lang, env.name)
 
 
 def env_log(store: Store, principal: Principal, data_dir: Path, lang: str, name: str, log_name: str) -> str:
     env = records.load_env(store, check_lang(lang), name)
     require_right(can_update(env, principal), principal, env, "read the build logs of")
-    return logs.read_log(data_dir, env.lang, env.name, log_name)
+    return storedlogs.read_log(store, data_dir, env.lang, env.name, log_name)
 
 
 # -- changing ------------------------------------------------------------------------------------

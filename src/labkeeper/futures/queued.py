@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -95,8 +95,18 @@ class ProcrastinateRunner(TaskRunner):
         self._worker: asyncio.Task | None = None
         self._node_death: list[Callable[[], object]] = []
 
+    spans_nodes = True
+
     def on_node_death(self, callback: Callable[[], object]) -> None:
         self._node_death.append(callback)
+
+    def node_job(self, name: str, handler: Callable[..., Awaitable[None]]) -> None:
+        # Looked up by name when a job is picked: a job queued before its handler was registered
+        # (this node was starting) fails as procrastinate's TaskNotFound, and its sender times out.
+        self.app.task(name=name, queue=QUEUE)(handler)
+
+    def send_to_node(self, node: str, name: str, **kwargs: str) -> None:
+        self.sync_app.configure_task(name, queue=node_queue(node)).defer(**kwargs)
 
     # -- the jobs --------------------------------------------------------------------------
     def _register(self, app: procrastinate.App) -> None:

@@ -19,7 +19,7 @@ The return value (a dict, or None) becomes the future's result; an exception its
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,6 +115,18 @@ class TaskRunner(abc.ABC):
     @abc.abstractmethod
     async def wait(self, task_id: str, timeout: float | None = None) -> bool:
         """Wait until the task has ended; False if `timeout` passed first."""
+
+    # Whether other nodes may run work for this one (node jobs below); False on one machine.
+    spans_nodes: bool = False
+
+    def node_job(self, name: str, handler: Callable[..., Awaitable[None]]) -> None:
+        """Register `handler(**kwargs)` as the job `name`, run on the node it is sent to."""
+        raise NotImplementedError("this runner has one node: no job is sent to another")
+
+    def send_to_node(self, node: str, name: str, **kwargs: str) -> None:
+        """Queue the job `name` for `node` alone (blocking: call it off the event loop). The
+        arguments are plain strings the job re-checks against the store: never a handle."""
+        raise NotImplementedError("this runner has one node: no job is sent to another")
 
     def on_node_death(self, callback: Callable[[], object]) -> None:
         """Have `callback` (blocking, idempotent) run now and then on a live node, to clean up

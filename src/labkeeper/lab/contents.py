@@ -8,8 +8,6 @@ atomic writes and audit. Nothing but notebooks exists here: no folders, files or
 
 from __future__ import annotations
 
-import hashlib
-import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -69,7 +67,7 @@ class LabContentsManager(AsyncContentsManager):
             )
         except web.HTTPError:
             return False
-        return self._file(where).is_file()
+        return await calls.read(lambda: self.sessions.notebooks.exists(where.project_key, where.notebook))
 
     async def exists(self, path: str) -> bool:
         return await self.file_exists(path) or await self.dir_exists(path)
@@ -81,37 +79,24 @@ class LabContentsManager(AsyncContentsManager):
         # The kernel manager starts a labkeeper session of this very notebook.
         return path
 
-    def _file(self, where: LabPath) -> Any:
-        return files.notebook_path(self.sessions.config.data_dir, where.project_key, where.notebook)
+    def _exists(self, where: LabPath) -> bool:
+        return self.sessions.notebooks.exists(where.project_key, where.notebook or "")
 
     # -- models --------------------------------------------------------------------------------
-    def _digest(self, where: LabPath) -> str | None:
-        """The SHA-256 of the notebook file, which Lab compares to notice a change made elsewhere."""
-        try:
-            fd = os.open(self._file(where), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except OSError:
-            return None
-        digest = hashlib.sha256()
-        with os.fdopen(fd, "rb") as source:
-            while chunk := source.read(1 << 20):
-                digest.update(chunk)
-        return digest.hexdigest()
-
     def _notebook_model(
         self, where: LabPath, content: dict[str, Any] | None, writable: bool, *, with_hash: bool = False
     ) -> dict[str, Any]:
-        try:
-            stat = os.lstat(self._file(where))
-        except FileNotFoundError:
-            stat = None
+        # Size, times and the SHA-256 Lab compares to notice a change made elsewhere: of the
+        # notebook as stored (a file, or a row of the store).
+        stat = self.sessions.notebooks.info(where.project_key, where.notebook or "", digest=with_hash)
         model: dict[str, Any] = {
             "name": where.api_path.rsplit("/", 1)[-1],
             "path": where.api_path,
             "type": "notebook",
             "writable": writable,
-            "created": _time(stat.st_ctime if stat else None),
-            "last_modified": _time(stat.st_mtime if stat else None),
-            "size": stat.st_size if stat else None,
+            "created": _time(stat.created if stat else None),
+            "last_modified": _time(stat.modified if stat else None),
+            "size": stat.size if stat else None,
             "mimetype": None,
             "content": None,
             "format": None,
@@ -119,7 +104,7 @@ class LabContentsManager(AsyncContentsManager):
             "hash_algorithm": None,
         }
         if with_hash:
-            model["hash"], model["hash_algorithm"] = self._digest(where), "sha256"
+            model["hash"], model["hash_algorithm"] = (stat.sha256 if stat else None), "sha256"
         if content is not None:
             model["content"] = nbformat.from_dict(content)
             model["format"] = "json"
@@ -174,7 +159,7 @@ class LabContentsManager(AsyncContentsManager):
                 )
             else:
                 require_project(self.sessions.store, principal, where.project_key, "READ")
-                if not self._file(where).is_file():
+                if not self._exists(where):
                     raise NotFound(
                         f"Jupyter notebook {where.notebook!r} does not exist in {where.project_key}"
                     )
@@ -192,7 +177,7 @@ class LabContentsManager(AsyncContentsManager):
         entries = None
         if content:
             writable = self._writable(principal, where.project_key)
-            names = files.names(self.sessions.config.data_dir, where.project_key)
+            names = self.sessions.notebooks.names(where.project_key)
             entries = [self._notebook_model(LabPath(where.project_key, n), None, writable) for n in names]
         return self._dir_model(where, entries)
 
@@ -213,7 +198,7 @@ class LabContentsManager(AsyncContentsManager):
         key, name = where.project_key, where.notebook
 
         def write() -> dict[str, Any]:
-            if self._file(where).exists():
+            if self._exists(where):
                 service.save_notebook(self.sessions, principal, key, name, body)
             else:
                 service.create_notebook(self.sessions, principal, key, name, body)

@@ -176,6 +176,7 @@ class LabKernelManager(AsyncMappingKernelManager):
                 where.notebook,
                 server_url=server_url,
                 kernel_name=kwargs.get("kernel_name") or None,
+                here=True,  # its channels are this process's: never placed on another node
             )
 
         answer = await calls.change(self.sessions.store, principal, "start session", where.api_path, start)

@@ -19,6 +19,17 @@ def _running_tasks(app: FastAPI) -> int:
     return len(getattr(local, "_live", {}))
 
 
+def _kernels(app: FastAPI) -> dict[str, str] | None:
+    """The kernels this node can start (None: it starts none, or cannot tell now)."""
+    jupyter = getattr(app.state, "jupyter", None)
+    if jupyter is None or "worker" not in app.state.config.role:
+        return {}
+    try:
+        return jupyter.specs.kernel_envs()
+    except Exception:  # noqa: BLE001 - a spec folder being written: the next beat tells
+        return None
+
+
 def _live_kernels(app: FastAPI) -> int:
     jupyter = getattr(app.state, "jupyter", None)
     return len(getattr(jupyter, "live", {}))
@@ -33,7 +44,12 @@ class NodesComponent:
         name = config.effective_node_name
         app.state.node_name = name
         await asyncio.to_thread(
-            service.register, store, name=name, role=config.role, public_url=config.public_url or ""
+            service.register,
+            store,
+            name=name,
+            role=config.role,
+            public_url=config.public_url or "",
+            kernels=await asyncio.to_thread(_kernels, app),
         )
         if config.background:
             self._beats[id(app)] = asyncio.create_task(self._beat(app, name))
@@ -48,6 +64,7 @@ class NodesComponent:
                     name,
                     live_kernels=_live_kernels(app),
                     running_tasks=_running_tasks(app),
+                    kernels=await asyncio.to_thread(_kernels, app),
                 )
             except Exception:  # noqa: BLE001 - the store may be down; the next beat retries
                 log.debug("node heartbeat failed", exc_info=True)

@@ -27,3 +27,6 @@ class Node(Base):
     draining: Mapped[bool] = mapped_column(Boolean, default=False)
     live_kernels: Mapped[int] = mapped_column(Integer, default=0)
     running_tasks: Mapped[int] = mapped_column(Integer, default=0)
+    # The kernels this node can start: kernelspec name (lower case) -> its code env ("" for the
+    # built-in kernel), refreshed by each heartbeat; placements read it.
+    kernels: Mapped[dict] = mapped_column(default=dict)

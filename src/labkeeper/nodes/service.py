@@ -21,7 +21,9 @@ HEARTBEAT_SECONDS = 3.0
 ALIVE_WITHIN_MS = 15_000
 
 
-def register(store: Store, *, name: str, role: str, public_url: str = "") -> None:
+def register(
+    store: Store, *, name: str, role: str, public_url: str = "", kernels: dict[str, str] | None = None
+) -> None:
     now = now_ms()
     values = {
         "role": role,
@@ -32,6 +34,7 @@ def register(store: Store, *, name: str, role: str, public_url: str = "") -> Non
         "started_on": now,
         "heartbeat_on": now,
         "stopped_on": 0,
+        "kernels": kernels or {},
     }
     with store.begin() as s:
         node = s.get(Node, name)
@@ -42,13 +45,18 @@ def register(store: Store, *, name: str, role: str, public_url: str = "") -> Non
                 setattr(node, key, value)
 
 
-def beat(store: Store, name: str, *, live_kernels: int, running_tasks: int) -> None:
+def beat(
+    store: Store, name: str, *, live_kernels: int, running_tasks: int, kernels: dict[str, str] | None = None
+) -> None:
+    values: dict[str, Any] = {
+        "heartbeat_on": now_ms(),
+        "live_kernels": live_kernels,
+        "running_tasks": running_tasks,
+    }
+    if kernels is not None:
+        values["kernels"] = kernels
     with store.begin() as s:
-        s.execute(
-            update(Node)
-            .where(Node.name == name)
-            .values(heartbeat_on=now_ms(), live_kernels=live_kernels, running_tasks=running_tasks)
-        )
+        s.execute(update(Node).where(Node.name == name).values(**values))
 
 
 def stopped(store: Store, name: str) -> None:

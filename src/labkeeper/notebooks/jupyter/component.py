@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from labkeeper.notebooks.jupyter import files, placement, retire
+from labkeeper.notebooks.jupyter import placement, retire
 from labkeeper.notebooks.jupyter import run as _run  # noqa: F401  (registers the run operation)
 from labkeeper.notebooks.jupyter.sessions import MANAGERS, SessionManager
 from labkeeper.projects.models import Project
@@ -16,6 +16,7 @@ from labkeeper.usage.service import register_notebook_counter
 def _project_deleted(project_key: str) -> None:
     for manager in list(MANAGERS.values()):
         manager.project_deleted(project_key)
+        manager.notebooks.project_deleted(project_key)
 
 
 on_project_deleted(_project_deleted)
@@ -24,17 +25,18 @@ on_project_deleted(_project_deleted)
 class JupyterComponent:
     async def start(self, app: FastAPI) -> None:
         manager = SessionManager(app.state.store, app.state.config)
+        manager.nodes.attach(app.state.runner)
         await manager.start(background=app.state.config.background)
         app.state.jupyter = manager
         retire.install(manager)
         store = app.state.store
         app.state.runner.on_node_death(lambda: placement.forget_sessions_of_dead_nodes(store))
-        data_dir = app.state.config.data_dir
+        notebooks = manager.notebooks
 
         def count(session):  # type: ignore[no-untyped-def]
             keys = list(session.scalars(select(Project.key)))
-            stamp = files.folders_stamp(data_dir, keys)  # before the folders are listed
-            return files.count_by_project(data_dir, keys), stamp
+            stamp = notebooks.counts_stamp(keys)  # before the notebooks are listed
+            return notebooks.count_by_project(keys), stamp
 
         register_notebook_counter("nbJupyterNotebooks", count, reads_files=True)
 

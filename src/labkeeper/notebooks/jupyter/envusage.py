@@ -44,7 +44,7 @@ def notebook_files_stamp(store: Store) -> tuple[Any, Any]:
         project_keys = list(s.scalars(select(Project.key).order_by(Project.key)))
     # The kernelspecs too: they say which env a notebook's kernel runs in.
     specs = manager.specs.specs_stamp()
-    return combined_stamp([specs, files.all_notebooks_stamp(manager.config.data_dir, project_keys)])
+    return combined_stamp([specs, manager.notebooks.contents_stamp(project_keys)])
 
 
 def notebook_env_usages(store: Store, *, env_lang: str | None, env_name: str | None) -> list[dict[str, Any]]:
@@ -54,15 +54,14 @@ def notebook_env_usages(store: Store, *, env_lang: str | None, env_name: str | N
     manager = MANAGERS.get(id(store))
     if manager is None or (env_lang is not None and env_lang.upper() != "PYTHON"):
         return []
-    data_dir = manager.config.data_dir
     with store.read() as s:
         project_keys = list(s.scalars(select(Project.key).order_by(Project.key)))
     cache: dict[str, str | None] = {}
     found = []
     for key in project_keys:
-        for name in files.names(data_dir, key):
+        for name in manager.notebooks.names(key):
             try:
-                content = files.read(files.notebook_path(data_dir, key, name))
+                content = manager.notebooks.read(key, name)
                 kernel = files.kernel_spec_of(content)["name"]
             except Exception:  # noqa: BLE001 - removed meanwhile or not JSON: not a notebook
                 continue

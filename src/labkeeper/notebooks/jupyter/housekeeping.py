@@ -21,6 +21,7 @@ from labkeeper.settings.service import get_general_settings
 if TYPE_CHECKING:
     from labkeeper.db import Store
     from labkeeper.isolation.layout import RunTree
+    from labkeeper.notebooks.jupyter.remote import NodeKernels
     from labkeeper.notebooks.jupyter.sessions import LiveKernel
 
 log = logging.getLogger("labkeeper.jupyter")
@@ -31,6 +32,8 @@ class Housekeeping:
     store: Store
     tree: RunTree
     worker_id: str
+    node: str
+    nodes: NodeKernels
     live: dict[str, LiveKernel]
     _stopping: set[str]
     _restarting: set[str]
@@ -67,9 +70,10 @@ class Housekeeping:
             rows = list(s.scalars(select(JupyterSession).where(JupyterSession.project_key == project_key)))
         for row in rows:
             live = self.live.get(row.id)
-            if row.pid:
+            if row.pid and row.node in ("", self.node):
                 stop_tree(row.pid, started_at=row.pid_create_time)
             self._forget(row.id)
+            self.nodes.stopped_elsewhere(row)
             if live is not None and self._loop is not None and not self._loop.is_closed():
                 self._loop.call_soon_threadsafe(lambda live=live: asyncio.ensure_future(self._shutdown(live)))
             record_unloaded(self.store, row, reason="its project was deleted")

@@ -133,6 +133,10 @@ class KernelSpecs:
             )
         return found
 
+    def kernel_envs(self) -> dict[str, str]:
+        """Every kernel here, by lower-case name, and its code env ("" for the built-in one)."""
+        return {name.lower(): env or "" for name, _spec, env in self.all_with_envs()}
+
     def interpreters(self) -> list[str]:
         found = []
         for name in self.manager.find_kernel_specs():

@@ -13,7 +13,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from labkeeper.db import Base
 
 # RESTARTING: between the stop of a kernel's process and the record of its next one (restart.py).
-STARTING, RUNNING, RESTARTING = "STARTING", "RUNNING", "RESTARTING"
+# FAILED: a kernel another node was asked to start did not start (`start_error` says why);
+# the API node that asked deletes the row once it has read it.
+STARTING, RUNNING, RESTARTING, FAILED = "STARTING", "RUNNING", "RESTARTING", "FAILED"
 
 
 class JupyterSession(Base):
@@ -44,3 +46,20 @@ class JupyterSession(Base):
     connections: Mapped[int] = mapped_column(Integer, default=0)
     started_on: Mapped[int] = mapped_column(BigInteger)
     last_activity_on: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Reported by the kernel's node now and then (notebooks/jupyter/remote.py), for the nodes
+    # that cannot read the kernel's process.
+    rss_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    cpu_time: Mapped[float] = mapped_column(Float, default=0.0)
+    start_error: Mapped[str] = mapped_column(Text, default="")
+
+
+class StoredNotebook(Base):
+    """A notebook document (.ipynb JSON) kept in the store, when notebooks are stored there."""
+
+    __tablename__ = "jupyter_notebooks"
+
+    project_key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    content: Mapped[str] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(Integer)
+    modified_on: Mapped[int] = mapped_column(BigInteger)

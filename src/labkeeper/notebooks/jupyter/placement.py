@@ -1,6 +1,8 @@
 """Sessions and the nodes their kernels run on.
 
-A session's row names its node. Work that needs the kernel's channels (a notebook run) is
+A new session goes to the live, undrained node that executes work with the fewest sessions
+recorded in the store (the truth, counting starts still under way), this node first on a
+tie (`choose_node`). A session's row names its node. Work that needs the kernel's channels (a notebook run) is
 queued for that node; an unload from any node deletes the row and revokes the key at once,
 and the owning node stops the kernel when it sees the row gone. When a node dies, its
 sessions are forgotten by `forget_sessions_of_dead_nodes`, run by the task runner's reaper
@@ -9,12 +11,13 @@ on a live node: the rows and keys go, and each is audited as unloaded.
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from labkeeper.auth.models import ApiKey
 from labkeeper.db import Store, now_ms
+from labkeeper.errors import Unavailable
 from labkeeper.nodes.models import Node
-from labkeeper.nodes.service import is_alive
+from labkeeper.nodes.service import is_alive, placeable
 from labkeeper.notebooks.jupyter.events import record_unloaded
 from labkeeper.notebooks.jupyter.models import JupyterSession
 
@@ -24,6 +27,28 @@ NODE_STOPPED = "the node running its kernel stopped"
 def node_of(store: Store, session_id: str) -> str:
     with store.read() as s:
         return s.scalar(select(JupyterSession.node).where(JupyterSession.id == session_id)) or ""
+
+
+def choose_node(store: Store, *, here: str, executes_here: bool, kernel: str) -> str:
+    """The node a new `kernel` starts on, among those that have it (its code env is built
+    there). This node counts as alive (it runs this code) unless it is drained or only serves
+    the API; 503 when no node can take it."""
+    candidates = {n.name: n for n in placeable(store) if kernel.lower() in (n.kernels or {})}
+    with store.read() as s:
+        mine = s.get(Node, here)
+        counts = dict(
+            s.execute(select(JupyterSession.node, func.count()).group_by(JupyterSession.node)).all()
+        )
+    if executes_here and not (mine is not None and mine.draining):
+        candidates.setdefault(here, mine)  # type: ignore[arg-type]
+    if not candidates:
+        raise Unavailable(
+            f"No worker node can start a {kernel!r} kernel now: none that has it is up and undrained",
+            detail=f"Every node that has the kernel {kernel!r} (its code env built there) is down or drained "
+            "(GET /admin/nodes). Start a worker node (labkeeper worker), or undrain one (labkeeper nodes "
+            "undrain NAME)",
+        )
+    return min(candidates, key=lambda name: (counts.get(name, 0), name != here, name))
 
 
 def forget_sessions_of_dead_nodes(store: Store) -> list[str]:

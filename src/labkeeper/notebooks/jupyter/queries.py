@@ -11,8 +11,8 @@ from sqlalchemy import bindparam, func, select
 from labkeeper.auth.principal import Principal
 from labkeeper.errors import Forbidden, NotFound
 from labkeeper.isolation.processes import ProcessTree, process_tree, usage
-from labkeeper.notebooks.jupyter import files, rights
-from labkeeper.notebooks.jupyter.models import RESTARTING, STARTING, JupyterSession
+from labkeeper.notebooks.jupyter import rights
+from labkeeper.notebooks.jupyter.models import FAILED, RESTARTING, STARTING, JupyterSession
 from labkeeper.projects.access import can, get_project_checked, require_project
 from labkeeper.projects.models import Project
 
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from labkeeper.db import Store
     from labkeeper.notebooks.jupyter.kernels import KernelSpecs
     from labkeeper.notebooks.jupyter.sessions import LiveKernel
+    from labkeeper.notebooks.jupyter.storage import NotebookStorage
 
 
 _TABLE = JupyterSession.__table__
@@ -37,6 +38,8 @@ class SessionQueries:
     config: Config
     live: dict[str, LiveKernel]
     specs: KernelSpecs
+    notebooks: NotebookStorage
+    node: str
 
     def _row(self, session_id: str) -> JupyterSession:
         with self.store.read() as s:
@@ -49,7 +52,10 @@ class SessionQueries:
         self, row: Any, live: LiveKernel | None = None, *, tree: ProcessTree | None = None
     ) -> dict[str, Any]:
         live = live or self.live.get(row.id)
-        used = usage(row.pid, create_time=row.pid_create_time or None, tree=tree) if row.pid else None
+        if row.node not in ("", self.node):  # not a process of this machine: as its node reported
+            used: tuple[int, float] | None = (row.rss_bytes, row.cpu_time)
+        else:
+            used = usage(row.pid, create_time=row.pid_create_time or None, tree=tree) if row.pid else None
         return {
             "projectKey": row.project_key,
             "notebookName": row.notebook_name,
@@ -86,7 +92,7 @@ class SessionQueries:
                 with self.store.read() as s:  # raises the refusal, worded in one place
                     get_project_checked(s, principal, project_key, "READ")
             if notebook_name is not None:
-                if not files.notebook_path(self.config.data_dir, project_key, notebook_name).is_file():
+                if not self.notebooks.exists(project_key, notebook_name):
                     raise NotFound(f"Jupyter notebook {notebook_name!r} does not exist in {project_key}")
         return [self.session_json(r) for r in rows if self._is_live(r)]
 
@@ -131,6 +137,8 @@ class SessionQueries:
         return {name: n for name, n in rows}
 
     def _is_live(self, row: Any) -> bool:
+        if row.node not in ("", self.node):  # its node's rows are forgotten when it dies
+            return row.state != FAILED
         if row.state in (STARTING, RESTARTING) or row.id in self.live:
             return True
         if not row.pid:
@@ -166,7 +174,7 @@ class SessionQueries:
         as its creator), else the caller's newest on this notebook, else None (start one)."""
         require_project(self.store, principal, project_key, "WRITE")
         rights.require_may_run(principal)
-        files.read(files.notebook_path(self.config.data_dir, project_key, notebook_name))
+        self.notebooks.read(project_key, notebook_name)
         if session_id is not None:
             row = self._row_of(project_key, notebook_name, session_id)
             if principal.login is None or row.creator != principal.login:

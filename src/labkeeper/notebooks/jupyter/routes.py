@@ -10,7 +10,7 @@ from labkeeper.errors import BadRequest
 from labkeeper.futures.runner import Submission
 from labkeeper.futures.service import future_state, get_task
 from labkeeper.names import check_name
-from labkeeper.notebooks.jupyter import files, placement, service
+from labkeeper.notebooks.jupyter import placement, service
 from labkeeper.notebooks.jupyter.bodies import RunRequest
 from labkeeper.notebooks.jupyter.run import KIND as RUN_KIND
 from labkeeper.notebooks.jupyter.sessions import SessionManager
@@ -89,7 +89,7 @@ async def clear_outputs(project_key: str, name: str, caller: Caller, jupyter: Ju
 
 @router.get(NB + "/sessions")
 async def list_sessions(project_key: str, name: str, caller: Caller, jupyter: Jupyter) -> Response:
-    stamp = files.notebook_stamp(files.notebook_path(jupyter.config.data_dir, project_key, name))
+    stamp = jupyter.notebooks.stamp(project_key, name)
     sessions = jupyter.sessions_of(project_key, name, principal=caller)
     # No session: nothing live in the answer. A session's kernel values are read every time.
     return settled(json_response(sessions), not sessions, file_stamp=stamp)
@@ -112,6 +112,19 @@ async def unload_session(
     return json_response(
         await jupyter.unload(session_id, reason=f"unloaded by {caller.name}", by=caller.name)
     )
+
+
+# Out of the OpenAPI document for now: any operation added there stops the console's /docs
+# page from rendering (tests/console/test_browser.py), a problem of its own. Its rights are
+# tested with the remote kernels (tests/jupyter/test_remote_kernels.py).
+@router.post(NB + "/sessions/{session_id}/actions/interrupt", include_in_schema=False)
+async def interrupt_session(
+    project_key: str, name: str, session_id: str, caller: Caller, jupyter: Jupyter
+) -> Response:
+    """labkeeper addition: interrupt the session's kernel (as Jupyter's interrupt does), on
+    whichever node runs it. The same callers as an unload: its creator, or a project admin."""
+    jupyter.check_may_unload(caller, project_key, name, session_id)
+    return json_response(await jupyter.nodes.interrupt(session_id))
 
 
 @router.post(NB + "/actions/run")
@@ -167,7 +180,7 @@ async def legacy_notebook_state(
 ) -> Response:
     require_project(jupyter.store, caller, project_key, "READ")
     name = check_name("notebookName", notebook_name)
-    stamp = files.notebook_stamp(files.notebook_path(jupyter.config.data_dir, project_key, name))
+    stamp = jupyter.notebooks.stamp(project_key, name)
     state = service.notebook_state(jupyter, project_key, name)
     return settled(json_response(state), not state["activeSessions"], file_stamp=stamp)
 

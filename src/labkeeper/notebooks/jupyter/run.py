@@ -1,7 +1,7 @@
 """Running every code cell of a notebook in one of its sessions, as a future.
 
 The future reports one progress step per cell, stops at the first cell that raises, and
-saves the outputs into the notebook file (also when it fails or is aborted). Aborting it
+saves the outputs into the notebook (also when it fails or is aborted). Aborting it
 (`DELETE /futures/{id}`) interrupts the kernel (SIGINT, as Jupyter does): the session stays.
 The kernel is reached through its connection file, so the run works whichever worker
 started the kernel.
@@ -23,7 +23,6 @@ from sqlalchemy import select
 from labkeeper.db import Store
 from labkeeper.futures.runner import OperationError, TaskContext, operation
 from labkeeper.isolation.processes import usage
-from labkeeper.notebooks.jupyter import files
 from labkeeper.notebooks.jupyter.models import JupyterSession
 from labkeeper.notebooks.jupyter.outputs import (
     DEFAULT_MAX_CELL_OUTPUT_BYTES,
@@ -32,6 +31,7 @@ from labkeeper.notebooks.jupyter.outputs import (
     spool_dir,
 )
 from labkeeper.notebooks.jupyter.sessions import manager_for
+from labkeeper.notebooks.jupyter.storage import NotebookStorage
 from labkeeper.settings.service import get_general_settings
 
 KIND = "jupyter-notebook-run"
@@ -106,8 +106,7 @@ async def run_notebook(ctx: TaskContext, args: dict[str, Any]) -> dict[str, Any]
     row = _session_row(store, session_id)
     if row is None or not row.pid:
         raise OperationError(f"Notebook session {session_id} is not running any more")
-    path = files.notebook_path(manager.config.data_dir, project_key, name)
-    content = files.read(path)
+    content = manager.notebooks.read(project_key, name)
     code_cells = [c for c in content.get("cells") or [] if c.get("cell_type") == "code"]
     pid, create_time = row.pid, row.pid_create_time
 
@@ -166,7 +165,7 @@ async def run_notebook(ctx: TaskContext, args: dict[str, Any]) -> dict[str, Any]
         try:
             if ran:
                 _fill_outputs(code_cells, spool)
-                _save_outputs(path, content)
+                _save_outputs(manager.notebooks, project_key, name, content)
         finally:
             spool.close()
     if failure:
@@ -268,10 +267,10 @@ def _fill_outputs(code_cells: list[dict[str, Any]], spool: OutputSpool) -> None:
             }
 
 
-def _save_outputs(path: Any, executed: dict[str, Any]) -> None:
+def _save_outputs(notebooks: NotebookStorage, project_key: str, name: str, executed: dict[str, Any]) -> None:
     """Write the outputs into the notebook as it is now (matched by cell id, else by position)."""
     try:
-        current = files.read(path)
+        current = notebooks.read(project_key, name)
     except Exception:  # noqa: BLE001 - deleted meanwhile: nothing to save into
         return
     ran_cells = [c for c in executed.get("cells") or [] if c.get("cell_type") == "code"]
@@ -287,4 +286,4 @@ def _save_outputs(path: Any, executed: dict[str, Any]) -> None:
             truncated = (source.get("metadata") or {}).get("labkeeper", {}).get("outputTruncated")
             if truncated:
                 cell.setdefault("metadata", {}).setdefault("labkeeper", {})["outputTruncated"] = truncated
-    files.write(path, current)
+    notebooks.write(project_key, name, current)

@@ -6,7 +6,6 @@ Deleting a notebook stops its sessions first.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from labkeeper.auth.principal import Principal
@@ -22,15 +21,14 @@ def list_notebooks(
 ) -> tuple[list[dict[str, Any]], tuple]:
     """The project's notebooks, and the stamp of their files (server/answers.py)."""
     manager.check_readable(principal, project_key)
-    data_dir = manager.config.data_dir
-    names, stamp = files.listing_stamp(data_dir, project_key)
+    names, stamp = manager.notebooks.listing(project_key)
     if active:
         running = manager.active_counts(project_key)
         names = [n for n in names if running.get(n)]
     items = []
     for name in names:
         try:
-            content = files.read(files.notebook_path(data_dir, project_key, name))
+            content = manager.notebooks.read(project_key, name)
         except (NotFound, ValueError):
             continue  # removed meanwhile, or a file that is not JSON: not a notebook
         items.append(files.list_item(project_key, name, content))
@@ -42,9 +40,8 @@ def get_notebook(
 ) -> tuple[dict[str, Any], tuple]:
     """The notebook, and the stamp of its file (server/answers.py)."""
     require_project(manager.store, principal, project_key, "READ")
-    path = files.notebook_path(manager.config.data_dir, project_key, name)
-    stamp = files.notebook_stamp(path)
-    return files.read(path), stamp
+    stamp = manager.notebooks.stamp(project_key, name)
+    return manager.notebooks.read(project_key, name), stamp
 
 
 def _stamp(content: dict[str, Any], principal: Principal, *, created: bool) -> None:
@@ -60,12 +57,11 @@ def create_notebook(
     manager: SessionManager, principal: Principal, project_key: str, name: str, content: Any
 ) -> dict[str, Any]:
     require_project(manager.store, principal, project_key, "WRITE")
-    path = files.notebook_path(manager.config.data_dir, project_key, name)
     files.validate(content)
-    if path.exists():
+    if manager.notebooks.exists(project_key, name):
         raise Conflict(f"Jupyter notebook {name!r} already exists in project {project_key}")
     _stamp(content, principal, created=True)
-    files.write(path, content)
+    manager.notebooks.create(project_key, name, content)
     return files.list_item(project_key, name, content)
 
 
@@ -73,15 +69,14 @@ def save_notebook(
     manager: SessionManager, principal: Principal, project_key: str, name: str, content: Any
 ) -> dict[str, Any]:
     require_project(manager.store, principal, project_key, "WRITE")
-    path = files.notebook_path(manager.config.data_dir, project_key, name)
     files.validate(content)
-    previous = files.read(path)  # 404 when absent: saving never creates
+    previous = manager.notebooks.read(project_key, name)  # 404 when absent: saving never creates
     metadata = content.setdefault("metadata", {})
     for field in ("creator", "createdOn"):
         if field in (previous.get("metadata") or {}):
             metadata.setdefault(field, previous["metadata"][field])
     _stamp(content, principal, created=False)
-    files.write(path, content)
+    manager.notebooks.write(project_key, name, content)
     return files.list_item(project_key, name, content)
 
 
@@ -89,14 +84,13 @@ async def delete_notebook(
     manager: SessionManager, principal: Principal, project_key: str, name: str
 ) -> dict[str, Any]:
     require_project(manager.store, principal, project_key, "WRITE")
-    path = files.notebook_path(manager.config.data_dir, project_key, name)
-    if not path.exists():
+    if not manager.notebooks.exists(project_key, name):
         raise NotFound(f"Jupyter notebook {name!r} does not exist in project {project_key}")
     stopped = []
     for session in manager.sessions_of(project_key, name):
         await manager.unload(session["sessionId"], reason="its notebook was deleted", by=principal.name)
         stopped.append(session["sessionId"])
-    path.unlink(missing_ok=True)
+    manager.notebooks.delete(project_key, name)
     return {"projectKey": project_key, "name": name, "deleted": True, "stoppedSessions": stopped}
 
 
@@ -106,15 +100,7 @@ def rename_notebook(
     """Rename a notebook within its project (WRITE). Never replaces another notebook; its
     running sessions follow it under the new name."""
     require_project(manager.store, principal, project_key, "WRITE")
-    data_dir = manager.config.data_dir
-    source = files.notebook_path(data_dir, project_key, name)
-    target = files.notebook_path(data_dir, project_key, new_name)
-    content = files.read(source)  # 404 when absent, 400 when a link
-    try:
-        os.link(source, target)  # fails when the target exists: a rename never replaces
-    except FileExistsError:
-        raise Conflict(f"Jupyter notebook {new_name!r} already exists in project {project_key}") from None
-    source.unlink()
+    content = manager.notebooks.rename(project_key, name, new_name)
     manager.notebook_renamed(project_key, name, new_name)
     return files.list_item(project_key, new_name, content)
 
@@ -123,17 +109,16 @@ def clear_outputs(
     manager: SessionManager, principal: Principal, project_key: str, name: str
 ) -> dict[str, Any]:
     require_project(manager.store, principal, project_key, "WRITE")
-    path = files.notebook_path(manager.config.data_dir, project_key, name)
-    content = files.read(path)
+    content = manager.notebooks.read(project_key, name)
     cleared = files.clear_outputs(content)
     _stamp(content, principal, created=False)
-    files.write(path, content)
+    manager.notebooks.write(project_key, name, content)
     return {"projectKey": project_key, "name": name, "clearedCells": cleared}
 
 
 def notebook_state(manager: SessionManager, project_key: str, name: str) -> dict[str, Any]:
     """The legacy notebook state: the list item plus `activeSessions`."""
-    content = files.read(files.notebook_path(manager.config.data_dir, project_key, name))
+    content = manager.notebooks.read(project_key, name)
     return {
         **files.list_item(project_key, name, content),
         "activeSessions": manager.sessions_of(project_key, name),
@@ -150,7 +135,7 @@ def running_notebooks(manager: SessionManager, project_key: str | None = None) -
     answer = []
     for (project_key, name), sessions in sorted(by_notebook.items()):
         try:
-            content = files.read(files.notebook_path(manager.config.data_dir, project_key, name))
+            content = manager.notebooks.read(project_key, name)
             item = files.list_item(project_key, name, content)
         except NotFound:
             item = {

@@ -52,8 +52,10 @@ from labkeeper.notebooks.jupyter.kernels import (
 )
 from labkeeper.notebooks.jupyter.models import RUNNING, STARTING, JupyterSession
 from labkeeper.notebooks.jupyter.queries import SessionQueries
+from labkeeper.notebooks.jupyter.remote import NodeKernels
 from labkeeper.notebooks.jupyter.restart import Restarts
 from labkeeper.notebooks.jupyter.runtime import builtin_python
+from labkeeper.notebooks.jupyter.storage import storage_for
 from labkeeper.processes import stop_tree
 from labkeeper.projects.access import require_project
 from labkeeper.settings.service import get_general_settings
@@ -99,6 +101,7 @@ class SessionManager(SessionQueries, Housekeeping, Restarts):
         self.store = store
         self.config = config
         self.tree = RunTree(config.data_dir)
+        self.notebooks = storage_for(config.effective_notebook_storage, store, config.data_dir)
         self.specs = KernelSpecs(config.data_dir, builtin_python(config.data_dir, config.kernel_python))
         self.logs = Path(config.data_dir) / "jupyter" / "kernel-logs"
         self.kernels = LabkeeperMultiKernelManager(
@@ -111,6 +114,7 @@ class SessionManager(SessionQueries, Housekeeping, Restarts):
         self._stopping: set[str] = set()
         self._restarting: set[str] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.nodes = NodeKernels(self)
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self, *, background: bool) -> None:
@@ -118,6 +122,7 @@ class SessionManager(SessionQueries, Housekeeping, Restarts):
 
         self._loop = asyncio.get_running_loop()
         self.tree.prepare()
+        await asyncio.to_thread(self.notebooks.prepare)
         self.specs.install_builtin()
         self.logs.mkdir(parents=True, exist_ok=True, mode=0o700)
         await asyncio.to_thread(build_kernel_lib, self.tree.kernel_lib)
@@ -126,8 +131,10 @@ class SessionManager(SessionQueries, Housekeeping, Restarts):
         register_usage_provider(notebook_env_usages, files_stamp=notebook_files_stamp)
         if background:
             self._housekeeper = asyncio.create_task(self._housekeeping())
+        await self.nodes.start(background=background)
 
     async def stop(self) -> None:
+        await self.nodes.stop()
         if self._housekeeper is not None:
             self._housekeeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -162,12 +169,19 @@ class SessionManager(SessionQueries, Housekeeping, Restarts):
         *,
         server_url: str,
         kernel_name: str | None = None,
+        here: bool = False,
     ) -> dict[str, Any]:
         """Start a session of the notebook, for its kernelspec or for `kernel_name` (the kernel
-        JupyterLab asks for), under the same rights either way."""
+        JupyterLab asks for), under the same rights either way; on the node placement picks,
+        or on this one (`here`: JupyterLab, whose channels are this process's)."""
         return await self._home(
             self._start_session(
-                principal, project_key, notebook_name, server_url=server_url, kernel_name=kernel_name
+                principal,
+                project_key,
+                notebook_name,
+                server_url=server_url,
+                kernel_name=kernel_name,
+                here=here,
             )
         )
 
@@ -179,6 +193,7 @@ class SessionManager(SessionQueries, Housekeeping, Restarts):
         *,
         server_url: str,
         kernel_name: str | None = None,
+        here: bool = False,
     ) -> dict[str, Any]:
         if principal.login is None:
             raise Forbidden(
@@ -189,10 +204,9 @@ class SessionManager(SessionQueries, Housekeeping, Restarts):
         login = principal.login
         require_project(self.store, principal, project_key, "WRITE")
         rights.require_may_run(principal)
-        content = files.read(files.notebook_path(self.config.data_dir, project_key, notebook_name))
+        content = self.notebooks.read(project_key, notebook_name)
         kernel_name = kernel_name or files.kernel_spec_of(content)["name"]
-        spec = self.specs.get(kernel_name)
-        env_name = self.specs.env_of_dir(spec.resource_dir, spec.metadata)
+        env_name = await asyncio.to_thread(self.nodes.env_of_kernel, kernel_name)
         rights.require_env_use(self.store, principal, env_name, kernel_name)
         settings = get_general_settings(self.store)
         # In a thread: impersonation rules are regular expressions (bounded in time, but
@@ -206,6 +220,22 @@ class SessionManager(SessionQueries, Housekeeping, Restarts):
         )
         rights.require_code_right(principal, ident)
         session_id, kernel_id = secrets.token_hex(8), str(uuid.uuid4())
+        limit = int(settings["notebooks"].get("maxSessionsPerUser") or 0)
+        target = "" if here else await asyncio.to_thread(self.nodes.target, kernel_name)
+        if target:  # another node's machine runs it (remote.py)
+            return await self.nodes.start_there(
+                target,
+                session_id=session_id,
+                kernel_id=kernel_id,
+                login=login,
+                ident=ident,
+                project_key=project_key,
+                notebook_name=notebook_name,
+                kernel_name=kernel_name,
+                server_url=server_url,
+                limit=limit,
+            )
+        spec = self.specs.get(kernel_name)
         key_id, secret = create_session_key(
             self.store, login=login, label=f"{KEY_LABEL}{session_id}", lifetime_ms=keylease.lease_ms()
         )
@@ -220,7 +250,7 @@ class SessionManager(SessionQueries, Housekeeping, Restarts):
                 notebook_name=notebook_name,
                 kernel_name=kernel_name,
                 server_url=server_url,
-                limit=int(settings["notebooks"].get("maxSessionsPerUser") or 0),
+                limit=limit,
             )
         except BaseException:
             delete_key(self.store, key_id)
@@ -255,7 +285,10 @@ class SessionManager(SessionQueries, Housekeeping, Restarts):
         kernel_name: str,
         server_url: str,
         limit: int,
+        node: str = "",
     ) -> None:
+        """Record the session (counted against the creator's quota); for `node` when another
+        node starts its kernel (no worker yet: that node claims it)."""
         with self.store.begin() as s:
             user = s.get(User, login, with_for_update=True)  # serialises one user's starts
             running = s.scalar(select(func.count()).where(JupyterSession.creator == login)) or 0
@@ -281,10 +314,10 @@ class SessionManager(SessionQueries, Housekeeping, Restarts):
                     state=STARTING,
                     pid=None,
                     pid_create_time=0.0,
-                    worker_id=self.worker_id,
-                    node=self.node,
+                    worker_id="" if node else self.worker_id,
+                    node=node or self.node,
                     api_key_id=key_id,
-                    connection_file=str(self.tree.connection_file(kernel_id)),
+                    connection_file="" if node else str(self.tree.connection_file(kernel_id)),
                     server_url=server_url,
                     execution_state="starting",
                     connections=0,
@@ -378,6 +411,7 @@ class SessionManager(SessionQueries, Housekeeping, Restarts):
         except psutil.NoSuchProcess:
             create_time = 0.0
         live = LiveKernel(session_id=session_id, kernel_id=kernel_id, km=km, pid=pid, create_time=create_time)
+        live.extra["socket_dir"] = str(sockets)
         self.live[session_id] = live
         with self.store.begin() as s:
             s.execute(
@@ -449,10 +483,11 @@ class SessionManager(SessionQueries, Housekeeping, Restarts):
             if live is not None:
                 await self._shutdown(live)
             elif row.pid and row.node in ("", self.node):
-                # Another node's kernel is not a process of this machine: the owner stops it
-                # once it sees the row gone (housekeeping).
                 await asyncio.to_thread(stop_tree, row.pid, started_at=row.pid_create_time)
             await asyncio.to_thread(self._forget, session_id)
+            # Another node's kernel is not a process of this machine: its node is told, and
+            # stops it now that the row is gone (its housekeeping would, within 2 s).
+            await asyncio.to_thread(self.nodes.stopped_elsewhere, row)
         finally:
             self._stopping.discard(session_id)
         last_activity = answer["kernelLastActivityTime"]
@@ -493,6 +528,11 @@ class SessionManager(SessionQueries, Housekeeping, Restarts):
             if row.api_key_id:  # with the row, never after it: no ended session keeps a key
                 s.execute(delete(ApiKey).where(ApiKey.id == row.api_key_id))
             kernel_id, paths = row.kernel_id, [row.connection_file, row.socket_dir]
+            here = row.node in ("", self.node)  # another node's paths are of its machine
+        if here:
+            self.remove_local_files(paths, kernel_id=kernel_id)
+
+    def remove_local_files(self, paths: list[str], *, kernel_id: str) -> None:
         remove_files(paths + [str(self.logs / f"{kernel_id}.log")])
 
 

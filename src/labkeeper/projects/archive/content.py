@@ -8,12 +8,15 @@ Jupyter notebook files. Never secrets: connections, keys, users and run results 
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import select
 
 from labkeeper.auth.models import Group, User
@@ -22,6 +25,7 @@ from labkeeper.db import Store, now_ms
 from labkeeper.errors import BadRequest, Conflict
 from labkeeper.names import check_name, check_project_key, check_text
 from labkeeper.notebooks.jupyter import files as notebook_files
+from labkeeper.notebooks.jupyter.storage import StoreNotebooks, storage_of
 from labkeeper.notebooks.sql.models import SqlNotebook
 from labkeeper.projects import documents as docs
 from labkeeper.projects.access import get_project_checked
@@ -41,7 +45,8 @@ class ProjectContent:
     sql_notebooks: list[dict[str, Any]] = field(
         default_factory=list
     )  # {id, name, language, connection, content, tags}
-    notebooks: list[tuple[str, Path]] = field(default_factory=list)  # (name, file)
+    # (name, file), or (name, reader of its bytes) for notebooks kept in the store
+    notebooks: list[tuple[str, Path | Callable[[], bytes]]] = field(default_factory=list)
 
 
 def from_store(store: Store, data_dir: Path, principal: Principal, key: str) -> ProjectContent:
@@ -82,6 +87,10 @@ def from_store(store: Store, data_dir: Path, principal: Principal, key: str) -> 
                     "tags": nb.tags,
                 }
             )
+    storage = storage_of(store, data_dir)
+    if isinstance(storage, StoreNotebooks):
+        content.notebooks = [(name, functools.partial(storage.raw, key, name)) for name in storage.names(key)]
+        return content
     folder = notebook_files.notebooks_dir(data_dir, key)
     content.notebooks = [
         (name, folder / (name + notebook_files.SUFFIX)) for name in notebook_files.names(data_dir, key)
@@ -230,6 +239,7 @@ def create_from(
     key = check_project_key(key)
     name = check_text("project name", name, max_length=200, allow_empty=False)
     final = data_dir / "projects" / key
+    in_store = isinstance(storage_of(store, data_dir), StoreNotebooks)
     doc = content.project
     messages: list[dict[str, str]] = []
     now = now_ms()
@@ -315,8 +325,15 @@ def create_from(
                     version=1,
                 )
             )
+        if in_store:  # the notebooks come with the project's rows, in the same transaction
+            for nb_name, source in content.notebooks:
+                data = source() if callable(source) else source.read_bytes()
+                StoreNotebooks.add_in(s, key, nb_name, orjson.loads(data))
         s.flush()
-    store.after_commit(lambda: _move_into_place(staged, final))
+    if in_store:
+        store.after_commit(lambda: shutil.rmtree(staged, ignore_errors=True))
+    else:
+        store.after_commit(lambda: _move_into_place(staged, final))
     return messages
 
 

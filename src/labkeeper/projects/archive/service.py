@@ -176,7 +176,7 @@ def duplicate(store: Store, data_dir: Path, principal: Principal, key: str, body
         copied = []
         for nb_name, path in source.notebooks:
             try:
-                notebook = notebook_files.read(path)
+                notebook = orjson.loads(path()) if callable(path) else notebook_files.read(path)
             except NotFound:
                 continue
             copy = folder / (nb_name + notebook_files.SUFFIX)

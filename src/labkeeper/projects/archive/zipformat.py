@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from labkeeper.errors import BadRequest
+from labkeeper.errors import BadRequest, NotFound
 from labkeeper.names import check_name
 from labkeeper.notebooks.jupyter import files as notebook_files
 from labkeeper.projects.archive import content as project_content
@@ -79,6 +79,13 @@ def stream(content: ProjectContent) -> Iterator[bytes]:
         archive.writestr(MANIFEST, _manifest(content))
         yield sink.take()
         for name, path in content.notebooks:
+            if callable(path):  # kept in the store
+                try:
+                    archive.writestr(f"{NOTEBOOK_DIR}{name}{notebook_files.SUFFIX}", path())
+                except NotFound:
+                    continue  # deleted meanwhile
+                yield sink.take()
+                continue
             try:
                 fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
             except (FileNotFoundError, OSError):

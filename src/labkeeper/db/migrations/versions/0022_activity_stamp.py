@@ -6,13 +6,13 @@ answers too: only they are kept under it (server/answers.py), so an activity wri
 throws away any other kept answer.
 
 Revision ID: 0022
-Revises: 0018
+Revises: 0019
 """
 
 from alembic import op
 
 revision = "0022"
-down_revision = "0018"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
