@@ -15,6 +15,15 @@ def lab(live: LiveServer) -> Lab:
 
 
 @pytest.fixture
+def ann(lab: Lab) -> str:
+    """ann may run code and writes project WORK, which holds the notebook `first`."""
+    key = lab.user("ann", "analysts", UNSAFE_CODE)
+    lab.project("WORK", writers=("analysts",))
+    lab.put_notebook(key, "WORK", "first", "print('hello')")
+    return key
+
+
+@pytest.fixture
 def team(lab: Lab) -> dict[str, str]:
     """Project TEAM: alice (who may run code) and mallory (who may not) write it, rita only
     reads it (and may run code); project PRIV is alice's alone."""

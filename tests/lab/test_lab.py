@@ -4,20 +4,11 @@ points 1 and 2): one truth, two doors. Real server, real kernels."""
 from __future__ import annotations
 
 import psutil
-import pytest
 
 from tests.helpers import wait_for
-from tests.lab.helpers import UNSAFE_CODE, KernelSocket, Lab, notebook
+from tests.lab.helpers import KernelSocket, Lab, notebook
 
 NB = "/projects/WORK/jupyter-notebooks"
-
-
-@pytest.fixture
-def ann(lab: Lab) -> str:
-    key = lab.user("ann", "analysts", UNSAFE_CODE)
-    lab.project("WORK", writers=("analysts",))
-    lab.put_notebook(key, "WORK", "first", "print('hello')")
-    return key
 
 
 def test_a_notebook_saved_in_lab_is_what_the_api_reads_and_the_reverse(lab: Lab, ann: str) -> None:

@@ -10,21 +10,12 @@ from pathlib import Path
 
 import dataikuapi
 import psutil
-import pytest
 
 from tests.conftest import LiveServer
 from tests.helpers import assert_error, wait_for
-from tests.lab.helpers import UNSAFE_CODE, KernelSocket, Lab
+from tests.lab.helpers import KernelSocket, Lab
 
 NB = "/projects/WORK/jupyter-notebooks/first"
-
-
-@pytest.fixture
-def ann(lab: Lab) -> str:
-    key = lab.user("ann", "analysts", UNSAFE_CODE)
-    lab.project("WORK", writers=("analysts",))
-    lab.put_notebook(key, "WORK", "first", "print('hello')")
-    return key
 
 
 class Watch:
