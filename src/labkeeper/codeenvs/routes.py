@@ -14,7 +14,7 @@ from labkeeper.futures.service import future_state
 from labkeeper.server.answers import settled
 from labkeeper.server.deps import AppConfig, AppStore, Caller, Runner
 from labkeeper.server.params import DSSBool, flag
-from labkeeper.server.responses import json_response
+from labkeeper.server.responses import OnLoop, json_response
 from labkeeper.server.routing import api_router
 
 router = api_router("code envs")
@@ -24,17 +24,20 @@ ENV = "/admin/code-envs/{env_lang}/{env_name}"
 Wait = Annotated[DSSBool, flag("wait", "Answer once the build is done, with its report; else its future")]
 
 
-# These routes take the task runner, so they run on the event loop (server/units.py): their
-# store work runs on a thread, where a write waiting for the store's lock stalls nothing else.
-async def _launch(
+def _launch(
     wait: bool, runner: Runner, store: AppStore, config: AppConfig, caller: Caller, **what: str
 ) -> Response:
-    """Submit the build; answer its report once done (wait=true, the default) or its future."""
-    task_id = await to_thread(service.submit, runner, store, caller, data_dir=config.data_dir, **what)
-    if wait:
+    """Submit the build, with the request's writes and audit row; answer its future, or with
+    wait=true (the default) its report once done, awaited on the event loop."""
+    task_id = service.submit(runner, store, caller, data_dir=config.data_dir, **what)
+    if not wait:
+        return json_response(future_state(service.load_task(store, task_id), with_result=False))
+
+    async def report() -> Response:
         await runner.wait(task_id)
         return json_response(task_report(await to_thread(service.load_task, store, task_id)))
-    return json_response(future_state(await to_thread(service.load_task, store, task_id), with_result=False))
+
+    return OnLoop(report)
 
 
 @router.get("/admin/code-envs/")
@@ -60,8 +63,7 @@ async def create_env(
     params: CodeEnvCreate,
     wait: Wait = True,
 ) -> Response:
-    token, mode = await to_thread(
-        service.create_env,
+    token, mode = service.create_env(
         store,
         caller,
         data_dir=config.data_dir,
@@ -69,9 +71,7 @@ async def create_env(
         name=env_name,
         params=params.sent(),
     )
-    return await _launch(
-        wait, runner, store, config, caller, lang=env_lang, name=env_name, token=token, mode=mode
-    )
+    return _launch(wait, runner, store, config, caller, lang=env_lang, name=env_name, token=token, mode=mode)
 
 
 @router.get(ENV)
@@ -98,8 +98,8 @@ async def delete_env(
     force: Annotated[DSSBool, flag("force", "Delete even while notebooks or kernels use it")] = False,
     wait: Wait = True,
 ) -> Response:
-    token = await to_thread(service.start_delete, store, caller, env_lang, env_name, force=force)
-    return await _launch(
+    token = service.start_delete(store, caller, env_lang, env_name, force=force)
+    return _launch(
         wait, runner, store, config, caller, lang=env_lang, name=env_name, token=token, mode="delete"
     )
 
@@ -115,10 +115,8 @@ async def update_packages(
     force: Annotated[DSSBool, flag("forceRebuildEnv", "Rebuild the env from scratch")] = False,
     wait: Wait = True,
 ) -> Response:
-    token, mode = await to_thread(service.start_update, store, caller, env_lang, env_name, force=force)
-    return await _launch(
-        wait, runner, store, config, caller, lang=env_lang, name=env_name, token=token, mode=mode
-    )
+    token, mode = service.start_update(store, caller, env_lang, env_name, force=force)
+    return _launch(wait, runner, store, config, caller, lang=env_lang, name=env_name, token=token, mode=mode)
 
 
 @router.post(ENV + "/jupyter")
@@ -132,10 +130,8 @@ async def set_jupyter_support(
     active: Annotated[DSSBool, flag("active", "Install (true) or remove (false) Jupyter support")] = True,
     wait: Wait = True,
 ) -> Response:
-    token, mode = await to_thread(service.start_jupyter, store, caller, env_lang, env_name, active=active)
-    return await _launch(
-        wait, runner, store, config, caller, lang=env_lang, name=env_name, token=token, mode=mode
-    )
+    token, mode = service.start_jupyter(store, caller, env_lang, env_name, active=active)
+    return _launch(wait, runner, store, config, caller, lang=env_lang, name=env_name, token=token, mode=mode)
 
 
 @router.get(ENV + "/usages")

@@ -30,6 +30,7 @@ from labkeeper.futures.runner import (
     OPERATIONS,
     InputRefused,
     OperationError,
+    Stop,
     Submission,
     TaskAborted,
     TaskContext,
@@ -208,8 +209,16 @@ class InProcessRunner(TaskRunner):
         task_id = secrets.token_hex(8)
         with self.store.begin() as s:
             s.add(new_task(task_id, submission, runner_id=self.runner_id))
-        self.launch(task_id, submission.kind, submission.args, submission.owner)
+        args = (task_id, submission.kind, submission.args, submission.owner)
+        self.store.after_commit(lambda: self._launch_on_loop(*args))
         return task_id
+
+    def _launch_on_loop(self, task_id: str, kind: str, args: dict[str, Any], owner: str) -> None:
+        assert self._loop is not None
+        if _running_loop() is self._loop:
+            self.launch(task_id, kind, args, owner)
+        else:  # committed on a request's thread: launched on the runner's loop, in order
+            self._loop.call_soon_threadsafe(self.launch, task_id, kind, args, owner)
 
     def launch(self, task_id: str, kind: str, args: dict[str, Any], owner: str) -> asyncio.Event:
         """Run the operation of a task already recorded as running; the event is set once it ended.
@@ -296,21 +305,25 @@ class InProcessRunner(TaskRunner):
                 task.processes = [*(task.processes or []), identity(pid)]
 
     # -- aborting and waiting ------------------------------------------------------------------
-    async def abort(self, task_id: str, *, by: str) -> None:
-        if task_id in self._live:
-            await self._stop_task(task_id, state=ABORTED, aborted_by=by)
-            return
-        # Running in another worker: ask it through the store, and stop its processes here
-        # too (same machine) so the work stops even before that worker notices.
+    def request_abort(self, task_id: str, *, by: str) -> Stop | None:
         with self.store.begin() as s:
-            task = s.get(Task, task_id)
+            task = s.get(Task, task_id, with_for_update=True)  # against its own finish
             if task is None or task.state != RUNNING:
-                return
-            task.abort_requested_by = by
+                return None
+            task.abort_requested_by, task.aborted_by = by, by  # the other worker's poll sees it
+            task.state, task.ended_on = ABORTED, now_ms()
             processes = list(task.processes or [])
-        for pid, ctime in processes:
-            await asyncio.to_thread(stop_tree, int(pid), started_at=float(ctime) or None)
-        await asyncio.to_thread(self._update, task_id, state=ABORTED, aborted_by=by, ended_on=now_ms())
+
+        async def stop() -> None:
+            if task_id in self._live:
+                await self._stop_task(task_id, state=ABORTED, aborted_by=by)
+                return
+            # Running in another worker of this machine: its poll stops the operation, and
+            # its processes are stopped here at once, before that worker notices.
+            for pid, ctime in processes:
+                await asyncio.to_thread(stop_tree, int(pid), started_at=float(ctime) or None)
+
+        return stop
 
     async def _stop_task(self, task_id: str, *, state: str, aborted_by: str = "", error: str = "") -> None:
         live = self._live.get(task_id)

@@ -38,7 +38,7 @@ from sqlalchemy.engine import make_url
 from labkeeper.db import Store, now_ms
 from labkeeper.futures.inprocess import InProcessRunner, new_task
 from labkeeper.futures.models import ABORTED, FAILED, RUNNING, Task
-from labkeeper.futures.runner import OPERATIONS, Submission, TaskRunner
+from labkeeper.futures.runner import OPERATIONS, Stop, Submission, TaskRunner
 
 log = logging.getLogger("labkeeper.futures")
 
@@ -225,32 +225,45 @@ class ProcrastinateRunner(TaskRunner):
         task_id = secrets.token_hex(8)
         with self.store.begin() as s:
             s.add(new_task(task_id, submission))
-        try:
-            queue = node_queue(submission.node) if submission.node else QUEUE
-            job_id = self.sync_app.configure_task(TASK_NAME, queue=queue).defer(task_id=task_id)
-        except BaseException:
-            self._fail(task_id, "the task could not be queued")
-            raise
-        log.debug("task %s is procrastinate job %s", task_id, job_id)
+        queue = node_queue(submission.node) if submission.node else QUEUE
+        self.store.after_commit(lambda: self._defer(task_id, queue))
         return task_id
 
-    async def abort(self, task_id: str, *, by: str) -> None:
-        if task_id in self.local._live:  # runs here: stop it now
-            await self.local._stop_task(task_id, state=ABORTED, aborted_by=by)
+    def _defer(self, task_id: str, queue: str) -> None:
+        """Queue the job of a task whose record is committed (blocking). A failure fails the
+        task: its future says so, and no job is left to run it."""
+        try:
+            job_id = self.sync_app.configure_task(TASK_NAME, queue=queue).defer(task_id=task_id)
+        except Exception:
+            log.exception("task %s could not be queued", task_id)
+            self._fail(task_id, "the task could not be queued")
             return
-        # Recorded as aborted at once: a job not picked yet will find it so and not run.
-        job_id = await asyncio.to_thread(self._record_abort, task_id, by)
-        if job_id is not None:  # picked: procrastinate's NOTIFY reaches the node that runs it
-            await self.app.job_manager.cancel_job_by_id_async(job_id, abort=True)
+        log.debug("task %s is procrastinate job %s", task_id, job_id)
 
-    def _record_abort(self, task_id: str, by: str) -> int | None:
+    def request_abort(self, task_id: str, *, by: str) -> Stop | None:
+        # Recorded as aborted at once: a job not picked yet will find it so and not run.
+        recorded = self._record_abort(task_id, by)
+        if recorded is None:
+            return None
+        (job_id,) = recorded
+
+        async def stop() -> None:
+            if task_id in self.local._live:  # runs here: stop it now
+                await self.local._stop_task(task_id, state=ABORTED, aborted_by=by)
+            elif job_id is not None:  # picked: procrastinate's NOTIFY reaches the node that runs it
+                await self.app.job_manager.cancel_job_by_id_async(job_id, abort=True)
+
+        return stop
+
+    def _record_abort(self, task_id: str, by: str) -> tuple[int | None] | None:
+        """(its procrastinate job, None while not picked), or None when it is not running."""
         with self.store.begin() as s:
             task = s.get(Task, task_id, with_for_update=True)
             if task is None or task.state != RUNNING:
                 return None
             task.abort_requested_by, task.aborted_by = by, by
             task.state, task.ended_on = ABORTED, now_ms()
-            return task.job_id
+            return (task.job_id,)
 
     async def wait(self, task_id: str, timeout: float | None = None) -> bool:
         return await self.local.wait(task_id, timeout)

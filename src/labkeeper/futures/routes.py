@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from asyncio import to_thread
 from typing import Annotated
 
 from fastapi import Response
@@ -12,7 +11,7 @@ from labkeeper.futures.models import RUNNING
 from labkeeper.server.answers import settled
 from labkeeper.server.deps import AppStore, Caller, Page, Runner
 from labkeeper.server.params import DSSBool, flag
-from labkeeper.server.responses import empty_response, json_response
+from labkeeper.server.responses import OnLoop, empty_response, json_response
 from labkeeper.server.routing import api_router
 
 router = api_router("futures")
@@ -52,7 +51,15 @@ async def get_future(
 
 @router.delete("/futures/{job_id}", status_code=204)
 async def abort_future(job_id: str, store: AppStore, caller: Caller, runner: Runner) -> Response:
-    task = await to_thread(service.get_task, store, caller, job_id)
-    if task.state == RUNNING:
-        await runner.abort(job_id, by=caller.name)
-    return empty_response()
+    """The abort is recorded with the request's audit row; its work is stopped before the
+    answer leaves (within a second, on whichever node runs it)."""
+    task = service.get_task(store, caller, job_id)
+    stop = runner.request_abort(job_id, by=caller.name) if task.state == RUNNING else None
+    if stop is None:
+        return empty_response()
+
+    async def stopped() -> Response:
+        await stop()
+        return empty_response()
+
+    return OnLoop(stopped, status_code=204)

@@ -19,12 +19,14 @@ The return value (a dict, or None) becomes the future's result; an exception its
 from __future__ import annotations
 
 import abc
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 Operation = Callable[..., Any]
+Stop = Callable[[], Awaitable[None]]
 OPERATIONS: dict[str, Operation] = {}
 
 
@@ -106,11 +108,21 @@ class TaskRunner(abc.ABC):
 
     @abc.abstractmethod
     def submit(self, submission: Submission) -> str:
-        """Record the task as running and start it; return its id."""
+        """Record the task as running (blocking: off the event loop) and start it once that
+        is committed (in a request's unit of work: with the request); return its id."""
 
     @abc.abstractmethod
+    def request_abort(self, task_id: str, *, by: str) -> Stop | None:
+        """Record a running task as aborted by `by`, in the caller's transaction (blocking:
+        off the event loop; in a request's unit of work, with its audit row). Returns the
+        stop of its work, to await on the event loop once that is committed (within a
+        second, wherever the task runs), or None when the task is not running."""
+
     async def abort(self, task_id: str, *, by: str) -> None:
-        """Stop the task's work and record it as aborted by `by`, within a second."""
+        """Record the task as aborted by `by` and stop its work, within a second."""
+        stop = await asyncio.to_thread(self.request_abort, task_id, by=by)
+        if stop is not None:
+            await stop()
 
     @abc.abstractmethod
     async def wait(self, task_id: str, timeout: float | None = None) -> bool:

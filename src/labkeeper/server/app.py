@@ -45,7 +45,6 @@ from labkeeper.projects.archive import routes as archive_routes
 from labkeeper.server import logfilter, logs, probes, routing
 from labkeeper.server.answers import Answers
 from labkeeper.server.bootstrap import ensure_admin
-from labkeeper.server.deps import get_runner
 from labkeeper.server.dispatch import compile_table
 from labkeeper.server.errors import install_error_handlers
 from labkeeper.server.metrics import Metrics
@@ -194,7 +193,7 @@ def create_app(config: Config) -> FastAPI:
         app.request_path.table,
         app.state.answers,
         app.state.writes,
-        loop_bound=frozenset({get_runner, jupyter_routes.get_manager, archive_routes.streamed_upload}),
+        loop_bound=frozenset({jupyter_routes.get_manager, archive_routes.streamed_upload}),
     )
     # After the table is built and compiled: the console's pages and /lab (a mount, which the
     # table cannot file: it would stop indexing every route) are left to FastAPI's own stack.

@@ -7,10 +7,12 @@ deeper stored document would make every later read fail).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 from fastapi import Response
+from starlette.types import Receive, Scope, Send
 
 from labkeeper.errors import BadRequest
 
@@ -42,6 +44,21 @@ def json_response(content: Any, status_code: int = 200) -> Response:
 
 def empty_response(status_code: int = 204) -> Response:
     return Response(status_code=status_code)
+
+
+class OnLoop(Response):
+    """The answer of a state-changing route whose last step needs the event loop: a task's
+    stop, a wait for its end. The route's writes and its audit row commit in its unit of work
+    (server/units.py), under `status_code`; then, on the loop, `finish()` runs and the
+    response it returns is sent."""
+
+    def __init__(self, finish: Callable[[], Awaitable[Response]], *, status_code: int = 200) -> None:
+        super().__init__(status_code=status_code)
+        self.finish = finish
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await self.finish()
+        await response(scope, receive, send)
 
 
 def decode_json(raw: bytes) -> Any:

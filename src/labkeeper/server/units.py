@@ -15,11 +15,15 @@ row is added to the same transaction and the whole commits once:
   of its own, since nothing else was written; a server failure (5xx) leaves no row.
 
 The handler's coroutine is driven on the thread without an event loop: it may await the
-request body (already read) and nothing else. A route that takes a component bound to the
-server's loop (the task runner, the Jupyter manager: `loop_bound`) starts tasks or kernels
-that must see its records committed, so it keeps the former way (on the loop, a
-transaction per service call, audited after the answer); `dispatch.compile_table` lists
-which routes those are.
+request body (already read) and nothing else. What needs the loop comes after the commit: a
+task submitted in the unit starts once it is committed (`store.after_commit`), and a route
+that must wait for a task, or stop one, answers `OnLoop` (server/responses.py), whose last
+step runs on the loop before the answer is sent; the writes and the audit row are already
+committed by then. A route that takes a component bound to the server's loop (the Jupyter
+manager, whose kernel starts are the request itself; the streamed archive upload:
+`loop_bound`) keeps the former way: on the loop, its store work on threads, a transaction
+per service call, audited before the answer leaves; `dispatch.compile_table` lists which
+routes those are.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from labkeeper.notebooks.sql.bodies import ClearHistory
 from labkeeper.server.answers import settled
 from labkeeper.server.deps import AppStore, Caller, Runner
 from labkeeper.server.params import DSSBool, JsonObject, flag
-from labkeeper.server.responses import empty_response, json_response
+from labkeeper.server.responses import OnLoop, empty_response, json_response
 from labkeeper.server.routing import api_router
 
 router = api_router("sql-notebooks")
@@ -30,9 +30,13 @@ async def _finished(runner: TaskRunner, store: Store, job_id: str) -> None:
     a request served on another loop (an in-process test client) sees the end through the
     store instead, checked every WAIT_SLICE seconds."""
     while not await runner.wait(job_id, timeout=WAIT_SLICE):
-        with store.read() as s:
-            if s.scalar(select(Task.state).where(Task.id == job_id)) != RUNNING:
-                return
+        if await to_thread(_state_of, store, job_id) != RUNNING:
+            return
+
+
+def _state_of(store: Store, job_id: str) -> str | None:
+    with store.read() as s:
+        return s.scalar(select(Task.state).where(Task.id == job_id))
 
 
 BASE = "/projects/{key}/sql-notebooks"
@@ -64,9 +68,19 @@ async def save_sql_notebook(
 async def delete_sql_notebook(
     key: str, notebook_id: str, store: AppStore, caller: Caller, runner: Runner
 ) -> Response:
-    for job_id in await to_thread(service.delete_notebook, store, caller, key, notebook_id):
-        await runner.abort(job_id, by=caller.name)
-    return json_response({"projectKey": key, "id": notebook_id, "deleted": True})
+    stops = [
+        runner.request_abort(job_id, by=caller.name)
+        for job_id in service.delete_notebook(store, caller, key, notebook_id)
+    ]
+    answer = json_response({"projectKey": key, "id": notebook_id, "deleted": True})
+
+    async def runs_stopped() -> Response:
+        for stop in stops:
+            if stop is not None:
+                await stop()
+        return answer
+
+    return OnLoop(runs_stopped)
 
 
 @router.get(BASE + "/{notebook_id}/history")
@@ -107,11 +121,12 @@ async def run_cell(
     request: Request,
     wait: Annotated[DSSBool, flag("wait", "Answer once the run is done, with its result")] = False,
 ) -> Response:
-    databases = request.app.state.databases
-    # On the loop (it takes the runner): the store work on a thread, so a write waiting for
-    # the store's lock stalls no other request.
-    job_id = await to_thread(runs.start_run, store, runner, databases, caller, key, notebook_id, cell_id)
-    if wait:
+    job_id = runs.start_run(store, runner, request.app.state.databases, caller, key, notebook_id, cell_id)
+    if not wait:
+        return json_response(future_state(get_task(store, caller, job_id)))
+
+    async def result() -> Response:
         await _finished(runner, store, job_id)
-    task = await to_thread(get_task, store, caller, job_id)
-    return json_response(finished_answer(task) if wait else future_state(task))
+        return json_response(finished_answer(await to_thread(get_task, store, caller, job_id)))
+
+    return OnLoop(result)
