@@ -246,3 +246,40 @@ def test_every_state_changing_call_is_audited_before_its_answer_leaves(config) -
                 request_id = answer.headers["x-request-id"]
                 assert request_id in recorded, f"{label}: no audit row when the answer arrived"
                 assert recorded[request_id] <= answered, label
+
+
+def test_a_notebook_change_commits_with_its_audit_row(
+    instance: Instance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Creating, saving and clearing a Jupyter notebook: when the audit row cannot be written,
+    the notebook (a file on the embedded store, a row on PostgreSQL) is left as it was."""
+    assert instance.admin.post("/projects/", json={"projectKey": "NBW", "name": "x"}).status_code == 200
+    url = "/projects/NBW/jupyter-notebooks/nb"
+    cell = {
+        "cell_type": "code",
+        "source": "1",
+        "metadata": {},
+        "outputs": [{"output_type": "stream", "name": "stdout", "text": "1"}],
+        "execution_count": 1,
+    }
+    first = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [cell]}
+    assert instance.admin.post(url, json=first).status_code == 200
+    before = instance.admin.get(url).json()
+
+    def no_audit(store, **event):  # type: ignore[no-untyped-def]
+        raise RuntimeError("injected: the audit row cannot be written")
+
+    monkeypatch.setattr(app_module, "record_event", no_audit)
+    changed = {**first, "cells": [{**cell, "source": "2"}]}
+    assert instance.admin.put(url, json=changed, headers={"X-Request-Id": "nb-1"}).status_code == 500
+    assert instance.admin.delete(f"{url}/outputs", headers={"X-Request-Id": "nb-2"}).status_code == 500
+    other = "/projects/NBW/jupyter-notebooks/other"
+    assert instance.admin.post(other, json=first, headers={"X-Request-Id": "nb-3"}).status_code == 500
+    monkeypatch.undo()
+    assert instance.admin.get(url).json() == before
+    assert instance.admin.get(other).status_code == 404
+    for request_id in ("nb-1", "nb-2", "nb-3"):
+        assert _audit_rows(instance, request_id) == []
+    assert instance.admin.put(url, json=changed, headers={"X-Request-Id": "nb-4"}).status_code == 200
+    assert instance.admin.get(url).json()["cells"][0]["source"] == "2"
+    assert [r.outcome for r in _audit_rows(instance, "nb-4")] == ["success"]

@@ -93,9 +93,19 @@ def read(path: Path) -> dict[str, Any]:
 
 
 def write(path: Path, content: dict[str, Any]) -> None:
-    data = orjson.dumps(content, option=orjson.OPT_INDENT_2)
+    write_bytes(path, dumped(content))
+
+
+def dumped(content: dict[str, Any], *, indent: bool = True) -> bytes:
+    """The notebook's stored content; a 400 when it is over MAX_NOTEBOOK_BYTES."""
+    data = orjson.dumps(content, option=orjson.OPT_INDENT_2 if indent else None)
     if len(data) > MAX_NOTEBOOK_BYTES:
         raise BadRequest(f"Invalid notebook: at most {MAX_NOTEBOOK_BYTES // (1024 * 1024)} MiB")
+    return data
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    """Replace the notebook's file at once (never a half-written file), refusing links."""
     _refuse_links(path)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd, partial = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".partial")

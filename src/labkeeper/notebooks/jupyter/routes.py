@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from asyncio import to_thread
+from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request, Response
 
+from labkeeper.auth.principal import Principal
 from labkeeper.errors import BadRequest
-from labkeeper.futures.runner import Submission
+from labkeeper.futures.runner import Submission, TaskRunner
 from labkeeper.futures.service import future_state, get_task
 from labkeeper.names import check_name
 from labkeeper.notebooks.jupyter import placement, service
@@ -30,6 +32,16 @@ async def get_manager(request: Request) -> SessionManager:
 
 
 Jupyter = Annotated[SessionManager, Depends(get_manager)]
+
+
+async def get_notebook_files(request: Request) -> SessionManager:
+    """The manager, for routes that only read and write notebooks and records: nothing of
+    theirs needs the server's loop, so their writes run in a unit of work with their audit
+    row (server/units.py), unlike the routes that take `Jupyter`."""
+    return request.app.state.jupyter
+
+
+NotebookFiles = Annotated[SessionManager, Depends(get_notebook_files)]
 
 
 def server_url(request: Request) -> str:
@@ -65,14 +77,14 @@ async def get_notebook(project_key: str, name: str, caller: Caller, jupyter: Jup
 
 @router.post(NB)
 async def create_notebook(
-    project_key: str, name: str, caller: Caller, jupyter: Jupyter, content: JsonObject
+    project_key: str, name: str, caller: Caller, jupyter: NotebookFiles, content: JsonObject
 ) -> Response:
     return json_response(service.create_notebook(jupyter, caller, project_key, name, content))
 
 
 @router.put(NB)
 async def save_notebook(
-    project_key: str, name: str, caller: Caller, jupyter: Jupyter, content: JsonObject
+    project_key: str, name: str, caller: Caller, jupyter: NotebookFiles, content: JsonObject
 ) -> Response:
     return json_response(service.save_notebook(jupyter, caller, project_key, name, content))
 
@@ -83,7 +95,7 @@ async def delete_notebook(project_key: str, name: str, caller: Caller, jupyter: 
 
 
 @router.delete(NB + "/outputs")
-async def clear_outputs(project_key: str, name: str, caller: Caller, jupyter: Jupyter) -> Response:
+async def clear_outputs(project_key: str, name: str, caller: Caller, jupyter: NotebookFiles) -> Response:
     return json_response(service.clear_outputs(jupyter, caller, project_key, name))
 
 
@@ -108,7 +120,7 @@ async def start_session(
 async def unload_session(
     project_key: str, name: str, session_id: str, caller: Caller, jupyter: Jupyter
 ) -> Response:
-    jupyter.check_may_unload(caller, project_key, name, session_id)
+    await to_thread(jupyter.check_may_unload, caller, project_key, name, session_id)
     return json_response(
         await jupyter.unload(session_id, reason=f"unloaded by {caller.name}", by=caller.name)
     )
@@ -123,7 +135,7 @@ async def interrupt_session(
 ) -> Response:
     """labkeeper addition: interrupt the session's kernel (as Jupyter's interrupt does), on
     whichever node runs it. The same callers as an unload: its creator, or a project admin."""
-    jupyter.check_may_unload(caller, project_key, name, session_id)
+    await to_thread(jupyter.check_may_unload, caller, project_key, name, session_id)
     return json_response(await jupyter.nodes.interrupt(session_id))
 
 
@@ -139,22 +151,35 @@ async def run_notebook(
 ) -> Response:
     """labkeeper addition: run every code cell in a session, as a future."""
     asked = body.sessionId if body is not None else None
-    session_id = jupyter.session_for_run(caller, project_key, name, asked)
+    session_id = await to_thread(jupyter.session_for_run, caller, project_key, name, asked)
     if session_id is None:
         started = await jupyter.start_session(caller, project_key, name, server_url=server_url(request))
         session_id = started["sessionId"]
+    state = await to_thread(_submit_run, jupyter, runner, caller, project_key, name, session_id)
+    return json_response({**state, "sessionId": session_id})
+
+
+def _submit_run(
+    jupyter: SessionManager,
+    runner: TaskRunner,
+    caller: Principal,
+    project_key: str,
+    name: str,
+    session_id: str,
+) -> dict[str, Any]:
+    """Submit the run of every cell in the session's kernel; its future's state (blocking)."""
+    where = {"projectKey": project_key, "notebookName": name, "sessionId": session_id}
     job_id = runner.submit(
         Submission(
             kind=RUN_KIND,
-            args={"projectKey": project_key, "notebookName": name, "sessionId": session_id},
+            args=where,
             owner=caller.name,
-            target={"projectKey": project_key, "notebookName": name, "sessionId": session_id},
+            target=dict(where),
             display_name=f"Run Jupyter notebook {project_key}.{name}",
             node=placement.node_of(jupyter.store, session_id),  # where its kernel's channels are
         )
     )
-    state = future_state(get_task(jupyter.store, caller, job_id), with_result=False)
-    return json_response({**state, "sessionId": session_id})
+    return future_state(get_task(jupyter.store, caller, job_id), with_result=False)
 
 
 @router.get("/admin/notebooks/")
@@ -197,7 +222,7 @@ async def legacy_unload(
     name = check_name("notebookName", notebook_name)
     if not session_id:
         raise BadRequest("Query parameter 'sessionId' is required: the session to unload")
-    jupyter.check_may_unload(caller, project_key, name, session_id)
+    await to_thread(jupyter.check_may_unload, caller, project_key, name, session_id)
     return json_response(
         await jupyter.unload(session_id, reason=f"unloaded by {caller.name}", by=caller.name)
     )

@@ -115,8 +115,20 @@ class NotebookStorage(abc.ABC):
 
 
 class FileNotebooks(NotebookStorage):
-    def __init__(self, data_dir: Path) -> None:
+    """Notebooks as files of the data directory. With the instance's `store`, a write made in
+    a request's unit of work reaches its file once the unit has committed (with its audit
+    row): a request that fails leaves the file as it was."""
+
+    def __init__(self, data_dir: Path, store: Store | None = None) -> None:
         self.data_dir = Path(data_dir)
+        self.store = store
+
+    def _write(self, path: Path, content: dict[str, Any]) -> None:
+        data = files.dumped(content)  # a notebook too large is refused now, within the request
+        if self.store is None:
+            files.write_bytes(path, data)
+        else:
+            self.store.after_commit(lambda: files.write_bytes(path, data))
 
     def prepare(self) -> None:
         return None
@@ -134,10 +146,10 @@ class FileNotebooks(NotebookStorage):
         path = self._path(project_key, name)
         if path.exists():
             raise Conflict(f"Jupyter notebook {name!r} already exists in project {project_key}")
-        files.write(path, content)
+        self._write(path, content)
 
     def write(self, project_key: str, name: str, content: dict[str, Any]) -> None:
-        files.write(self._path(project_key, name), content)
+        self._write(self._path(project_key, name), content)
 
     def delete(self, project_key: str, name: str) -> bool:
         path = self._path(project_key, name)
@@ -189,10 +201,7 @@ class FileNotebooks(NotebookStorage):
 
 
 def _dumped(content: dict[str, Any]) -> str:
-    data = orjson.dumps(content)
-    if len(data) > files.MAX_NOTEBOOK_BYTES:
-        raise BadRequest(f"Invalid notebook: at most {files.MAX_NOTEBOOK_BYTES // (1024 * 1024)} MiB")
-    return data.decode()
+    return files.dumped(content, indent=False).decode()
 
 
 def _new_row(project_key: str, name: str, data: str) -> StoredNotebook:
@@ -370,4 +379,4 @@ def storage_of(store: Store, data_dir: Path) -> NotebookStorage:
 def storage_for(kind: str, store: Store, data_dir: Path) -> NotebookStorage:
     if kind == "store":
         return StoreNotebooks(store, data_dir)
-    return FileNotebooks(data_dir)
+    return FileNotebooks(data_dir, store)
