@@ -96,6 +96,19 @@ def _header_ms(msg: dict[str, Any]) -> int:
     return int(date.timestamp() * 1000) if hasattr(date, "timestamp") else now_ms()
 
 
+@dataclass(frozen=True)
+class _StartPlan:
+    """A checked session start: its ids, whom it runs as, and the node that starts it ("": here)."""
+
+    session_id: str
+    kernel_id: str
+    login: str
+    ident: UnixIdentity
+    kernel_name: str
+    limit: int
+    target: str
+
+
 class SessionManager(SessionQueries, Housekeeping, Restarts):
     def __init__(self, store: Store, config: Config) -> None:
         self.store = store
@@ -195,6 +208,46 @@ class SessionManager(SessionQueries, Housekeeping, Restarts):
         kernel_name: str | None = None,
         here: bool = False,
     ) -> dict[str, Any]:
+        # Every check and record off the loop: a start waiting for the store's lock (or a
+        # slow impersonation rule) stalls no other request of this worker.
+        plan = await asyncio.to_thread(
+            self._plan_start, principal, project_key, notebook_name, kernel_name, here
+        )
+        reservation = {
+            "session_id": plan.session_id,
+            "kernel_id": plan.kernel_id,
+            "login": plan.login,
+            "ident": plan.ident,
+            "project_key": project_key,
+            "notebook_name": notebook_name,
+            "kernel_name": plan.kernel_name,
+            "server_url": server_url,
+            "limit": plan.limit,
+        }
+        if plan.target:  # another node's machine runs it (remote.py)
+            return await self.nodes.start_there(plan.target, **reservation)
+        spec, key_id, secret = await asyncio.to_thread(self._reserve_here, reservation)
+        try:
+            live = await self._launch(
+                plan.session_id,
+                plan.kernel_id,
+                plan.kernel_name,
+                spec,
+                plan.ident,
+                secret=secret,
+                server_url=server_url,
+                project_key=project_key,
+                notebook_name=notebook_name,
+            )
+        except BaseException:
+            await asyncio.to_thread(self._forget, plan.session_id)
+            raise
+        return self.session_json(await asyncio.to_thread(self._row, plan.session_id), live)
+
+    def _plan_start(
+        self, principal: Principal, project_key: str, notebook_name: str, kernel_name: str | None, here: bool
+    ) -> _StartPlan:
+        """Check every right of a start and pick its node (blocking: off the loop)."""
         if principal.login is None:
             raise Forbidden(
                 "A notebook session acts as a user: this global API key names no user",
@@ -206,71 +259,42 @@ class SessionManager(SessionQueries, Housekeeping, Restarts):
         rights.require_may_run(principal)
         content = self.notebooks.read(project_key, notebook_name)
         kernel_name = kernel_name or files.kernel_spec_of(content)["name"]
-        env_name = await asyncio.to_thread(self.nodes.env_of_kernel, kernel_name)
+        env_name = self.nodes.env_of_kernel(kernel_name)
         rights.require_env_use(self.store, principal, env_name, kernel_name)
         settings = get_general_settings(self.store)
-        # In a thread: impersonation rules are regular expressions (bounded in time, but
-        # never on the event loop).
-        ident = await asyncio.to_thread(
-            kernel_identity,
+        ident = kernel_identity(
             settings["impersonation"],
             login=login,
             groups=groups_of(self.store, login),
             project_key=project_key,
         )
         rights.require_code_right(principal, ident)
-        session_id, kernel_id = secrets.token_hex(8), str(uuid.uuid4())
-        limit = int(settings["notebooks"].get("maxSessionsPerUser") or 0)
-        target = "" if here else await asyncio.to_thread(self.nodes.target, kernel_name)
-        if target:  # another node's machine runs it (remote.py)
-            return await self.nodes.start_there(
-                target,
-                session_id=session_id,
-                kernel_id=kernel_id,
-                login=login,
-                ident=ident,
-                project_key=project_key,
-                notebook_name=notebook_name,
-                kernel_name=kernel_name,
-                server_url=server_url,
-                limit=limit,
-            )
-        spec = self.specs.get(kernel_name)
+        return _StartPlan(
+            session_id=secrets.token_hex(8),
+            kernel_id=str(uuid.uuid4()),
+            login=login,
+            ident=ident,
+            kernel_name=kernel_name,
+            limit=int(settings["notebooks"].get("maxSessionsPerUser") or 0),
+            target="" if here else self.nodes.target(kernel_name),
+        )
+
+    def _reserve_here(self, reservation: dict[str, Any]) -> tuple[Any, str, str]:
+        """The kernelspec, and the session key of a session recorded to start on this node
+        (blocking: off the loop)."""
+        spec = self.specs.get(reservation["kernel_name"])
         key_id, secret = create_session_key(
-            self.store, login=login, label=f"{KEY_LABEL}{session_id}", lifetime_ms=keylease.lease_ms()
+            self.store,
+            login=reservation["login"],
+            label=f"{KEY_LABEL}{reservation['session_id']}",
+            lifetime_ms=keylease.lease_ms(),
         )
         try:
-            self._reserve(
-                session_id=session_id,
-                kernel_id=kernel_id,
-                login=login,
-                ident=ident,
-                key_id=key_id,
-                project_key=project_key,
-                notebook_name=notebook_name,
-                kernel_name=kernel_name,
-                server_url=server_url,
-                limit=limit,
-            )
+            self._reserve(key_id=key_id, **reservation)
         except BaseException:
             delete_key(self.store, key_id)
             raise
-        try:
-            live = await self._launch(
-                session_id,
-                kernel_id,
-                kernel_name,
-                spec,
-                ident,
-                secret=secret,
-                server_url=server_url,
-                project_key=project_key,
-                notebook_name=notebook_name,
-            )
-        except BaseException:
-            await asyncio.to_thread(self._forget, session_id)
-            raise
-        return self.session_json(self._row(session_id), live)
+        return spec, key_id, secret
 
     def _reserve(
         self,
