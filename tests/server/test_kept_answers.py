@@ -7,6 +7,7 @@ import time
 
 from sqlalchemy import text, update
 
+from labkeeper.nodes import service
 from labkeeper.projects.models import ProjectObject
 from labkeeper.server.answers import NOT_KEPT
 from tests.conftest import Instance
@@ -113,3 +114,39 @@ def test_kept_log_reads_see_every_change_to_the_log_files(instance: Instance) ->
     assert "second line" in admin.get("/admin/logs/labkeeper.log").json()
     (folder / "other.log").write_text("x\n")
     assert "other.log" in admin.get("/admin/logs/").json()
+
+
+def test_the_node_listing_is_kept_between_heartbeats_and_never_past_them(instance: Instance) -> None:
+    """Kept under the nodes stamp: a drain or a heartbeat written by any node is seen by the
+    next listing; a node whose heartbeat grows too old is listed down without any write; and
+    a heartbeat leaves every other kept answer kept."""
+    admin = instance.admin
+    listed = admin.get("/admin/nodes").json()
+    assert listed and all(node["state"] == "UP" for node in listed)
+    answers = instance.app.state.answers
+    kept_nodes = [key for key in answers._entries if key[0].endswith("/admin/nodes")]
+    assert kept_nodes and "nodes" in answers._entries[kept_nodes[0]][0]
+    variables = admin.get("/admin/variables/").json()
+    kept_variables = [key for key in answers._entries if key[0].endswith("/admin/variables/")]
+    assert "nodes" not in answers._entries[kept_variables[0]][0]
+
+    name = listed[0]["name"]
+    write(instance, "UPDATE nodes SET draining = :yes WHERE name = :name", yes=True, name=name)
+    assert admin.get("/admin/nodes").json()[0]["state"] == "DRAINING"
+    write(instance, "UPDATE nodes SET draining = :no WHERE name = :name", no=False, name=name)
+    assert admin.get("/admin/nodes").json()[0]["state"] == "UP"
+    stamps = answers._entries[kept_variables[0]][0]
+    assert admin.get("/admin/variables/").json() == variables
+    assert answers._entries[kept_variables[0]][0] == stamps  # the same kept answer
+
+    # A heartbeat 14.9 s old: listed up now, down 100 ms later, with no write in between.
+    old = int(time.time() * 1000) - service.ALIVE_WITHIN_MS + 100
+    for _ in range(20):  # the node's own heartbeat may land meanwhile: then again
+        write(instance, "UPDATE nodes SET heartbeat_on = :old WHERE name = :name", old=old, name=name)
+        if admin.get("/admin/nodes").json()[0]["state"] == "UP":
+            time.sleep(0.15)
+            if admin.get("/admin/nodes").json()[0]["state"] == "DOWN":
+                break
+        old = int(time.time() * 1000) - service.ALIVE_WITHIN_MS + 100
+    else:
+        raise AssertionError("a node whose heartbeat grew too old was never listed down")

@@ -50,6 +50,8 @@ PROJECTS = "projects"  # the projects table: what the project list is made of
 DATA = "data"  # every other table (migration 0008): with the three above, any write moves a stamp
 # user_activity (migration 0022), written by reads: only the activity reads are kept under it
 ACTIVITY = "activity"
+# nodes (migration 0025), written by every node's heartbeat: only the node listing is kept under it
+NODES = "nodes"
 
 Stamps = dict[str, int]
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from fastapi import Response
 
+from labkeeper.db import now_ms
 from labkeeper.names import check_name
 from labkeeper.nodes import service
+from labkeeper.server.answers import settled
 from labkeeper.server.deps import Admin, AppStore
 from labkeeper.server.responses import json_response
 from labkeeper.server.routing import api_router
@@ -15,7 +17,10 @@ router = api_router("nodes")
 
 @router.get("/admin/nodes")
 async def list_nodes(store: AppStore, _admin: Admin) -> Response:
-    return json_response(service.list_nodes(store))
+    nodes = service.list_nodes(store)
+    until = service.states_hold_until(nodes)
+    # Kept under the nodes stamp, until a node's state could change with the clock alone.
+    return settled(json_response(nodes), file_stamp=(lambda: now_ms() < until, True))
 
 
 @router.post("/admin/nodes/{name}/drain")

@@ -114,6 +114,12 @@ def list_nodes(store: Store) -> list[dict[str, Any]]:
     return [node_state(NodeRow(*row), now) for row in rows]
 
 
+def states_hold_until(nodes: list[dict[str, Any]]) -> int:
+    """The first moment (ms) a listed node's state could change with the clock alone: a live
+    node whose heartbeat grows too old is down."""
+    return min((n["lastHeartbeat"] + ALIVE_WITHIN_MS for n in nodes if n["alive"]), default=2**62)
+
+
 def placeable(store: Store, role_part: str = "worker") -> list[Node]:
     """Live, undrained nodes that execute work, for placements."""
     now = now_ms()

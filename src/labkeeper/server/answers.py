@@ -33,7 +33,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from labkeeper.db.stamps import ACTIVITY, Stamps
+from labkeeper.db.stamps import ACTIVITY, NODES, Stamps
 from labkeeper.server.routing import API_PREFIX
 
 KEPT_WHEN_SETTLED: dict[str, str] = {
@@ -60,6 +60,8 @@ KEPT_WHEN_SETTLED: dict[str, str] = {
     "/projects/{key}/sql-notebooks/{notebook_id}/runs/{run_id}": "kept once the run has ended",
     "/admin/logs/": "log files: kept under the stat of the log folder and its files",
     "/admin/logs/{name}": "as /admin/logs/ (a log written in the last 2 s is read every time)",
+    "/admin/nodes": "kept under the nodes stamp (every heartbeat moves it) until the first moment "
+    "a node's state could change with the clock (its last heartbeat growing too old)",
 }
 SETTLED = "labkeeper_settled"
 FILE_STAMP = "labkeeper_file_stamp"
@@ -74,26 +76,31 @@ NOT_KEPT: dict[str, str] = {
     "/healthz": "no store read",
     "/readyz": "reads the store's reachability now",
     "/metrics": "counters of this process and live kernels",
-    "/admin/nodes": "heartbeats: rows that move no change stamp, read against the clock",
     "/auth/info": "withSecrets answers hold decrypted secrets, never kept in memory",
     "/instance-info": "no store read",
 }
 
 
-# The only routes kept under the `activity` stamp (db/stamps.py): activity is written by
-# reads, so every other route's answer is kept under the stamps without it.
-READS_ACTIVITY = frozenset({"/admin/users-activity", "/admin/users/{login}/activity"})
+# Topics moved by writes that are not changes of what other answers show (user activity is
+# written by reads, the node rows by every node's heartbeat): only the routes listed here
+# are kept under them, and every other route's answer under the stamps without them.
+OWN_TOPICS: dict[str, frozenset[str]] = {
+    ACTIVITY: frozenset({"/admin/users-activity", "/admin/users/{login}/activity"}),
+    NODES: frozenset({"/admin/nodes"}),
+}
 
 
-def reads_activity(template: str) -> bool:
-    return template.removeprefix(API_PREFIX) in READS_ACTIVITY
+def topics_not_read(template: str) -> frozenset[str]:
+    """The own topics (OWN_TOPICS) that the answers of route `template` are not kept under."""
+    route = template.removeprefix(API_PREFIX)
+    return frozenset(topic for topic, routes in OWN_TOPICS.items() if route not in routes)
 
 
-def without_activity(stamps: Stamps) -> Stamps:
-    """The stamps an answer that does not read user activity is kept under."""
-    if ACTIVITY not in stamps:
+def without(stamps: Stamps, topics: frozenset[str]) -> Stamps:
+    """The stamps an answer is kept under: all but `topics`."""
+    if not topics.intersection(stamps):
         return stamps
-    return {topic: value for topic, value in stamps.items() if topic != ACTIVITY}
+    return {topic: value for topic, value in stamps.items() if topic not in topics}
 
 
 def kept(template: str) -> bool:

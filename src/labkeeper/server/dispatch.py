@@ -37,12 +37,13 @@ from starlette.types import Receive, Scope, Send
 from labkeeper.errors import BadRequest
 from labkeeper.server.answers import (
     FILE_STAMP,
+    OWN_TOPICS,
     SETTLED,
     Answers,
     kept,
     kept_when_settled,
-    reads_activity,
-    without_activity,
+    topics_not_read,
+    without,
 )
 from labkeeper.server.deps import STAMPS
 from labkeeper.server.params import converter, is_str_list
@@ -288,13 +289,13 @@ def compile_route(
     writes: WriteUnits | None = None,
     *,
     only_settled: bool = False,
-    with_activity: bool = False,
+    not_read: frozenset[str] = frozenset(OWN_TOPICS),
 ) -> Invoker:
     """A plan that answers `route` as FastAPI would, or NotCompilable saying why not. With
     `answers`, a GET's 200 answers are kept under the request's stamps (server/answers.py);
-    with `only_settled`, only those its handler marked settled; unless `with_activity`, under
-    the stamps without the user activity one; with `writes`, the handler runs off the loop in
-    the request's unit of work."""
+    with `only_settled`, only those its handler marked settled; under the stamps without the
+    `not_read` topics (server/answers.py OWN_TOPICS: by default all of them); with `writes`,
+    the handler runs off the loop in the request's unit of work."""
     endpoint = route.dependant.call
     if not inspect.iscoroutinefunction(endpoint):
         raise NotCompilable("the handler is not an async def function")
@@ -343,8 +344,7 @@ def compile_route(
             response = await endpoint(**values)
             await response(scope, receive, send)
             return
-        if not with_activity:
-            stamps = without_activity(stamps)
+        stamps = without(stamps, not_read)
         key = (scope["path"], scope["query_string"], principal)
         hit = answers.get(key, stamps)
         if hit is not None:
@@ -391,7 +391,7 @@ def compile_table(
                 keeps,
                 unit,
                 only_settled=kept_when_settled(entry.route.path),
-                with_activity=reads_activity(entry.route.path),
+                not_read=topics_not_read(entry.route.path),
             )
         except NotCompilable as exc:
             left[label] = str(exc)
