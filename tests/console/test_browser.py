@@ -242,7 +242,15 @@ def test_docs_render_the_openapi_document(page, api) -> None:  # type: ignore[no
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.goto("/docs")
-    page.wait_for_selector("text=/personal-api-keys/", timeout=20_000)
+    page.wait_for_selector("text=/instance-info", timeout=20_000)
+    # Swagger UI renders a long list of operations lazily, as it scrolls into view.
+    wanted = page.locator("text=/personal-api-keys/")
+    for _ in range(200):
+        if wanted.count():
+            break
+        page.mouse.wheel(0, 1500)
+        page.wait_for_timeout(50)
+    wanted.first.wait_for(timeout=5_000)
     assert not [e for e in errors if "Content Security Policy" in e]
 
 

@@ -126,10 +126,8 @@ async def unload_session(
     )
 
 
-# Out of the OpenAPI document for now: any operation added there stops the console's /docs
-# page from rendering (tests/console/test_browser.py), a problem of its own. Its rights are
-# tested with the remote kernels (tests/jupyter/test_remote_kernels.py).
-@router.post(NB + "/sessions/{session_id}/actions/interrupt", include_in_schema=False)
+# Its rights are tested with the remote kernels (tests/jupyter/test_remote_kernels.py).
+@router.post(NB + "/sessions/{session_id}/actions/interrupt")
 async def interrupt_session(
     project_key: str, name: str, session_id: str, caller: Caller, jupyter: Jupyter
 ) -> Response:
