@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 import shutil
 import stat
 import tempfile
@@ -167,8 +168,18 @@ def _user_dir(folder: Path, ident: UnixIdentity) -> Path:
             "was probably recreated with another uid. An admin must move that folder away",
         )
     if st is None:
-        folder.mkdir(mode=0o700)
+        # Made under a name of its own, then moved into place already owned by `ident`: a
+        # start running beside this one never sees it half made (owned by labkeeper).
+        made = folder.with_name(f".{folder.name}.{secrets.token_hex(6)}")
+        made.mkdir(mode=0o700)
         if ident.impersonated:
-            os.chown(folder, ident.uid, ident.gid, follow_symlinks=False)
+            os.chown(made, ident.uid, ident.gid, follow_symlinks=False)
+        try:
+            os.rename(made, folder)  # replaces at most an empty folder another start just made
+        except OSError:
+            made.rmdir()
+            if not os.path.lexists(folder):
+                raise
+            return _user_dir(folder, ident)  # another start's, in use already: checked as any
     os.chmod(folder, 0o700)
     return folder
