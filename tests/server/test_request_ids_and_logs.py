@@ -4,15 +4,17 @@ forge, and one line for a repeated error."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 import re
+import threading
 
 import httpx
 import orjson
 import pytest
 
 from labkeeper.config import Config
-from labkeeper.server.request_path import _RandomIds
+from labkeeper.server.request_path import _RequestIds
 from labkeeper.settings import service as settings_service
 from tests.conftest import ADMIN_KEY, Instance, LiveServer
 from tests.helpers import wait_for
@@ -38,20 +40,28 @@ def test_every_answer_has_a_request_id_and_a_sane_one_is_kept(instance: Instance
         assert HEX_ID.fullmatch(answer.headers["x-request-id"]), hostile
 
 
-def test_new_request_ids_never_repeat_across_blocks_or_a_fork() -> None:
-    ids = _RandomIds()
-    made = [ids.new() for _ in range(3 * _RandomIds.BLOCK // 8)]  # three blocks of random bytes
-    assert all(HEX_ID.fullmatch(i) for i in made) and len(set(made)) == len(made)
+def test_new_request_ids_never_repeat_in_a_process_across_its_threads_or_a_fork() -> None:
+    ids = _RequestIds()
+    made: list[str] = []
+    threads = [threading.Thread(target=lambda: made.extend(ids.new() for _ in range(5000))) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(HEX_ID.fullmatch(i) for i in made) and len(set(made)) == len(made) == 20_000
+    ids._count = itertools.count(_RequestIds.LIMIT)  # the counter's last id, then a new prefix
+    last, after = ids.new(), ids.new()
+    assert HEX_ID.fullmatch(after) and after[:8] != last[:8]
     read, write = os.pipe()
     child = os.fork()
-    if child == 0:  # the child's next id comes from a block of its own
+    if child == 0:  # the child draws a prefix of its own
         os.write(write, ids.new().encode())
         os._exit(0)
     os.close(write)
     os.waitpid(child, 0)
     from_child = os.read(read, 64).decode()
     os.close(read)
-    assert HEX_ID.fullmatch(from_child) and from_child != ids.new()
+    assert HEX_ID.fullmatch(from_child) and from_child[:8] != ids.new()[:8]
 
 
 def test_the_audit_row_carries_the_request_id(instance: Instance) -> None:

@@ -251,6 +251,7 @@ class Store:
         self._async_readers: list[_AsyncReader] = []
         # request_stamps on SQLite: {event loop: (stamps, the task that read them)} (see there).
         self._batches: dict[Any, tuple[dict[str, int], asyncio.Task[Any]]] = {}
+        self._last_stamps: dict[str, int] = {}  # the last stamps a request read (request_stamps)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         # Same pool; on SQLite its transactions start with a plain (shared) BEGIN.
         self.reader = self.engine.execution_options(labkeeper_readonly=True)
@@ -396,6 +397,10 @@ class Store:
                 raise
             raise StoreUnavailable(describe(exc)) from exc
         self.health.succeeded()
+        last = self._last_stamps
+        if stamps == last:
+            return last  # the same object while nothing changed: what is derived from it stays valid
+        self._last_stamps = stamps
         return stamps
 
     def _sqlite_batch_stamps(self) -> dict[str, int]:

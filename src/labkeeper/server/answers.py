@@ -96,11 +96,18 @@ def topics_not_read(template: str) -> frozenset[str]:
     return frozenset(topic for topic, routes in OWN_TOPICS.items() if route not in routes)
 
 
+_WITHOUT: dict[frozenset[str], tuple[Stamps, Stamps]] = {}  # topics -> (stamps, stamps without them)
+
+
 def without(stamps: Stamps, topics: frozenset[str]) -> Stamps:
-    """The stamps an answer is kept under: all but `topics`."""
-    if not topics.intersection(stamps):
-        return stamps
-    return {topic: value for topic, value in stamps.items() if topic not in topics}
+    """The stamps an answer is kept under: all but `topics`. Made once per stamps read: the
+    store hands out the same stamps object while nothing changes (Store.request_stamps)."""
+    made = _WITHOUT.get(topics)
+    if made is not None and made[0] is stamps:
+        return made[1]
+    kept = {topic: value for topic, value in stamps.items() if topic not in topics}
+    _WITHOUT[topics] = (stamps, kept)
+    return kept
 
 
 def kept(template: str) -> bool:

@@ -16,10 +16,10 @@ keep-alive connection (Starlette re-raises after sending its 500).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 import re
-import threading
 import time
 from collections.abc import Callable
 
@@ -42,32 +42,30 @@ _SANE_ID = re.compile(rb"[A-Za-z0-9._:-]{1,64}")
 _BODYLESS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-class _RandomIds:
-    """New request ids: 8 random bytes each, in hex, cut from a block of `os.urandom` read
-    once per 512 ids (a system call per request cost the real server more than the id is
-    worth). Threads (event loops of their own) never get the same bytes; a forked child
-    starts on a block of its own, never on its parent's."""
+class _RequestIds:
+    """New request ids: 16 hex digits, a prefix of 4 random bytes drawn once per process and
+    a counter (a draw per request cost more than the id is worth). A forked child draws a
+    prefix of its own, and so does a process after 2**32 ids; threads share the counter,
+    whose steps CPython makes atomic, so no two requests of a process get the same id."""
 
-    BLOCK = 4096
+    LIMIT = 0xFFFFFFFF
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
         self._drop()
         os.register_at_fork(after_in_child=self._drop)
 
     def _drop(self) -> None:
-        self._block, self._at = b"", self.BLOCK
+        self._prefix, self._count = os.urandom(4).hex(), itertools.count()
 
     def new(self) -> str:
-        with self._lock:
-            at = self._at
-            if at >= self.BLOCK:
-                self._block, at = os.urandom(self.BLOCK), 0
-            self._at = at + 8
-            return self._block[at : at + 8].hex()
+        number = next(self._count)
+        if number > self.LIMIT:
+            self._drop()
+            number = next(self._count)
+        return f"{self._prefix}{number:08x}"
 
 
-_new_id = _RandomIds().new
+_new_id = _RequestIds().new
 
 
 def request_id_from(value: bytes | None) -> str:
