@@ -35,7 +35,7 @@ from labkeeper.db import Store, now_ms
 from labkeeper.errors import BadRequest, Conflict, NotFound
 from labkeeper.names import check_name, check_project_key
 from labkeeper.notebooks.jupyter import files
-from labkeeper.notebooks.jupyter.models import StoredNotebook
+from labkeeper.notebooks.jupyter.models import StoredCheckpoint, StoredNotebook
 
 log = logging.getLogger("labkeeper.jupyter")
 Stamp = tuple[Callable[[], Any], Any] | None
@@ -357,6 +357,7 @@ class StoreNotebooks(NotebookStorage):
     def project_deleted(self, project_key: str) -> None:
         with self.store.begin() as s:
             s.execute(delete(StoredNotebook).where(StoredNotebook.project_key == project_key))
+            s.execute(delete(StoredCheckpoint).where(StoredCheckpoint.project_key == project_key))
 
 
 def storage_of(store: Store, data_dir: Path) -> NotebookStorage:
