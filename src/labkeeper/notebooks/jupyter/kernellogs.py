@@ -38,6 +38,7 @@ COPY_SECONDS = 2.0
 # labkeeper's API keys: "lk_" and a url-safe token (auth/keys.py).
 _API_KEY = re.compile(r"lk_[A-Za-z0-9_\-]{16,}")
 MASKED_KEY = "lk_***"
+_CUT_WORD = re.compile(rb"^\S+")
 
 
 def masked(text: str) -> str:
@@ -61,8 +62,8 @@ def read_tail(path: Path) -> tuple[str, int, int] | None:
         start = max(0, stat.st_size - MAX_STORED_BYTES)
         source.seek(start)
         data = source.read(MAX_STORED_BYTES)
-    if start:  # from the first whole line: a cut key would escape the masking
-        data = data[data.find(b"\n") + 1 :]
+    if start:  # the cut may fall inside a key or a URL, whose rest would escape the masking
+        data = _CUT_WORD.sub(b"", data, count=1)
     return masked(data.decode("utf-8", errors="replace")), stat.st_size, int(stat.st_mtime * 1000)
 
 
