@@ -79,6 +79,12 @@ def test_a_checkpoint_made_through_one_node_is_restored_through_the_other(
     ]
     assert b.lab(ann).delete("/api/contents/WORK/second.ipynb/checkpoints/checkpoint").status_code == 204
     assert a.lab(ann).get("/api/contents/WORK/second.ipynb/checkpoints").json() == []
+    # A notebook deleted through the API takes its checkpoint along: a new one of that name
+    # has none to restore.
+    assert a.lab(ann).post("/api/contents/WORK/second.ipynb/checkpoints").status_code == 201
+    assert b.api(ann).delete(f"{NB}/second").status_code == 200
+    b.put_notebook(ann, "WORK", "second", "print('new')")
+    assert a.lab(ann).get("/api/contents/WORK/second.ipynb/checkpoints").json() == []
 
 
 def test_a_kernel_log_started_through_one_node_is_read_through_the_other(

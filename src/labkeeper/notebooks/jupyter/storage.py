@@ -298,6 +298,12 @@ class StoreNotebooks(NotebookStorage):
                     StoredNotebook.project_key == project_key, StoredNotebook.name == name
                 )
             )
+            # Its Lab checkpoint goes with it (lab/checkpoints.py), whichever door deleted it.
+            s.execute(
+                delete(StoredCheckpoint).where(
+                    StoredCheckpoint.project_key == project_key, StoredCheckpoint.name == name
+                )
+            )
             return bool(done.rowcount)
 
     def rename(self, project_key: str, name: str, new_name: str) -> dict[str, Any]:
@@ -309,6 +315,16 @@ class StoreNotebooks(NotebookStorage):
                     update(StoredNotebook)
                     .where(StoredNotebook.project_key == project_key, StoredNotebook.name == name)
                     .values(name=new_name, modified_on=now_ms())
+                )
+                s.execute(  # its checkpoint follows it; the name's former one was its own
+                    delete(StoredCheckpoint).where(
+                        StoredCheckpoint.project_key == project_key, StoredCheckpoint.name == new_name
+                    )
+                )
+                s.execute(
+                    update(StoredCheckpoint)
+                    .where(StoredCheckpoint.project_key == project_key, StoredCheckpoint.name == name)
+                    .values(name=new_name)
                 )
         except IntegrityError:
             raise Conflict(f"Jupyter notebook {new_name!r} already exists in project {project_key}") from None
