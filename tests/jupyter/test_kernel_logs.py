@@ -62,3 +62,12 @@ def test_a_kernel_log_is_read_by_its_creator_and_admins_only(instance: Instance)
             assert s.get(StoredKernelLog, sid) is None
     assert ann.delete(f"{NB}/main/sessions/{sid}").status_code == 200
     assert_error(ann.get(f"{NB}/main/sessions/{sid}/log"), 404)
+
+
+def test_no_log_is_copied_for_a_session_that_has_ended(instance: Instance) -> None:
+    logs = instance.config.data_dir / "jupyter" / "kernel-logs"
+    (logs / "k-gone.log").write_text("from a kernel whose session ended\n")
+    copier = kernellogs.KernelLogCopier(instance.store, logs, "here", enabled=True)
+    assert copier.copy("gone-session", "k-gone") is False
+    with instance.store.read() as s:
+        assert s.get(StoredKernelLog, "gone-session") is None

@@ -21,12 +21,12 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 
 from labkeeper.auth.principal import Principal
 from labkeeper.codeenvs.masking import mask
 from labkeeper.db import Store
-from labkeeper.notebooks.jupyter.models import StoredKernelLog
+from labkeeper.notebooks.jupyter.models import JupyterSession, StoredKernelLog
 from labkeeper.projects.access import require_project
 
 if TYPE_CHECKING:
@@ -105,6 +105,13 @@ class KernelLogCopier:
         content, size, modified = tail
         values = {"node": self.node, "content": content, "size": size, "modified_on": modified}
         with self.store.begin() as s:
+            # The session's row locked: a copy racing the session's end is deleted with it,
+            # or finds it gone and writes nothing (no log outlives its session).
+            if (
+                s.scalar(select(JupyterSession.id).where(JupyterSession.id == session_id).with_for_update())
+                is None
+            ):
+                return False
             done = s.execute(
                 update(StoredKernelLog).where(StoredKernelLog.session_id == session_id).values(**values)
             )
@@ -123,7 +130,7 @@ def read_log(
     manager: SessionManager, principal: Principal, project_key: str, notebook_name: str, session_id: str
 ) -> dict[str, Any]:
     """The session's kernel log (its last MAX_STORED_BYTES), for its creator, a project admin
-    or an instance admin; a 404 for a session the caller cannot see."""
+    or an instance admin (403 for anyone else); a 404 for no such session of that notebook."""
     require_project(manager.store, principal, project_key, "READ")
     row = manager._row_of(project_key, notebook_name, session_id)
     own = principal.login is not None and principal.login == row.creator
