@@ -11,6 +11,7 @@ from labkeeper.nodes import models as node_models
 from labkeeper.notebooks.jupyter import models as jupyter_models
 from labkeeper.notebooks.sql import models as sql_notebook_models
 from labkeeper.projects import models as project_models
+from labkeeper.projects.archive import models as project_archive_models
 from labkeeper.settings import models as settings_models
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "futures_models",
     "jupyter_models",
     "node_models",
+    "project_archive_models",
     "project_models",
     "settings_models",
     "sql_notebook_models",

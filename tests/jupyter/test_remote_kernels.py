@@ -228,3 +228,29 @@ def test_a_kernel_goes_to_the_least_busy_node_that_has_it(instance: Instance) ->
     with pytest.raises(Unavailable):
         choose("py-dku-venv-x")
     assert choose_node(instance.store, here="n1", executes_here=True, kernel="python3") == "n2"
+
+
+def test_the_log_of_a_kernel_on_the_worker_is_read_through_the_api_node(
+    nodes: tuple[Instance, Instance],
+) -> None:
+    a, b = nodes
+    code = (
+        "import os\n"
+        "os.write(2, b'written-on-the-worker\\n')\n"
+        "os.write(2, os.environ['LABKEEPER_API_KEY'].encode())"
+    )
+    assert a.admin.put(f"{NB}/main", json=notebook(code)).status_code == 200
+    sid = start(a.admin)["sessionId"]
+    assert sid in b.app.state.jupyter.live
+    job = a.admin.post(f"{NB}/main/actions/run", json={"sessionId": sid}).json()["jobId"]
+    assert wait_for(
+        lambda: not a.admin.get(f"/futures/{job}", params={"peek": "true"}).json()["alive"], timeout=30
+    )
+
+    def logged() -> dict | None:
+        body = a.admin.get(f"{NB}/main/sessions/{sid}/log").json()
+        return body if "written-on-the-worker" in body.get("content", "") else None
+
+    log = wait_for(logged, timeout=15, interval=0.2)
+    assert log["node"] == "worker-b" and "lk_***" in log["content"]
+    assert "lk_" not in log["content"].replace("lk_***", "")

@@ -21,6 +21,7 @@ from labkeeper.settings.service import get_general_settings
 if TYPE_CHECKING:
     from labkeeper.db import Store
     from labkeeper.isolation.layout import RunTree
+    from labkeeper.notebooks.jupyter.kernellogs import KernelLogCopier
     from labkeeper.notebooks.jupyter.remote import NodeKernels
     from labkeeper.notebooks.jupyter.sessions import LiveKernel
 
@@ -34,6 +35,7 @@ class Housekeeping:
     worker_id: str
     node: str
     nodes: NodeKernels
+    kernel_logs: KernelLogCopier
     live: dict[str, LiveKernel]
     _stopping: set[str]
     _restarting: set[str]
@@ -116,6 +118,9 @@ class Housekeeping:
         dirty = self._take_dirty()
         renewal = keylease.renewal_due(self)  # type: ignore[arg-type]
         await asyncio.to_thread(self._store_round, dirty, renewal)
+        if self.kernel_logs.due():
+            kernels = [(live.session_id, live.kernel_id) for live in self.live.values()]
+            await asyncio.to_thread(self.kernel_logs.copy_round, kernels)
         timeout = (await asyncio.to_thread(get_general_settings, self.store))["notebooks"].get(
             "idleKernelTimeoutSeconds"
         ) or 0

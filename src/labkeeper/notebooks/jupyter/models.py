@@ -63,3 +63,27 @@ class StoredNotebook(Base):
     content: Mapped[str] = mapped_column(Text)
     size: Mapped[int] = mapped_column(Integer)
     modified_on: Mapped[int] = mapped_column(BigInteger)
+
+
+class StoredCheckpoint(Base):
+    """A notebook's Lab checkpoint, kept in the store with the notebook (lab/checkpoints.py)."""
+
+    __tablename__ = "jupyter_checkpoints"
+
+    project_key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    content: Mapped[str] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(Integer)
+    modified_on: Mapped[int] = mapped_column(BigInteger)
+
+
+class StoredKernelLog(Base):
+    """The tail of a session's kernel log, copied by the kernel's node (kernellogs.py)."""
+
+    __tablename__ = "jupyter_kernel_logs"
+
+    session_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    node: Mapped[str] = mapped_column(String(100))
+    content: Mapped[str] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(BigInteger)  # of the whole file on its node
+    modified_on: Mapped[int] = mapped_column(BigInteger)

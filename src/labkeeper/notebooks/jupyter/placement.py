@@ -18,6 +18,7 @@ from labkeeper.db import Store, now_ms
 from labkeeper.errors import Unavailable
 from labkeeper.nodes.models import Node
 from labkeeper.nodes.service import is_alive, placeable
+from labkeeper.notebooks.jupyter import kernellogs
 from labkeeper.notebooks.jupyter.events import record_unloaded
 from labkeeper.notebooks.jupyter.models import JupyterSession
 
@@ -61,6 +62,7 @@ def forget_sessions_of_dead_nodes(store: Store) -> list[str]:
         rows = list(s.scalars(select(JupyterSession).where(JupyterSession.node.in_(dead))))
         for row in rows:
             s.execute(delete(JupyterSession).where(JupyterSession.id == row.id))
+            kernellogs.forget(s, row.id)
             if row.api_key_id:
                 s.execute(delete(ApiKey).where(ApiKey.id == row.api_key_id))
     for row in rows:

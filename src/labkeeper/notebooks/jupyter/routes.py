@@ -12,7 +12,7 @@ from labkeeper.errors import BadRequest
 from labkeeper.futures.runner import Submission, TaskRunner
 from labkeeper.futures.service import future_state, get_task
 from labkeeper.names import check_name
-from labkeeper.notebooks.jupyter import placement, service
+from labkeeper.notebooks.jupyter import kernellogs, placement, service
 from labkeeper.notebooks.jupyter.bodies import RunRequest
 from labkeeper.notebooks.jupyter.run import KIND as RUN_KIND
 from labkeeper.notebooks.jupyter.sessions import SessionManager
@@ -135,6 +135,16 @@ async def interrupt_session(
     whichever node runs it. The same callers as an unload: its creator, or a project admin."""
     await to_thread(jupyter.check_may_unload, caller, project_key, name, session_id)
     return json_response(await jupyter.nodes.interrupt(session_id))
+
+
+# Out of the OpenAPI document, as the interrupt above (the /docs page).
+@router.get(NB + "/sessions/{session_id}/log", include_in_schema=False)
+async def kernel_log(
+    project_key: str, name: str, session_id: str, caller: Caller, jupyter: Jupyter
+) -> Response:
+    """labkeeper addition: the tail of the session's kernel log (stdout and stderr of its
+    process), from any API node. Its creator, a project admin or an instance admin."""
+    return json_response(kernellogs.read_log(jupyter, caller, project_key, name, session_id))
 
 
 @router.post(NB + "/actions/run")

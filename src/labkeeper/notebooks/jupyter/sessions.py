@@ -38,7 +38,7 @@ from labkeeper.db import Store, now_ms
 from labkeeper.errors import Conflict, Forbidden, TooManyRequests
 from labkeeper.isolation.identity import UnixIdentity, first_denied, kernel_identity
 from labkeeper.isolation.layout import RunTree
-from labkeeper.notebooks.jupyter import files, keylease, rights
+from labkeeper.notebooks.jupyter import files, kernellogs, keylease, rights
 from labkeeper.notebooks.jupyter.envusage import notebook_env_usages, notebook_files_stamp
 from labkeeper.notebooks.jupyter.events import record_unloaded
 from labkeeper.notebooks.jupyter.housekeeping import Housekeeping
@@ -122,6 +122,10 @@ class SessionManager(SessionQueries, Housekeeping, Restarts):
         )
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.node = config.effective_node_name
+        # Several nodes share a PostgreSQL store only: one machine reads its own files.
+        self.kernel_logs = kernellogs.KernelLogCopier(
+            store, self.logs, self.node, enabled=not config.is_sqlite
+        )
         self.live: dict[str, LiveKernel] = {}
         self._housekeeper: asyncio.Task | None = None
         self._stopping: set[str] = set()
@@ -418,7 +422,7 @@ class SessionManager(SessionQueries, Housekeeping, Restarts):
                 "never falls back to TCP (any local account could connect); shorten TMPDIR or run as root "
                 "(sockets then live under /run/labkeeper)",
             )
-        log_path = self.logs / f"{kernel_id}.log"
+        log_path = kernellogs.log_path(self.logs, kernel_id)
         await self.kernels.start_kernel(
             kernel_name=kernel_name,
             kernel_id=kernel_id,
@@ -453,7 +457,7 @@ class SessionManager(SessionQueries, Housekeeping, Restarts):
         try:
             await client.wait_for_ready(timeout=START_TIMEOUT)
         except (RuntimeError, TimeoutError) as exc:
-            output = log_path.read_text(errors="replace")[-2000:].strip()
+            output = kernellogs.masked(log_path.read_text(errors="replace")[-2000:]).strip()
             raise Conflict(
                 f"The kernel {spec.display_name!r} did not start: {exc}",
                 detail=f"The kernel {spec.display_name!r} ({' '.join(spec.argv[:3])}) did not start: {exc}. "
@@ -549,6 +553,7 @@ class SessionManager(SessionQueries, Housekeeping, Restarts):
             if row is None:
                 return
             s.execute(delete(JupyterSession).where(JupyterSession.id == session_id))
+            kernellogs.forget(s, session_id)
             if row.api_key_id:  # with the row, never after it: no ended session keeps a key
                 s.execute(delete(ApiKey).where(ApiKey.id == row.api_key_id))
             kernel_id, paths = row.kernel_id, [row.connection_file, row.socket_dir]
@@ -557,7 +562,7 @@ class SessionManager(SessionQueries, Housekeeping, Restarts):
             self.remove_local_files(paths, kernel_id=kernel_id)
 
     def remove_local_files(self, paths: list[str], *, kernel_id: str) -> None:
-        remove_files(paths + [str(self.logs / f"{kernel_id}.log")])
+        remove_files(paths + [str(kernellogs.log_path(self.logs, kernel_id))])
 
 
 def remove_files(paths: list[str]) -> None:

@@ -35,7 +35,7 @@ from labkeeper.db import Store, now_ms
 from labkeeper.errors import BadRequest, Conflict, NotFound
 from labkeeper.names import check_name, check_project_key
 from labkeeper.notebooks.jupyter import files
-from labkeeper.notebooks.jupyter.models import StoredNotebook
+from labkeeper.notebooks.jupyter.models import StoredCheckpoint, StoredNotebook
 
 log = logging.getLogger("labkeeper.jupyter")
 Stamp = tuple[Callable[[], Any], Any] | None
@@ -307,6 +307,12 @@ class StoreNotebooks(NotebookStorage):
                     StoredNotebook.project_key == project_key, StoredNotebook.name == name
                 )
             )
+            # Its Lab checkpoint goes with it (lab/checkpoints.py), whichever door deleted it.
+            s.execute(
+                delete(StoredCheckpoint).where(
+                    StoredCheckpoint.project_key == project_key, StoredCheckpoint.name == name
+                )
+            )
             return bool(done.rowcount)
 
     def rename(self, project_key: str, name: str, new_name: str) -> dict[str, Any]:
@@ -318,6 +324,16 @@ class StoreNotebooks(NotebookStorage):
                     update(StoredNotebook)
                     .where(StoredNotebook.project_key == project_key, StoredNotebook.name == name)
                     .values(name=new_name, modified_on=now_ms())
+                )
+                s.execute(  # its checkpoint follows it; the name's former one was its own
+                    delete(StoredCheckpoint).where(
+                        StoredCheckpoint.project_key == project_key, StoredCheckpoint.name == new_name
+                    )
+                )
+                s.execute(
+                    update(StoredCheckpoint)
+                    .where(StoredCheckpoint.project_key == project_key, StoredCheckpoint.name == name)
+                    .values(name=new_name)
                 )
         except IntegrityError:
             raise Conflict(f"Jupyter notebook {new_name!r} already exists in project {project_key}") from None
@@ -366,6 +382,7 @@ class StoreNotebooks(NotebookStorage):
     def project_deleted(self, project_key: str) -> None:
         with self.store.begin() as s:
             s.execute(delete(StoredNotebook).where(StoredNotebook.project_key == project_key))
+            s.execute(delete(StoredCheckpoint).where(StoredCheckpoint.project_key == project_key))
 
 
 def storage_of(store: Store, data_dir: Path) -> NotebookStorage:

@@ -64,14 +64,17 @@ StreamedUpload = Annotated[Request, Depends(streamed_upload)]
         }
     },
 )
-async def upload_import(request: StreamedUpload, config: AppConfig, caller: Caller) -> Response:
+async def upload_import(
+    request: StreamedUpload, store: AppStore, config: AppConfig, caller: Caller
+) -> Response:
     caller.require("mayCreateProjects")
     boundary = upload.boundary_of(request.headers.get("content-type"))
-    import_id, raw, archive = await asyncio.to_thread(service.upload_paths, config.data_dir)
+    shared = None if config.is_sqlite else store  # another node may process it
+    import_id, raw, archive = await asyncio.to_thread(service.upload_paths, config.data_dir, shared)
     try:
         await upload.receive_to_file(request, raw)
         await asyncio.to_thread(upload.extract_file_part, raw, boundary, archive)
-        answer = await asyncio.to_thread(service.accept_upload, caller, import_id, archive)
+        answer = await asyncio.to_thread(service.accept_upload, caller, import_id, archive, shared)
     except BaseException:
         archive.unlink(missing_ok=True)
         raise
@@ -93,7 +96,9 @@ async def process_import(
 ) -> Response:
     if body is not None:
         body.pop("_", None)  # the official client's placeholder for empty settings
-    return json_response(service.process(store, config.data_dir, caller, import_id, body))
+    return json_response(
+        service.process(store, config.data_dir, caller, import_id, body, shared=not config.is_sqlite)
+    )
 
 
 @router.post("/projects/{key}/duplicate/")

@@ -1,14 +1,18 @@
 """Project export (a streamed zip), import (upload, then process with a key and remapping)
-and duplicate. Uploads wait in `<data dir>/imports/` (0700), each with a note of who sent it;
-only that caller may process it, and processing removes it. An upload left for a day is
-removed by the next one."""
+and duplicate. On one machine (SQLite), uploads wait in `<data dir>/imports/` (0700), each
+with a note of who sent it; on a store shared by several nodes (`shared`), in the store
+(kept.py), since the process call may reach another node. Either way only the uploader may
+process an upload, processing removes it, and an upload left for a day is removed by the
+next one. The receiving node's own files (the raw body, the archive) are removed before its
+answer; the processing node's copy, before its own."""
 
 from __future__ import annotations
 
+import functools
 import secrets
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +26,7 @@ from labkeeper.names import check_project_key, check_text
 from labkeeper.notebooks.jupyter import files as notebook_files
 from labkeeper.projects.access import get_project_checked
 from labkeeper.projects.archive import content as project_content
-from labkeeper.projects.archive import zipformat
+from labkeeper.projects.archive import kept, zipformat
 
 IMPORTS = "imports"
 UPLOAD_TTL_SECONDS = 24 * 3600
@@ -57,29 +61,62 @@ def _sweep(data_dir: Path) -> None:
                 pass
 
 
-def upload_paths(data_dir: Path) -> tuple[str, Path, Path]:
+def upload_paths(data_dir: Path, shared: Store | None = None) -> tuple[str, Path, Path]:
     """A new import's id, the file its raw body goes to, and the archive's own file."""
     _sweep(data_dir)
+    if shared is not None:
+        kept.sweep(shared)
     import_id = secrets.token_hex(16)
     folder = _imports(data_dir)
     return import_id, folder / f".{import_id}.body", folder / f"{import_id}.zip"
 
 
-def accept_upload(principal: Principal, import_id: str, archive: Path) -> dict[str, Any]:
-    """Check an uploaded archive's entries (nothing expanded yet) and note its uploader; a
-    refused archive is removed."""
+def accept_upload(
+    principal: Principal, import_id: str, archive: Path, shared: Store | None = None
+) -> dict[str, Any]:
+    """Check an uploaded archive's entries (nothing expanded yet) and note its uploader, by
+    the file or (`shared`) in the store; a refused archive is removed."""
     try:
         zipformat.check_structure(archive)
+        if shared is not None:
+            kept.put(shared, import_id, principal.name, archive)
     except BaseException:
         archive.unlink(missing_ok=True)
         raise
-    archive.with_suffix(".json").write_bytes(orjson.dumps({"owner": principal.name}))
+    if shared is not None:
+        archive.unlink(missing_ok=True)
+    else:
+        archive.with_suffix(".json").write_bytes(orjson.dumps({"owner": principal.name}))
     return {"id": import_id}
 
 
-def _upload_of(data_dir: Path, principal: Principal, import_id: str) -> Path:
+def _check_id(import_id: str) -> None:
     if not isinstance(import_id, str) or len(import_id) != 32 or not set(import_id) <= _ID_CHARS:
         raise NotFound(f"No project import {import_id!r:.40}: upload the archive first")
+
+
+def _check_stored_upload(store: Store, principal: Principal, import_id: str) -> None:
+    _check_id(import_id)
+    owner = kept.owner_of(store, import_id)
+    if owner is None:
+        raise NotFound(f"No project import {import_id}: upload the archive first")
+    if owner != principal.name:
+        raise NotFound(f"No project import {import_id} of {principal.name}: only its uploader may process it")
+
+
+def _copy_of_stored_upload(store: Store, data_dir: Path, import_id: str) -> Path:
+    """This node's private copy of an upload kept in the store (the caller removes it)."""
+    copy = _imports(data_dir) / f".{import_id}-{secrets.token_hex(4)}.zip"
+    try:
+        kept.fetch(store, import_id, copy)
+    except BaseException:
+        copy.unlink(missing_ok=True)
+        raise
+    return copy
+
+
+def _upload_of(data_dir: Path, principal: Principal, import_id: str) -> Path:
+    _check_id(import_id)
     folder = _imports(data_dir)
     try:
         owner = orjson.loads((folder / f"{import_id}.json").read_bytes()).get("owner")
@@ -118,17 +155,50 @@ def _create(
 
 
 def process(
-    store: Store, data_dir: Path, principal: Principal, import_id: str, body: object
+    store: Store, data_dir: Path, principal: Principal, import_id: str, body: object, *, shared: bool = False
 ) -> dict[str, Any]:
     principal.require("mayCreateProjects")
     settings = body if isinstance(body, dict) else {}
     if body is not None and not isinstance(body, dict):
         raise BadRequest("The import settings must be a JSON object")
-    path = _upload_of(data_dir, principal, import_id)
+    if shared:
+        _check_stored_upload(store, principal, import_id)
+    else:
+        path = _upload_of(data_dir, principal, import_id)
     remapping = project_content.check_remapping(settings.get("remapping"))
     key = settings.get("targetProjectKey")
     if key is not None:
         check_project_key(key)
+    if shared:
+        path = _copy_of_stored_upload(store, data_dir, import_id)
+        try:
+            return _process(
+                store,
+                data_dir,
+                principal,
+                path,
+                key,
+                remapping,
+                forget=lambda: kept.forget(store, import_id),  # with the project it made
+                forget_refused=lambda: kept.forget_alone(store, import_id),
+            )
+        finally:
+            path.unlink(missing_ok=True)
+    forget = functools.partial(_forget, path)
+    return _process(store, data_dir, principal, path, key, remapping, forget=forget, forget_refused=forget)
+
+
+def _process(
+    store: Store,
+    data_dir: Path,
+    principal: Principal,
+    path: Path,
+    key: str | None,
+    remapping: dict[str, dict[str, str]],
+    *,
+    forget: Callable[[], None],
+    forget_refused: Callable[[], None],
+) -> dict[str, Any]:
     try:
         target, messages = _create(
             store,
@@ -140,9 +210,9 @@ def process(
             remapping=remapping,
         )
     except BadRequest:
-        _forget(path)  # a hostile or broken archive is not kept for another try
+        forget_refused()  # a hostile or broken archive is not kept for another try
         raise
-    _forget(path)
+    forget()
     return {
         "success": True,
         "projectKey": target,
