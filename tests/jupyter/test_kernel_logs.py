@@ -51,6 +51,11 @@ def test_a_kernel_log_is_read_by_its_creator_and_admins_only(instance: Instance)
 
     log = wait_for(logged, timeout=10)
     assert log["sessionId"] == sid and log["size"] > 0 and not log["truncated"]
+    # Read every time, never kept: a line the kernel writes now is in the next read.
+    (kernel,) = [s["kernelId"] for s in ann.get(f"{NB}/main/sessions").json() if s["sessionId"] == sid]
+    with (instance.config.data_dir / "jupyter" / "kernel-logs" / f"{kernel}.log").open("a") as file:
+        file.write("\nwritten-after-the-first-read\n")
+    assert "written-after-the-first-read" in ann.get(f"{NB}/main/sessions/{sid}/log").json()["content"]
     assert "lk_***" in log["content"] and "lk_" not in log["content"].replace("lk_***", "")
     assert instance.admin.get(f"{NB}/main/sessions/{sid}/log").status_code == 200
     assert_error(bob.get(f"{NB}/main/sessions/{sid}/log"), 403)

@@ -78,6 +78,8 @@ NOT_KEPT: dict[str, str] = {
     "/metrics": "counters of this process and live kernels",
     "/auth/info": "withSecrets answers hold decrypted secrets, never kept in memory",
     "/instance-info": "no store read",
+    "/projects/{project_key}/jupyter-notebooks/{name}/sessions/{session_id}/log": "a live kernel's "
+    "log: a file its node writes, or that file's copy in the store, which moves no change stamp",
 }
 
 

@@ -137,8 +137,7 @@ async def interrupt_session(
     return json_response(await jupyter.nodes.interrupt(session_id))
 
 
-# Out of the OpenAPI document, as the interrupt above (the /docs page).
-@router.get(NB + "/sessions/{session_id}/log", include_in_schema=False)
+@router.get(NB + "/sessions/{session_id}/log")
 async def kernel_log(
     project_key: str, name: str, session_id: str, caller: Caller, jupyter: Jupyter
 ) -> Response:

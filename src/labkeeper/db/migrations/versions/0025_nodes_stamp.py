@@ -6,13 +6,13 @@ heartbeats (server/answers.py OWN_TOPICS), and a drain, written by any API node,
 the next listing on every node.
 
 Revision ID: 0025
-Revises: 0022
+Revises: 0024
 """
 
 from alembic import op
 
 revision = "0025"
-down_revision = "0022"
+down_revision = "0024"
 branch_labels = None
 depends_on = None
 
