@@ -317,6 +317,7 @@ def build_env(ctx: TaskContext, args: dict[str, Any]) -> dict[str, Any]:
                 ctx.check_abort()
                 if not records.finish_ready(ctx.store, lang, name, token, ctx.task_id, **values):
                     raise TaskAborted(ctx.task_id)
+                _record_node(ctx, args)
             finally:
                 build.sandbox.finish()  # before the slot goes to another build
         seconds = time.monotonic() - started
@@ -342,6 +343,19 @@ def build_env(ctx: TaskContext, args: dict[str, Any]) -> dict[str, Any]:
         records.release(ctx.store, lang, name, token)
         log.close()
         storedlogs.keep(ctx.store, lang, name, log, ctx.task_id)
+
+
+def _record_node(ctx: TaskContext, args: dict[str, Any]) -> None:
+    """Record that the node which ran the build holds the env at its new version."""
+    from labkeeper.codeenvs.nodebuilds import record_built
+    from labkeeper.futures.models import Task
+
+    with ctx.store.read() as s:
+        task = s.get(Task, ctx.task_id)
+        env = records.get_env(s, args["lang"], args["name"])
+    node = (task.node if task is not None else "") or str(args.get("submittedOn") or "")
+    if node:
+        record_built(ctx.store, node, env.lang, env.name, env.last_built_on, ctx.task_id)
 
 
 @contextmanager

@@ -30,7 +30,10 @@ async def _launch(
     wait: bool, runner: Runner, store: AppStore, config: AppConfig, caller: Caller, **what: str
 ) -> Response:
     """Submit the build; answer its report once done (wait=true, the default) or its future."""
-    task_id = await to_thread(service.submit, runner, store, caller, data_dir=config.data_dir, **what)
+    node = config.effective_node_name
+    task_id = await to_thread(
+        service.submit, runner, store, caller, data_dir=config.data_dir, node=node, **what
+    )
     if wait:
         await runner.wait(task_id)
         return json_response(task_report(await to_thread(service.load_task, store, task_id)))

@@ -221,7 +221,7 @@ class SessionManager(SessionQueries, Housekeeping, Restarts):
         rights.require_code_right(principal, ident)
         session_id, kernel_id = secrets.token_hex(8), str(uuid.uuid4())
         limit = int(settings["notebooks"].get("maxSessionsPerUser") or 0)
-        target = "" if here else await asyncio.to_thread(self.nodes.target, kernel_name)
+        target = await asyncio.to_thread(self.nodes.target, kernel_name, project_key=project_key, here=here)
         if target:  # another node's machine runs it (remote.py)
             return await self.nodes.start_there(
                 target,
@@ -235,6 +235,7 @@ class SessionManager(SessionQueries, Housekeeping, Restarts):
                 server_url=server_url,
                 limit=limit,
             )
+        await self.nodes.ensure_env(env_name, owner=login)
         spec = self.specs.get(kernel_name)
         key_id, secret = create_session_key(
             self.store, login=login, label=f"{KEY_LABEL}{session_id}", lifetime_ms=keylease.lease_ms()
