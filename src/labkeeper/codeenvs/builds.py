@@ -39,6 +39,7 @@ from labkeeper.codeenvs.models import BROKEN, BUILDING, DESIGN_MANAGED, CodeEnv
 from labkeeper.codeenvs.packages import installed_packages, probe_interpreter
 from labkeeper.codeenvs.reports import success_report
 from labkeeper.codeenvs.sandbox import BuildSandbox, SandboxError, runnable_uv
+from labkeeper.codeenvs.service import managed_path
 from labkeeper.codeenvs.spec import (
     Requirements,
     check_package_index,
@@ -101,6 +102,7 @@ def make_plan(ctx: TaskContext, args: dict[str, Any]) -> Plan:
         raise OperationError(str(exc)) from None
     index_args, index_env = index_options(index)
     lines = list(spec.lines)
+    data_dir = node_data_dir(ctx, args)
     install_jupyter = bool(desc.get("installJupyterSupport", False))
     extra = (core if desc.get("installCorePackages") else []) + (jupyter if install_jupyter else [])
     return Plan(
@@ -108,8 +110,8 @@ def make_plan(ctx: TaskContext, args: dict[str, Any]) -> Plan:
         name=env.name,
         mode=args["mode"],
         token=args["token"],
-        data_dir=node_data_dir(ctx, args),
-        path=Path(env.path),
+        data_dir=data_dir,
+        path=env_folder(env, data_dir),
         managed=env.deployment_mode == DESIGN_MANAGED,
         interpreter_code=str(desc.get("pythonInterpreter", "")),
         requirements=Requirements(tuple(extra + lines), spec.has_options),
@@ -284,6 +286,12 @@ def _last_error(output: str) -> str:
     return " ".join(picked)[:1500] or "no output"
 
 
+def env_folder(env: CodeEnv, data_dir: Path) -> Path:
+    """Where the env is on the node whose data directory is `data_dir`: a managed env in that
+    directory (every node has its own), a registered one where it was registered."""
+    return managed_path(data_dir, env.name) if env.deployment_mode == DESIGN_MANAGED else Path(env.path)
+
+
 def node_data_dir(ctx: TaskContext, args: dict[str, Any]) -> Path:
     """The data directory of the node running the task (the submitter's when it set none)."""
     return ctx.data_dir or Path(args["dataDir"])
@@ -395,9 +403,10 @@ def delete_env(ctx: TaskContext, args: dict[str, Any]) -> dict[str, Any]:
     ctx.progress([("Deleting the environment", 1, 2)])
     kernelspecs.remove(data_dir, name)
     trash = None
-    if env.deployment_mode == DESIGN_MANAGED and Path(env.path).exists():
-        trash = Path(env.path).with_name(f".deleted-{ctx.task_id}")
-        os.replace(env.path, trash)  # atomic: the env is gone at once, the files go after
+    folder = env_folder(env, data_dir)
+    if env.deployment_mode == DESIGN_MANAGED and folder.exists():
+        trash = folder.with_name(f".deleted-{ctx.task_id}")
+        os.replace(folder, trash)  # atomic: the env is gone at once, the files go after
     with ctx.store.begin() as s:
         s.execute(
             delete(CodeEnv).where(CodeEnv.lang == lang, CodeEnv.name == name, CodeEnv.build_token == token)

@@ -85,7 +85,15 @@ def _is_current(store: Store, node: str, data_dir: Path, env: CodeEnv) -> bool:
 
 def _claim(store: Store, node: str, env: CodeEnv) -> tuple[str, bool]:
     """(task id, mine): the running build of the env on `node` to wait for, or "" and True
-    when this caller took the row and must submit the build."""
+    when this caller took the row and must submit the build ("" and False: another caller
+    is taking it, look again)."""
+    try:
+        return _take(store, node, env)
+    except IntegrityError:  # another first use inserted the row at the same moment
+        return "", False
+
+
+def _take(store: Store, node: str, env: CodeEnv) -> tuple[str, bool]:
     now = now_ms()
     with store.begin() as s:
         row = s.get(CodeEnvOnNode, (node, env.lang, env.name), with_for_update=True)
@@ -222,8 +230,6 @@ def build_on_node(ctx: TaskContext, args: dict[str, Any]) -> dict[str, Any]:
         managed = env.deployment_mode == DESIGN_MANAGED
         plan = make_plan(ctx, {"lang": lang, "name": name, "token": "", "dataDir": str(data_dir),
                                "mode": "rebuild" if managed else "register"})  # fmt: skip
-        if managed:  # into this node's data directory, whichever node created the env
-            plan.path = managed_path(data_dir, name)
         log.mask = Masker(plan.secrets)
         with _slot_for(ctx, plan) as account:
             build = Build(ctx, plan, log, account)
