@@ -152,11 +152,19 @@ def _check_buildable(env: CodeEnv) -> None:
 
 
 async def ensure_built(
-    store: Store, runner: TaskRunner, *, node: str, data_dir: Path, env_name: str, owner: str
+    store: Store,
+    runner: TaskRunner,
+    *,
+    node: str,
+    data_dir: Path,
+    env_name: str,
+    owner: str,
+    takes_jobs: bool = True,
 ) -> None:
     """Make sure `node` (this one) holds env `env_name` at its current version, building it
-    here first when it does not; a 409 with the build's error when that build fails, a 504
-    when it does not end within BUILD_TIMEOUT."""
+    here first when it does not; a 409 with the build's error when that build fails (or when
+    this node takes no jobs: nothing would run its build), a 504 when it does not end within
+    BUILD_TIMEOUT."""
     env = await asyncio.to_thread(_load, store, env_name)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + BUILD_TIMEOUT
@@ -168,6 +176,13 @@ async def ensure_built(
                 f"{BUILD_TIMEOUT:.0f} s (its future is in GET /futures/); start the session again later",
             )
         _check_buildable(env)
+        if not takes_jobs:
+            raise Conflict(
+                f"Code env {env.name!r} is not built on node {node}, which runs no worker to build it",
+                detail=f"Node {node} was started without a worker (--no-worker), so it cannot build code "
+                f"env {env.name!r} for a kernel of its own: start the session through the notebook API "
+                "(it goes to a worker node), or run this node with its worker",
+            )
         task_id, mine = await asyncio.to_thread(_claim, store, node, env)
         if mine:
             submission = Submission(

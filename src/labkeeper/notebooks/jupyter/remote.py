@@ -157,8 +157,15 @@ class NodeKernels:
             return
         assert self.runner is not None
         m = self.manager
+        config = m.config
         await nodebuilds.ensure_built(
-            m.store, self.runner, node=m.node, data_dir=m.config.data_dir, env_name=env_name, owner=owner
+            m.store,
+            self.runner,
+            node=m.node,
+            data_dir=config.data_dir,
+            env_name=env_name,
+            owner=owner,
+            takes_jobs=config.embedded_worker or not config.serves_api,  # as futures/component.py
         )
 
     async def start_there(self, node: str, *, session_id: str, **reservation: Any) -> dict[str, Any]:
