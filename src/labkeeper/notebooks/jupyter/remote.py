@@ -88,6 +88,7 @@ class NodeKernels:
         self.manager = manager
         self.runner: TaskRunner | None = None
         self._reporter: asyncio.Task | None = None
+        self._ready = False  # the manager has started (its recovery of leftovers is done)
 
     @property
     def spans_nodes(self) -> bool:
@@ -102,6 +103,7 @@ class NodeKernels:
             runner.node_job(INTERRUPT_JOB, self._interrupt_job)
 
     async def start(self, *, background: bool) -> None:
+        self._ready = True
         if self.spans_nodes and background:
             self._reporter = asyncio.create_task(self._report_loop())
 
@@ -236,9 +238,10 @@ class NodeKernels:
     # -- on the kernel's node (procrastinate jobs) ---------------------------------------------
     async def _started(self) -> None:
         """Wait for the manager to start: its jobs are registered before (the runner takes
-        none it has no handler for), and one may be picked while this node still starts."""
+        none it has no handler for), and one may be picked while this node still starts; a
+        session claimed before the manager's recovery ran would look like a leftover to it."""
         waited = 0.0
-        while self.manager._loop is None:
+        while not self._ready:
             if waited > PICK_SECONDS:
                 raise RuntimeError("the session manager of this node did not start")
             await asyncio.sleep(POLL_SECONDS)
