@@ -7,7 +7,6 @@ start once it can run it."""
 from __future__ import annotations
 
 import contextlib
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -180,4 +179,3 @@ def test_envs_built_on_first_use_labels_and_a_restarted_worker(
             for pid in pids:
                 with contextlib.suppress(psutil.NoSuchProcess):
                     psutil.Process(pid).kill()
-            time.sleep(0)
