@@ -45,6 +45,9 @@ class Config:
     serves_api: bool = True
     # This node's name in the store (GET /admin/nodes); by default the host name.
     node_name: str | None = None
+    # This node's labels (--label, repeatable): a project pinned to a label runs its kernels
+    # only on nodes carrying it.
+    node_labels: tuple[str, ...] = ()
     # The address other machines and kernels use to reach the API (--public-url).
     public_url: str | None = None
     # The instance secret that encrypts connection passwords, shared by every node
@@ -82,7 +85,7 @@ class Config:
 
     @property
     def role(self) -> str:
-        """"api", "worker" or "api+worker", as GET /admin/nodes shows it."""
+        """ "api", "worker" or "api+worker", as GET /admin/nodes shows it."""
         executes = self.effective_task_runner == "in-process" or self.embedded_worker
         if self.serves_api:
             return "api+worker" if executes else "api"
@@ -106,6 +109,8 @@ class Config:
             "secret_key": os.environ.get("LABKEEPER_SECRET_KEY") or None,
             "notebook_storage": os.environ.get("LABKEEPER_NOTEBOOK_STORAGE") or None,
         }
+        if os.environ.get("LABKEEPER_NODE_LABELS"):
+            values["node_labels"] = tuple(os.environ["LABKEEPER_NODE_LABELS"].split(","))
         if os.environ.get("LABKEEPER_TASK_SLOTS"):
             values["task_slots"] = int(os.environ["LABKEEPER_TASK_SLOTS"])
         if os.environ.get("LABKEEPER_NO_WORKER") == "1":

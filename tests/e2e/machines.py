@@ -135,6 +135,7 @@ class Node:
         command: str,
         database_url: str,
         kernel_python: str | None = None,
+        extra: list[str] | None = None,
     ) -> None:
         prefix, self.address = network.machine(index)
         self.name = name
@@ -145,6 +146,7 @@ class Node:
         args += ["--data-dir", str(self.base / "data"), "--database-url", database_url, "--node-name", name]
         if kernel_python:
             args += ["--kernel-python", kernel_python]
+        args += extra or []
         if command == "serve":
             args += ["--host", self.address, "--port", str(self.port), "--no-worker"]
             args += ["--public-url", self.url]
@@ -189,11 +191,14 @@ class Node:
 
 @contextlib.contextmanager
 def cluster(
-    isolated: bool, database_url: str, kernel_python: str | None = None
+    isolated: bool,
+    database_url: str,
+    kernel_python: str | None = None,
+    extra: dict[str, list[str]] | None = None,
 ) -> Iterator[tuple[Network, dict[str, Node], int]]:
     """Two API nodes (api-a, api-b) and two worker nodes (worker-1, worker-2); and the port
     at which the nodes reach PostgreSQL (on `network.gateway`). `kernel_python`: the
-    interpreter of every node's built-in kernel."""
+    interpreter of every node's built-in kernel; `extra`: more arguments of a node, by name."""
     import sqlalchemy as sa
 
     with Network(isolated) as network:
@@ -210,7 +215,8 @@ def cluster(
                 for index, (name, command) in enumerate(
                     [("api-b", "serve"), ("worker-1", "worker"), ("worker-2", "worker")], start=2
                 ):
-                    nodes[name] = Node(network, index, name, command, url_text, kernel_python)
+                    more = (extra or {}).get(name)
+                    nodes[name] = Node(network, index, name, command, url_text, kernel_python, more)
                 nodes["api-b"].wait_healthy()
                 yield network, nodes, pg_port
             finally:

@@ -27,8 +27,16 @@ def nodes_list(client: DSSClient, as_json: bool) -> int:
     """Every node, its role, heartbeat, kernels and tasks."""
     found = client.list_nodes()
     now = time.time() * 1000
-    rows = [{**n, "heartbeat": f"{(now - n['lastHeartbeat']) / 1000:.0f}s ago"} for n in found]
-    columns = [("NAME", "name"), ("ROLE", "role"), ("STATE", "state"), ("VERSION", "version")]
+    rows = [
+        {
+            **n,
+            "heartbeat": f"{(now - n['lastHeartbeat']) / 1000:.0f}s ago",
+            "labelList": ",".join(n.get("labels") or []),
+        }
+        for n in found
+    ]
+    columns = [("NAME", "name"), ("ROLE", "role"), ("STATE", "state"), ("LABELS", "labelList")]
+    columns += [("VERSION", "version")]
     columns += [("HEARTBEAT", "heartbeat"), ("KERNELS", "liveKernels"), ("TASKS", "runningTasks")]
     show(rows, columns, as_json=as_json, raw=found)
     return 0

@@ -51,6 +51,14 @@ def node_options(command: Callable[..., Any]) -> Callable[..., Any]:
             ),
             click.option("--node-name", help="this node's name in GET /admin/nodes (default: the host name)"),
             click.option(
+                "--label",
+                "labels",
+                multiple=True,
+                metavar="LABEL",
+                help="a label of this node (repeatable, e.g. --label gpu --label big): a project pinned "
+                "to a label (its settings' nodeLabel) runs its kernels only on nodes carrying it",
+            ),
+            click.option(
                 "--public-url",
                 help="the URL at which the API is reached (through the load balancer): the address "
                 "kernels call back to, never the one a request happened to use",
@@ -132,6 +140,15 @@ def config_from_options(options: Mapping[str, Any], *, serves_api: bool = True, 
         except Exception as exc:  # noqa: BLE001 - BadRequest: its message says what to fix
             print(f"labkeeper: --node-name: {exc}", file=sys.stderr)
             return None
+    labels = tuple(dict.fromkeys(args.labels or ()))
+    try:
+        from labkeeper.nodes.service import check_label
+
+        for label in labels:
+            check_label(label)
+    except Exception as exc:  # noqa: BLE001 - BadRequest: its message says what to fix
+        print(f"labkeeper: --label: {exc}", file=sys.stderr)
+        return None
     from labkeeper.connections.secrets import SecretMisconfigured, configured_keys
 
     config = Config.from_env(
@@ -141,6 +158,7 @@ def config_from_options(options: Mapping[str, Any], *, serves_api: bool = True, 
         graceful_timeout=args.graceful_timeout,
         log_format=args.log_format,
         node_name=args.node_name,
+        node_labels=labels or None,
         public_url=args.public_url,
         secret_key_file=args.secret_key_file,
         notebook_storage=args.notebook_storage,
@@ -237,6 +255,7 @@ def run(options: Mapping[str, Any]) -> int:
         ("LABKEEPER_SECRET_KEY_FILE", config.secret_key_file),
         ("LABKEEPER_NOTEBOOK_STORAGE", config.notebook_storage),
         ("LABKEEPER_TASK_SLOTS", str(config.task_slots)),
+        ("LABKEEPER_NODE_LABELS", ",".join(config.node_labels)),
     ):
         if value:
             os.environ[name] = value

@@ -39,6 +39,7 @@ from labkeeper.codeenvs.models import BROKEN, BUILDING, DESIGN_MANAGED, CodeEnv
 from labkeeper.codeenvs.packages import installed_packages, probe_interpreter
 from labkeeper.codeenvs.reports import success_report
 from labkeeper.codeenvs.sandbox import BuildSandbox, SandboxError, runnable_uv
+from labkeeper.codeenvs.service import managed_path
 from labkeeper.codeenvs.spec import (
     Requirements,
     check_package_index,
@@ -101,6 +102,7 @@ def make_plan(ctx: TaskContext, args: dict[str, Any]) -> Plan:
         raise OperationError(str(exc)) from None
     index_args, index_env = index_options(index)
     lines = list(spec.lines)
+    data_dir = node_data_dir(ctx, args)
     install_jupyter = bool(desc.get("installJupyterSupport", False))
     extra = (core if desc.get("installCorePackages") else []) + (jupyter if install_jupyter else [])
     return Plan(
@@ -108,8 +110,8 @@ def make_plan(ctx: TaskContext, args: dict[str, Any]) -> Plan:
         name=env.name,
         mode=args["mode"],
         token=args["token"],
-        data_dir=node_data_dir(ctx, args),
-        path=Path(env.path),
+        data_dir=data_dir,
+        path=env_folder(env, data_dir),
         managed=env.deployment_mode == DESIGN_MANAGED,
         interpreter_code=str(desc.get("pythonInterpreter", "")),
         requirements=Requirements(tuple(extra + lines), spec.has_options),
@@ -284,6 +286,12 @@ def _last_error(output: str) -> str:
     return " ".join(picked)[:1500] or "no output"
 
 
+def env_folder(env: CodeEnv, data_dir: Path) -> Path:
+    """Where the env is on the node whose data directory is `data_dir`: a managed env in that
+    directory (every node has its own), a registered one where it was registered."""
+    return managed_path(data_dir, env.name) if env.deployment_mode == DESIGN_MANAGED else Path(env.path)
+
+
 def node_data_dir(ctx: TaskContext, args: dict[str, Any]) -> Path:
     """The data directory of the node running the task (the submitter's when it set none)."""
     return ctx.data_dir or Path(args["dataDir"])
@@ -317,6 +325,7 @@ def build_env(ctx: TaskContext, args: dict[str, Any]) -> dict[str, Any]:
                 ctx.check_abort()
                 if not records.finish_ready(ctx.store, lang, name, token, ctx.task_id, **values):
                     raise TaskAborted(ctx.task_id)
+                _record_node(ctx, args)
             finally:
                 build.sandbox.finish()  # before the slot goes to another build
         seconds = time.monotonic() - started
@@ -342,6 +351,19 @@ def build_env(ctx: TaskContext, args: dict[str, Any]) -> dict[str, Any]:
         records.release(ctx.store, lang, name, token)
         log.close()
         storedlogs.keep(ctx.store, lang, name, log, ctx.task_id)
+
+
+def _record_node(ctx: TaskContext, args: dict[str, Any]) -> None:
+    """Record that the node which ran the build holds the env at its new version."""
+    from labkeeper.codeenvs.nodebuilds import record_built
+    from labkeeper.futures.models import Task
+
+    with ctx.store.read() as s:
+        task = s.get(Task, ctx.task_id)
+        env = records.get_env(s, args["lang"], args["name"])
+    node = (task.node if task is not None else "") or str(args.get("submittedOn") or "")
+    if node:
+        record_built(ctx.store, node, env.lang, env.name, env.last_built_on, ctx.task_id)
 
 
 @contextmanager
@@ -381,9 +403,10 @@ def delete_env(ctx: TaskContext, args: dict[str, Any]) -> dict[str, Any]:
     ctx.progress([("Deleting the environment", 1, 2)])
     kernelspecs.remove(data_dir, name)
     trash = None
-    if env.deployment_mode == DESIGN_MANAGED and Path(env.path).exists():
-        trash = Path(env.path).with_name(f".deleted-{ctx.task_id}")
-        os.replace(env.path, trash)  # atomic: the env is gone at once, the files go after
+    folder = env_folder(env, data_dir)
+    if env.deployment_mode == DESIGN_MANAGED and folder.exists():
+        trash = folder.with_name(f".deleted-{ctx.task_id}")
+        os.replace(folder, trash)  # atomic: the env is gone at once, the files go after
     with ctx.store.begin() as s:
         s.execute(
             delete(CodeEnv).where(CodeEnv.lang == lang, CodeEnv.name == name, CodeEnv.build_token == token)

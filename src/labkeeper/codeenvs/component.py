@@ -10,12 +10,12 @@ import threading
 
 from fastapi import FastAPI
 
-from labkeeper.codeenvs import builds, interpreters, slots
+from labkeeper.codeenvs import builds, interpreters, nodebuilds, slots
 from labkeeper.codeenvs.recovery import complete_interrupted_builds
 
 
 class CodeEnvsComponent:
-    operations = (builds.build_env, builds.delete_env)
+    operations = (builds.build_env, builds.delete_env, nodebuilds.build_on_node)
 
     async def start(self, app: FastAPI) -> None:
         await asyncio.to_thread(slots.clear_idle_slots, app.state.config.data_dir)

@@ -58,3 +58,19 @@ class StoredBuildLog(Base):
     content: Mapped[str] = mapped_column(Text)
     size: Mapped[int] = mapped_column(Integer)
     modified_on: Mapped[int] = mapped_column(BigInteger)
+
+
+class CodeEnvOnNode(Base):
+    """One node's build of an env (codeenvs/nodebuilds.py): kernels of the env start on a node
+    only once its build there is READY at the env's current version (`CodeEnv.last_built_on`)."""
+
+    __tablename__ = "code_env_nodes"
+
+    node: Mapped[str] = mapped_column(String(100), primary_key=True)
+    env_lang: Mapped[str] = mapped_column(String(8), primary_key=True)
+    env_name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))  # BUILDING | READY | BROKEN
+    version: Mapped[int] = mapped_column(BigInteger, default=0)
+    task_id: Mapped[str] = mapped_column(String(40), default="")
+    error: Mapped[str] = mapped_column(Text, default="")
+    updated_on: Mapped[int] = mapped_column(BigInteger)

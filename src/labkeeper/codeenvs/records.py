@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from labkeeper.codeenvs.models import BROKEN, BUILDING, READY, CodeEnv
+from labkeeper.codeenvs.models import BROKEN, BUILDING, READY, CodeEnv, CodeEnvOnNode
 from labkeeper.db import Store, now_ms
 from labkeeper.errors import Conflict, NotFound
 from labkeeper.futures.models import RUNNING, Task
@@ -129,3 +129,22 @@ def finish_ready(store: Store, lang: str, name: str, token: str, task_id: str, *
             .values(state=READY, last_error="", updated_on=now_ms(), last_built_on=now_ms(), **values)
         )
         return done.rowcount == 1
+
+
+def node_holders(s: Session, lang: str, name: str) -> list[dict[str, Any]]:
+    """The nodes holding a build of the env, for its definition (a labkeeper addition)."""
+    env = s.get(CodeEnv, (lang, name))
+    version = env.last_built_on if env is not None else 0
+    rows = s.scalars(
+        select(CodeEnvOnNode)
+        .where(CodeEnvOnNode.env_lang == lang, CodeEnvOnNode.env_name == name)
+        .order_by(CodeEnvOnNode.node)
+    )
+    return [
+        {
+            "name": row.node,
+            "state": "OUTDATED" if row.state == READY and row.version < version else row.state,
+            "builtOn": row.version,
+        }
+        for row in rows
+    ]

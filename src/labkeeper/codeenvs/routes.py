@@ -29,7 +29,9 @@ def _launch(
 ) -> Response:
     """Submit the build, with the request's writes and audit row; answer its future, or with
     wait=true (the default) its report once done, awaited on the event loop."""
-    task_id = service.submit(runner, store, caller, data_dir=config.data_dir, **what)
+    task_id = service.submit(
+        runner, store, caller, data_dir=config.data_dir, node=config.effective_node_name, **what
+    )
     if not wait:
         return json_response(future_state(service.load_task(store, task_id), with_result=False))
 

@@ -87,6 +87,8 @@ def definition(s: Session, env: CodeEnv) -> dict[str, Any]:
         "creationTime": env.created_on,
         "lastUpdateTime": env.updated_on,
         "lastBuiltOn": env.last_built_on,
+        # labkeeper: the nodes holding a build of the env (each builds it on first use)
+        "nodes": records.node_holders(s, env.lang, env.name),
     }
 
 
@@ -372,12 +374,20 @@ def submit(
     name: str,
     token: str,
     mode: str,
+    node: str = "",
 ) -> str:
     """Start the build (or deletion) holding `token`; the lock is released if it cannot start."""
     lang = check_lang(lang)
     submission = Submission(
         kind="codeenv.delete" if mode == "delete" else "codeenv.build",
-        args={"lang": lang, "name": name, "token": token, "mode": mode, "dataDir": str(data_dir)},
+        args={
+            "lang": lang,
+            "name": name,
+            "token": token,
+            "mode": mode,
+            "dataDir": str(data_dir),
+            "submittedOn": node,
+        },
         owner=principal.name,
         target={"objectType": "CODE_ENV", "envLang": lang, "envName": name},
         display_name=f"{_DISPLAY[mode]} code env {name}",

@@ -1,4 +1,5 @@
-"""Registers this node in the store and keeps its heartbeat (live kernels, running tasks)."""
+"""Registers this node in the store and keeps its heartbeat (live kernels, running tasks); each
+beat also removes this node's builds of code envs deleted meanwhile (`codeenvs.nodebuilds`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import logging
 
 from fastapi import FastAPI
 
+from labkeeper.codeenvs import nodebuilds
 from labkeeper.nodes import service
 
 log = logging.getLogger("labkeeper.nodes")
@@ -50,6 +52,7 @@ class NodesComponent:
             role=config.role,
             public_url=config.public_url or "",
             kernels=await asyncio.to_thread(_kernels, app),
+            labels=config.node_labels,
         )
         if config.background:
             self._beats[id(app)] = asyncio.create_task(self._beat(app, name))
@@ -68,6 +71,10 @@ class NodesComponent:
                 )
             except Exception:  # noqa: BLE001 - the store may be down; the next beat retries
                 log.debug("node heartbeat failed", exc_info=True)
+            try:  # the builds of envs deleted meanwhile go from this node too
+                await asyncio.to_thread(nodebuilds.sweep, app.state.store, name, app.state.config.data_dir)
+            except Exception:  # noqa: BLE001 - as above: the next beat retries
+                log.debug("removing the builds of deleted code envs failed", exc_info=True)
 
     async def stop(self, app: FastAPI) -> None:
         beat = self._beats.pop(id(app), None)

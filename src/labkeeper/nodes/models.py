@@ -30,3 +30,6 @@ class Node(Base):
     # The kernels this node can start: kernelspec name (lower case) -> its code env ("" for the
     # built-in kernel), refreshed by each heartbeat; placements read it.
     kernels: Mapped[dict] = mapped_column(default=dict)
+    # The operator's labels of this node (`--label`): a project pinned to a label runs its
+    # kernels only on nodes that carry it.
+    labels: Mapped[list] = mapped_column(default=list)

@@ -7,13 +7,15 @@ flag on its row that placements read: a drained node keeps what it runs and gets
 from __future__ import annotations
 
 import os
+import re
 import socket
 from typing import Any, NamedTuple
 
+import orjson
 from sqlalchemy import select, update
 
 from labkeeper.db import Store, now_ms
-from labkeeper.errors import NotFound
+from labkeeper.errors import BadRequest, NotFound
 from labkeeper.instance.info import version
 from labkeeper.nodes.models import Node
 
@@ -21,11 +23,32 @@ HEARTBEAT_SECONDS = 3.0
 ALIVE_WITHIN_MS = 15_000
 
 
+_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def check_label(value: object, what: str = "node label") -> str:
+    """A node label: letters, digits, '_', '.', '-', at most 64 characters; a 400 otherwise."""
+    if not isinstance(value, str) or not _LABEL.fullmatch(value):
+        shown = repr(value)[:80]
+        raise BadRequest(
+            f"Invalid {what} {shown}: use 1 to 64 letters, digits, '_', '.' or '-', starting with a "
+            "letter or digit"
+        )
+    return value
+
+
 def register(
-    store: Store, *, name: str, role: str, public_url: str = "", kernels: dict[str, str] | None = None
+    store: Store,
+    *,
+    name: str,
+    role: str,
+    public_url: str = "",
+    kernels: dict[str, str] | None = None,
+    labels: tuple[str, ...] | list[str] = (),
 ) -> None:
     now = now_ms()
     values = {
+        "labels": list(labels),
         "role": role,
         "version": version(),
         "host": socket.gethostname(),
@@ -80,6 +103,7 @@ class NodeRow(NamedTuple):
     draining: bool
     live_kernels: int
     running_tasks: int
+    labels: Any
 
 
 _LIST = f"SELECT {', '.join(NodeRow._fields)} FROM nodes ORDER BY name"
@@ -104,7 +128,15 @@ def node_state(node: Node | NodeRow, now: int) -> dict[str, Any]:
         "draining": bool(node.draining),
         "liveKernels": node.live_kernels if alive else 0,
         "runningTasks": node.running_tasks if alive else 0,
+        "labels": _labels(node.labels),
     }
+
+
+def _labels(value: Any) -> list[str]:
+    """The labels column, a list from the ORM and from PostgreSQL, JSON text from SQLite."""
+    if isinstance(value, str):
+        value = orjson.loads(value or "[]")
+    return list(value or [])
 
 
 def list_nodes(store: Store) -> list[dict[str, Any]]:

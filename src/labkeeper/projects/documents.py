@@ -177,6 +177,30 @@ def check_settings(body: object) -> dict[str, Any]:
     return doc
 
 
+# labkeeper's key of the project settings pinning the project's kernels to the nodes that carry
+# a label (`labkeeper worker --label`); only admins change it (`node_label_change`).
+NODE_LABEL_KEY = "nodeLabel"
+
+
+def node_label_change(current: dict[str, Any], doc: dict[str, Any]) -> str | None:
+    """The label `doc` sets when it changes the project's pin ("" to remove it), else None. A
+    document without the key keeps the pin (written back into `doc`): dropping it moves nothing."""
+    before = str(current.get(NODE_LABEL_KEY) or "")
+    if NODE_LABEL_KEY not in doc:
+        if before:
+            doc[NODE_LABEL_KEY] = before
+        return None
+    wanted = doc[NODE_LABEL_KEY]
+    if wanted is None or wanted == "":
+        doc.pop(NODE_LABEL_KEY)
+        wanted = ""
+    else:
+        from labkeeper.nodes.service import check_label
+
+        check_label(wanted, NODE_LABEL_KEY)
+    return None if wanted == before else wanted
+
+
 def explicit_env(settings: dict[str, Any], lang: str) -> str | None:
     """The code env a project names explicitly for `lang` (python or r), else None."""
     selection = (settings.get("settings") or {}).get("codeEnvs", {}).get(lang) or {}

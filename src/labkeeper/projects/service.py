@@ -219,6 +219,8 @@ def put_settings(store: Store, *, principal: Principal, key: str, body: object) 
     with store.begin() as s:
         project = _load(s, principal, key, "WRITE")
         doc = docs.check_settings(body)
+        if docs.node_label_change(project.settings or {}, doc) is not None:
+            principal.require_admin()  # a member never moves kernels to other nodes
         project.settings = doc
         project.metadata_doc = docs.with_status(project.metadata_doc or {}, doc)
         project.python_env = docs.explicit_env(doc, "python")

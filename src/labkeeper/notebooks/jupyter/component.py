@@ -5,6 +5,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 from sqlalchemy import select
 
+from labkeeper.futures.component import component as futures_component
+from labkeeper.futures.runner import TaskRunner
 from labkeeper.notebooks.jupyter import placement, retire
 from labkeeper.notebooks.jupyter import run as _run  # noqa: F401  (registers the run operation)
 from labkeeper.notebooks.jupyter.sessions import MANAGERS, SessionManager
@@ -22,10 +24,23 @@ def _project_deleted(project_key: str) -> None:
 on_project_deleted(_project_deleted)
 
 
+def _attach_node_jobs(app: FastAPI, runner: TaskRunner) -> None:
+    """Made before the runner starts, so that this node's kernel jobs are known to it before it
+    takes any (their handlers wait for the manager to start)."""
+    manager = SessionManager(app.state.store, app.state.config)
+    manager.nodes.attach(runner)
+    app.state.jupyter_attached = manager
+
+
+futures_component.before_taking_jobs(_attach_node_jobs)
+
+
 class JupyterComponent:
     async def start(self, app: FastAPI) -> None:
-        manager = SessionManager(app.state.store, app.state.config)
-        manager.nodes.attach(app.state.runner)
+        manager = getattr(app.state, "jupyter_attached", None)
+        if manager is None or manager.nodes.runner is not app.state.runner:
+            manager = SessionManager(app.state.store, app.state.config)
+            manager.nodes.attach(app.state.runner)
         await manager.start(background=app.state.config.background)
         app.state.jupyter = manager
         retire.install(manager)

@@ -194,7 +194,6 @@ class SessionQueries:
             row = self._row(session_id)
         # Rights may have been withdrawn since the session started: check them again.
         rights.require_code_right_in_session(principal, row)
-        rights.require_env_use(
-            self.store, principal, self.specs.code_env_of(row.kernel_name), row.kernel_name
-        )
+        env_name = self.nodes.env_of_kernel(row.kernel_name)
+        rights.require_env_use(self.store, principal, env_name, row.kernel_name)
         return session_id

@@ -41,6 +41,8 @@ from sqlalchemy import bindparam, delete, update
 from labkeeper.auth.key_service import create_session_key
 from labkeeper.auth.models import ApiKey
 from labkeeper.auth.service import groups_of
+from labkeeper.codeenvs import nodebuilds
+from labkeeper.codeenvs.kernelspecs import KERNEL_PREFIX
 from labkeeper.errors import BadRequest, Conflict, Forbidden, LabkeeperError, NoAnswer, NotFound
 from labkeeper.futures.runner import TaskRunner
 from labkeeper.isolation.identity import UnixIdentity, kernel_identity
@@ -86,6 +88,7 @@ class NodeKernels:
         self.manager = manager
         self.runner: TaskRunner | None = None
         self._reporter: asyncio.Task | None = None
+        self._ready = False  # the manager has started (its recovery of leftovers is done)
 
     @property
     def spans_nodes(self) -> bool:
@@ -100,6 +103,7 @@ class NodeKernels:
             runner.node_job(INTERRUPT_JOB, self._interrupt_job)
 
     async def start(self, *, background: bool) -> None:
+        self._ready = True
         if self.spans_nodes and background:
             self._reporter = asyncio.create_task(self._report_loop())
 
@@ -114,6 +118,10 @@ class NodeKernels:
         """The code env of a kernel (None: the built-in one), known here or reported by the
         nodes that have it; a 400 when no node has it (blocking)."""
         m = self.manager
+        if self.spans_nodes:  # a code env's kernel, built on each node on first use
+            env = nodebuilds.env_of_kernel(m.store, kernel)
+            if env is not None:
+                return env
         try:
             return m.specs.code_env_of(kernel)
         except BadRequest:
@@ -124,14 +132,43 @@ class NodeKernels:
                     return node.kernels[kernel.lower()] or None
             raise
 
-    def target(self, kernel: str) -> str:
-        """The node a new `kernel` starts on: "" for this one (blocking)."""
-        if not self.spans_nodes:
-            return ""
+    def target(self, kernel: str, *, project_key: str, here: bool = False) -> str:
+        """The node a new `kernel` of the project starts on: "" for this one (blocking).
+        `here`: it must start on this node (JupyterLab's), which must carry the project's label."""
         m = self.manager
-        here = "worker" in m.config.role and kernel.lower() in m.specs.kernel_envs()
-        node = placement.choose_node(m.store, here=m.node, executes_here=here, kernel=kernel)
+        label = placement.project_label(m.store, project_key)
+        if here or not self.spans_nodes:
+            placement.require_label_here(m.store, here=m.node, label=label, project_key=project_key)
+            return ""
+        anywhere = nodebuilds.env_of_kernel(m.store, kernel) is not None
+        executes = "worker" in m.config.role and (anywhere or kernel.lower() in m.specs.kernel_envs())
+        node = placement.choose_node(
+            m.store,
+            here=m.node,
+            executes_here=executes,
+            kernel=kernel,
+            anywhere=anywhere,
+            label=label,
+            project_key=project_key,
+        )
         return "" if node == m.node else node
+
+    async def ensure_env(self, env_name: str | None, *, owner: str) -> None:
+        """Build the code env on this node first when it lacks it (several nodes only)."""
+        if env_name is None or not self.spans_nodes:
+            return
+        assert self.runner is not None
+        m = self.manager
+        config = m.config
+        await nodebuilds.ensure_built(
+            m.store,
+            self.runner,
+            node=m.node,
+            data_dir=config.data_dir,
+            env_name=env_name,
+            owner=owner,
+            takes_jobs=config.embedded_worker or not config.serves_api,  # as futures/component.py
+        )
 
     async def start_there(self, node: str, *, session_id: str, **reservation: Any) -> dict[str, Any]:
         """Reserve the session for `node`, ask it to start the kernel, wait until it is idle."""
@@ -166,7 +203,9 @@ class NodeKernels:
                 return row
             if row.state == FAILED:
                 raise _error_of(row.start_error, node)
-            if (not row.worker_id and waited > PICK_SECONDS) or waited > PICK_SECONDS + START_TIMEOUT:
+            if (not row.worker_id and waited > PICK_SECONDS) or waited > PICK_SECONDS + START_TIMEOUT + (
+                nodebuilds.BUILD_TIMEOUT if row.kernel_name.startswith(KERNEL_PREFIX) else 0
+            ):
                 raise NoAnswer(
                     f"Node {node} did not start the kernel in time",
                     detail=f"The kernel was placed on node {node}, which did not "
@@ -197,13 +236,27 @@ class NodeKernels:
         return m.session_json(row)
 
     # -- on the kernel's node (procrastinate jobs) ---------------------------------------------
+    async def _started(self) -> None:
+        """Wait for the manager to start: its jobs are registered before (the runner takes
+        none it has no handler for), and one may be picked while this node still starts; a
+        session claimed before the manager's recovery ran would look like a leftover to it."""
+        waited = 0.0
+        while not self._ready:
+            if waited > PICK_SECONDS:
+                raise RuntimeError("the session manager of this node did not start")
+            await asyncio.sleep(POLL_SECONDS)
+            waited += POLL_SECONDS
+
     async def _start_job(self, session_id: str) -> None:
+        await self._started()
         await self.manager._home(self._start_reserved(str(session_id)))
 
     async def _stop_job(self, session_id: str) -> None:
+        await self._started()
         await self.manager._home(self._stop_unrecorded(str(session_id)))
 
     async def _interrupt_job(self, session_id: str) -> None:
+        await self._started()
         row = await asyncio.to_thread(self._row, str(session_id))
         if row is not None and row.node == self.manager.node:
             await self.manager._home(self._interrupt_here(row))
@@ -265,6 +318,8 @@ class NodeKernels:
             return
         try:
             ident = await asyncio.to_thread(self._identity, row)
+            env_name = await asyncio.to_thread(nodebuilds.env_of_kernel, m.store, row.kernel_name)
+            await self.ensure_env(env_name, owner=row.creator)
             spec = m.specs.get(row.kernel_name)
             key_id, secret = await asyncio.to_thread(
                 create_session_key,

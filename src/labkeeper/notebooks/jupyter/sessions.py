@@ -107,6 +107,7 @@ class _StartPlan:
     kernel_name: str
     limit: int
     target: str
+    env_name: str | None
 
 
 class SessionManager(SessionQueries, Housekeeping, Restarts):
@@ -230,6 +231,7 @@ class SessionManager(SessionQueries, Housekeeping, Restarts):
         }
         if plan.target:  # another node's machine runs it (remote.py)
             return await self.nodes.start_there(plan.target, **reservation)
+        await self.nodes.ensure_env(plan.env_name, owner=plan.login)  # built here first if need be
         spec, key_id, secret = await asyncio.to_thread(self._reserve_here, reservation)
         try:
             live = await self._launch(
@@ -280,7 +282,8 @@ class SessionManager(SessionQueries, Housekeeping, Restarts):
             ident=ident,
             kernel_name=kernel_name,
             limit=int(settings["notebooks"].get("maxSessionsPerUser") or 0),
-            target="" if here else self.nodes.target(kernel_name),
+            target=self.nodes.target(kernel_name, project_key=project_key, here=here),
+            env_name=env_name,
         )
 
     def _reserve_here(self, reservation: dict[str, Any]) -> tuple[Any, str, str]:

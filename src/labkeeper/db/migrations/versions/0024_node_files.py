@@ -11,14 +11,14 @@ No stamp triggers: no kept answer reads these tables, and a kernel log rewritten
 seconds must not throw away every kept answer.
 
 Revision ID: 0024
-Revises: 0022
+Revises: 0023
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0024"
-down_revision = "0022"
+down_revision = "0023"
 branch_labels = None
 depends_on = None
 
