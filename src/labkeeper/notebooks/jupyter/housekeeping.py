@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from labkeeper.isolation.layout import RunTree
     from labkeeper.notebooks.jupyter.kernellogs import KernelLogCopier
     from labkeeper.notebooks.jupyter.remote import NodeKernels
-    from labkeeper.notebooks.jupyter.sessions import LiveKernel
+    from labkeeper.notebooks.jupyter.starts import LiveKernel
 
 log = logging.getLogger("labkeeper.jupyter")
 HOUSEKEEPING_SECONDS = 0.5

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from labkeeper.config import Config
     from labkeeper.db import Store
     from labkeeper.notebooks.jupyter.kernels import KernelSpecs
-    from labkeeper.notebooks.jupyter.sessions import LiveKernel
+    from labkeeper.notebooks.jupyter.starts import LiveKernel
     from labkeeper.notebooks.jupyter.storage import NotebookStorage
 
 

@@ -50,7 +50,7 @@ def _find_by_connection_file(path: str) -> list[int]:
 
 
 def stop_leftovers(manager: SessionManager) -> int:
-    from labkeeper.notebooks.jupyter.sessions import KEY_LABEL
+    from labkeeper.notebooks.jupyter.starts import KEY_LABEL
 
     host = socket.gethostname()
     store = manager.store

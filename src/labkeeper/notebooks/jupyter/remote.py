@@ -191,7 +191,7 @@ class NodeKernels:
             return s.get(JupyterSession, session_id)
 
     async def _wait_started(self, node: str, session_id: str) -> JupyterSession:
-        from labkeeper.notebooks.jupyter.sessions import START_TIMEOUT
+        from labkeeper.notebooks.jupyter.starts import START_TIMEOUT
 
         asked = time.monotonic()
         while True:
@@ -310,7 +310,7 @@ class NodeKernels:
             return bool(done.rowcount)
 
     async def _start_reserved(self, session_id: str) -> None:
-        from labkeeper.notebooks.jupyter.sessions import KEY_LABEL
+        from labkeeper.notebooks.jupyter.starts import KEY_LABEL
 
         m = self.manager
         row = await asyncio.to_thread(self._claim, session_id)

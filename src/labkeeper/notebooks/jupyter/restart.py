@@ -28,7 +28,7 @@ from labkeeper.processes import stop_tree
 
 if TYPE_CHECKING:
     from labkeeper.db import Store
-    from labkeeper.notebooks.jupyter.sessions import LiveKernel
+    from labkeeper.notebooks.jupyter.starts import LiveKernel
 
 log = logging.getLogger("labkeeper.jupyter")
 
