@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
 
@@ -19,15 +20,28 @@ from labkeeper.errors import Unauthorized
 from labkeeper.futures.runner import TaskRunner
 from labkeeper.server.params import Count, Limit
 
+PLAIN = "labkeeper_plain"
 
+
+def plain(dependency: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a dependency that refuses nothing but a malformed query: a kept answer, made for
+    the very same path, query and caller, may be served without solving it
+    (dispatch.compile_route)."""
+    setattr(dependency, PLAIN, True)
+    return dependency
+
+
+@plain
 async def get_store(request: Request) -> Store:
     return request.app.state.store
 
 
+@plain
 async def get_runner(request: Request) -> TaskRunner:
     return request.app.state.runner
 
 
+@plain
 async def get_config(request: Request) -> Config:
     return request.app.state.config
 
@@ -38,7 +52,11 @@ STAMPS = "labkeeper.stamps"
 async def current_principal(request: Request) -> Principal:
     """Who calls. Reads the store's change stamps once for the request (see db/stamps.py):
     a read-only handler may hand `stamps_read_for(request)` to the caches it consults."""
-    scope = request.scope
+    return await principal_of(request.scope)
+
+
+async def principal_of(scope: dict) -> Principal:
+    """`current_principal`, from the request's ASGI scope."""
     store = scope["app"].state.store
     stamps = scope[STAMPS] = await store.request_stamps()
     authorization, proxy_user = _credentials(scope)
@@ -86,6 +104,7 @@ class Paging:
     offset: int
 
 
+@plain
 async def paging(
     limit: Annotated[Limit, Query(description="At most this many items (all when absent)")] = None,
     offset: Annotated[Count, Query(description="Skip this many items first")] = None,

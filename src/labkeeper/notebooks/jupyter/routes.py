@@ -18,7 +18,7 @@ from labkeeper.notebooks.jupyter.run import KIND as RUN_KIND
 from labkeeper.notebooks.jupyter.sessions import SessionManager
 from labkeeper.projects.access import require_project
 from labkeeper.server.answers import settled
-from labkeeper.server.deps import Admin, Caller, Runner
+from labkeeper.server.deps import Admin, Caller, Runner, plain
 from labkeeper.server.params import DSSBool, JsonObject, flag
 from labkeeper.server.responses import json_response
 from labkeeper.server.routing import api_router
@@ -27,6 +27,7 @@ router = api_router("jupyter notebooks")
 NB = "/projects/{project_key}/jupyter-notebooks/{name}"
 
 
+@plain
 async def get_manager(request: Request) -> SessionManager:
     return request.app.state.jupyter
 
@@ -34,6 +35,7 @@ async def get_manager(request: Request) -> SessionManager:
 Jupyter = Annotated[SessionManager, Depends(get_manager)]
 
 
+@plain
 async def get_notebook_files(request: Request) -> SessionManager:
     """The manager, for routes that only read and write notebooks and records: nothing of
     theirs needs the server's loop, so their writes run in a unit of work with their audit
