@@ -92,7 +92,11 @@ def _shared_python() -> str:
 
 @pytest.fixture(scope="session")
 def kernel_runtime() -> str:
-    """The python of a world-readable venv with ipykernel + httpx (no orjson)."""
+    return runtime_python()
+
+
+def runtime_python() -> str:
+    """The python of a world-readable venv with ipykernel + httpx (no orjson), made once."""
     python = _shared_python()
     tag = hashlib.sha256(" ".join([python, *RUNTIME_PACKAGES]).encode()).hexdigest()[:12]
     root = Path(tempfile.gettempdir()) / f"labkeeper-test-kernel-runtime-{tag}"

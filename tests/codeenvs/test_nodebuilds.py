@@ -96,3 +96,26 @@ def test_a_deleted_env_leaves_the_node_at_its_next_sweep(instance: Instance) -> 
     with instance.store.read() as s:
         assert [r.env_name for r in s.query(CodeEnvOnNode)] == ["kept"]
     assert nodebuilds.sweep(instance.store, NODE, data) == []
+
+
+def test_a_build_that_leaves_no_kernel_is_a_409_not_another_build(
+    instance: Instance, kernel_runtime: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A registered env whose settings ask for no Jupyter support: the node's build ends
+    without a kernelspec. One build, then a clear refusal, never a loop of builds."""
+    from pathlib import Path
+
+    monkeypatch.setattr(nodebuilds, "BUILD_TIMEOUT", 8.0)
+    now = now_ms()
+    with instance.store.begin() as s:
+        s.add(
+            CodeEnv(
+                lang="PYTHON", name="nokernel", deployment_mode="DESIGN_NON_MANAGED", owner="admin",
+                state=READY, path=str(Path(kernel_runtime).parent.parent), desc={}, extra={},
+                permissions=[], jupyter_kernel=True, created_on=now, updated_on=now, last_built_on=now,
+            )  # fmt: skip
+        )
+    kernelspecs.install(instance.config.data_dir, "nokernel", kernel_runtime)
+    with pytest.raises(Conflict, match="no Jupyter kernel"):
+        ensure(instance, "nokernel")
+    assert build_tasks(instance) == 1

@@ -88,7 +88,7 @@ def test_an_api_node_without_worker_leaves_tasks_to_a_worker_node(pg: Config) ->
         assert elapsed < 1.0, elapsed
         state = api.admin.get(f"/futures/{job}?peek=true").json()
         assert state["aborted"] is True and state["abortedBy"] == "admin"
-        assert worker.app.state.runner.running_here() == 0
+        assert wait_for(lambda: worker.app.state.runner.running_here() == 0, timeout=5)
 
 
 def test_a_task_queued_for_a_node_runs_there(pg: Config) -> None:

@@ -36,9 +36,11 @@ UNSAFE_CODE = {"mayRunNotebooks": True, "mayWriteUnsafeCode": True}
 
 
 def register_runtime_env(store, *, usable_by_all: bool = True, owner: str = "admin", permissions=()) -> None:  # type: ignore[no-untyped-def]
-    """Record the env behind RUNTIME_KERNEL, so its `use` right can be granted like any env's."""
+    """Record the env behind RUNTIME_KERNEL, so its `use` right can be granted like any env's:
+    a non-managed env at the test kernel runtime (a node without its build registers it there)."""
     from labkeeper.codeenvs.models import DESIGN_NON_MANAGED, READY, CodeEnv
     from labkeeper.db import now_ms
+    from tests.conftest import runtime_python
 
     with store.begin() as s:
         s.merge(
@@ -48,10 +50,11 @@ def register_runtime_env(store, *, usable_by_all: bool = True, owner: str = "adm
                 deployment_mode=DESIGN_NON_MANAGED,
                 owner=owner,
                 state=READY,
-                path="",
+                path=str(Path(runtime_python()).parent.parent),
                 permissions=list(permissions),
                 usable_by_all=usable_by_all,
                 jupyter_kernel=True,
+                desc={"installJupyterSupport": True},
                 created_on=now_ms(),
                 updated_on=now_ms(),
             )

@@ -200,8 +200,9 @@ async def ensure_built(
                 await asyncio.to_thread(_fail, store, node, env.lang, env.name, "", why)
                 raise
             await asyncio.to_thread(_set_task, store, node, env, task_id)
+        ended = False
         if task_id:
-            await runner.wait(task_id, timeout=max(1.0, deadline - loop.time()))
+            ended = await runner.wait(task_id, timeout=max(1.0, deadline - loop.time()))
         else:
             await asyncio.sleep(0.2)
         row = await asyncio.to_thread(_outcome, store, node, env)
@@ -211,6 +212,15 @@ async def ensure_built(
                 detail=f"Code env {env.name!r} is built on each node on first use, and its build on node "
                 f"{node} failed: {row.error}. Its log is in the env's logs (labkeeper code-envs logs); fix "
                 "the env and start the session again",
+            )
+        if mine and ended and not await asyncio.to_thread(_is_current, store, node, data_dir, env):
+            # Its own build ended and the env is still not usable here (no kernelspec: the
+            # env's settings do not ask for Jupyter support): building again would not help.
+            raise Conflict(
+                f"Code env {env.name!r} was built on node {node} but gives no Jupyter kernel there",
+                detail=f"The build of code env {env.name!r} on node {node} ended without its Jupyter "
+                "kernelspec: set installJupyterSupport in the env's settings (or its Jupyter support: "
+                "POST /admin/code-envs/{lang}/{name}/jupyter), update it and start the session again",
             )
 
 
