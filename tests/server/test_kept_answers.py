@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from sqlalchemy import text, update
 
 from labkeeper.nodes import service
@@ -150,3 +151,22 @@ def test_the_node_listing_is_kept_between_heartbeats_and_never_past_them(instanc
         old = int(time.time() * 1000) - service.ALIVE_WITHIN_MS + 100
     else:
         raise AssertionError("a node whose heartbeat grew too old was never listed down")
+
+
+def test_a_route_on_the_full_plan_serves_its_kept_answer_too(
+    instance: Instance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The deprecated key-by-secret read takes a dependency of its own (it refuses session
+    keys), so its key check is the whole plan's: its kept answer is looked up after it."""
+    from labkeeper.auth import key_service
+
+    created = instance.admin.post("/admin/global-api-keys/", json={"label": "kept"}).json()
+    calls = []
+    read = key_service.get_global_key_by_secret
+    monkeypatch.setattr(
+        key_service, "get_global_key_by_secret", lambda *a, **k: calls.append(1) or read(*a, **k)
+    )
+    first = instance.admin.get(f"/admin/globalAPIKeys/{created['key']}")
+    assert first.status_code == 200
+    assert instance.admin.get(f"/admin/globalAPIKeys/{created['key']}").json() == first.json()
+    assert len(calls) == 1  # the second answer was the kept one

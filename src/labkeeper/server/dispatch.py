@@ -359,10 +359,7 @@ def compile_route(
             key = (scope["path"], scope["query_string"], principal)
             hit = answers.get(key, without(scope[STAMPS], not_read))
             if hit is not None:
-                body, content_type = hit
-                headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
-                await send({"type": "http.response.start", "status": 200, "headers": headers})
-                await send({"type": "http.response.body", "body": body})
+                await _send_kept(send, *hit)
                 return
         request = Request(scope, receive)
         values = await solve(request, cache)  # the key check (unless made above), the stamps read for it
@@ -374,6 +371,9 @@ def compile_route(
             return
         stamps = without(stamps, not_read)
         key = (scope["path"], scope["query_string"], principal)
+        if who is None and (hit := answers.get(key, stamps)) is not None:  # not looked up above
+            await _send_kept(send, *hit)
+            return
         response = await endpoint(**values)
         if (
             response.status_code == 200
@@ -386,6 +386,12 @@ def compile_route(
         await response(scope, receive, send)
 
     return invoke_keeping_answers
+
+
+async def _send_kept(send: Send, body: bytes, content_type: bytes) -> None:
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def compile_table(
