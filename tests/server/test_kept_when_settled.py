@@ -379,3 +379,26 @@ def test_every_route_kept_when_settled_exists_and_is_a_get(instance: Instance) -
     }
     assert set(answers.KEPT_WHEN_SETTLED) <= gets, set(answers.KEPT_WHEN_SETTLED) - gets
     assert not set(answers.KEPT_WHEN_SETTLED) & set(answers.NOT_KEPT)
+
+
+def test_auth_info_is_kept_only_without_secrets(instance: Instance) -> None:
+    client = instance.client(instance.make_user("sam", ["g1"]))
+    user = instance.admin.get("/admin/users/sam").json()
+    user["secrets"] = [{"name": "token", "value": "kept-nowhere-123", "secret": True}]
+    assert instance.admin.put("/admin/users/sam", json=user).status_code == 200
+
+    assert "secrets" not in client.get("/auth/info").json()
+    assert client.get("/auth/info").json()["authIdentifier"] == "sam"  # served again, kept
+    assert "/auth/info" in kept_paths(instance)
+    for _ in range(2):
+        shown = client.get("/auth/info", params={"withSecrets": "true"}).json()
+        assert [s["value"] for s in shown["secrets"]] == ["kept-nowhere-123"]
+    bodies = b"".join(entry[1] for entry in instance.app.state.answers._entries.values())
+    assert b"kept-nowhere-123" not in bodies
+
+
+def test_instance_info_is_kept_and_the_same_on_every_read(instance: Instance) -> None:
+    first = instance.admin.get("/instance-info").json()
+    assert instance.admin.get("/instance-info").json() == first
+    assert "/instance-info" in kept_paths(instance)
+    assert_error(instance.client("lk_not-a-key").get("/instance-info"), 401)

@@ -8,6 +8,7 @@ from fastapi import Response
 
 from labkeeper.auth import activity, whoami
 from labkeeper.names import check_name
+from labkeeper.server.answers import settled
 from labkeeper.server.deps import Admin, AppConfig, AppStore, Caller
 from labkeeper.server.params import DSSBool, flag
 from labkeeper.server.responses import json_response
@@ -23,7 +24,8 @@ async def get_auth_info(
     caller: Caller,
     with_secrets: Annotated[DSSBool, flag("withSecrets", "The caller's own secrets, decrypted")] = False,
 ) -> Response:
-    return json_response(whoami.auth_info(store, config.data_dir, caller, with_secrets=with_secrets))
+    answer = json_response(whoami.auth_info(store, config.data_dir, caller, with_secrets=with_secrets))
+    return settled(answer, not with_secrets)
 
 
 @router.get("/users/{login}")

@@ -41,7 +41,10 @@ def node_id(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
+@functools.cache
 def instance_info(data_dir: Path) -> dict[str, Any]:
+    """Read once per process, as a node's name, id and version are fixed while it runs; so
+    the route's answers are kept like those made of store rows (server/answers.py)."""
     version_ = version()
     return {
         "nodeId": node_id(data_dir),

@@ -1,5 +1,5 @@
 """Answers of reads kept under the store's change stamps, for every GET route whose answer
-is made of store rows only.
+is made of store rows only (or of what is fixed while the process runs: `/instance-info`).
 
 Every write, in any process, moves a change stamp inside its own transaction (db/stamps.py:
 the identity, settings and projects topics, and `data` for every other table). A request's
@@ -60,6 +60,8 @@ KEPT_WHEN_SETTLED: dict[str, str] = {
     "/projects/{key}/sql-notebooks/{notebook_id}/runs/{run_id}": "kept once the run has ended",
     "/admin/logs/": "log files: kept under the stat of the log folder and its files",
     "/admin/logs/{name}": "as /admin/logs/ (a log written in the last 2 s is read every time)",
+    "/auth/info": "kept without withSecrets (the caller's own identity); an answer with "
+    "decrypted secrets is never kept in memory",
     "/admin/nodes": "kept under the nodes stamp (every heartbeat moves it) until the first moment "
     "a node's state could change with the clock (its last heartbeat growing too old)",
 }
@@ -76,8 +78,6 @@ NOT_KEPT: dict[str, str] = {
     "/healthz": "no store read",
     "/readyz": "reads the store's reachability now",
     "/metrics": "counters of this process and live kernels",
-    "/auth/info": "withSecrets answers hold decrypted secrets, never kept in memory",
-    "/instance-info": "no store read",
     "/projects/{project_key}/jupyter-notebooks/{name}/sessions/{session_id}/log": "a live kernel's "
     "log: a file its node writes, or that file's copy in the store, which moves no change stamp",
 }
