@@ -183,8 +183,11 @@ def check_file(root: Path, target: Path, protected: Iterable[Path], shown: str) 
                 "a SQLite connection's file must be its own"
             )
     for other in protected:
+        # An existing file is the same as another when their inodes are: one stat each. A
+        # file not made yet is compared by the path it resolves to (an instance file that
+        # does not exist yet either, such as the store's journal, must not be created).
         try:
-            same = other.resolve() == resolved or (stat is not None and os.path.samestat(other.stat(), stat))
+            same = os.path.samestat(other.stat(), stat) if stat is not None else other.resolve() == resolved
         except OSError:
             same = False
         if same:
