@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from tests.conftest import Instance
@@ -65,31 +63,36 @@ def test_a_failing_cell_stops_the_run_and_fails_the_future(instance: Instance, p
 
 
 def test_abort_interrupts_the_kernel_and_keeps_the_session(instance: Instance, project: str) -> None:
+    """Proved by state, not by a clock: the aborted cell would run for ten minutes, so a
+    kernel back to idle with the cell's end never printed was interrupted."""
     admin = instance.admin
     content = notebook(
-        "print('before')", "import time\nfor i in range(600):\n    time.sleep(0.1)", "print('after')"
+        "print('before')",
+        "import time\nfor i in range(6000):\n    time.sleep(0.1)\nprint('loop ended')",
+        "print('after')",
     )
     assert admin.post(f"{NB}/long", json=content).status_code == 200
     job = admin.post(f"{NB}/long/actions/run", json={}).json()["jobId"]
     busy = wait_for(
         lambda: [s for s in admin.get(f"{NB}/long/sessions").json() if s["kernelExecutionState"] == "busy"],
-        timeout=20,
+        timeout=60,
     )
     assert busy
     progress = admin.get(f"/futures/{job}", params={"peek": "true"}).json()["progress"]["states"]
     assert progress and progress[0]["target"] == 3
-    began = time.monotonic()
     assert admin.delete(f"/futures/{job}").status_code == 204
     state = wait_for(
-        lambda: (s := admin.get(f"/futures/{job}", params={"peek": "true"}).json()) and not s["alive"] and s
+        lambda: (s := admin.get(f"/futures/{job}", params={"peek": "true"}).json()) and not s["alive"] and s,
+        timeout=60,
     )
     assert state["aborted"] is True and state["abortedBy"] == "admin"
     idle = wait_for(
         lambda: [s for s in admin.get(f"{NB}/long/sessions").json() if s["kernelExecutionState"] == "idle"],
-        timeout=5,
+        timeout=60,
     )
-    assert idle and time.monotonic() - began < 5
+    assert idle and idle[0]["kernelPid"] == busy[0]["kernelPid"]
     assert alive(busy[0]["kernelPid"])
     cells = admin.get(f"{NB}/long").json()["cells"]
     assert cells[0]["outputs"][0]["text"] == "before\n"
+    assert "loop ended" not in str(cells[1]["outputs"])
     assert cells[2]["outputs"] == []
