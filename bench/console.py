@@ -120,9 +120,7 @@ def main() -> None:
         signed = console.post("/login", data={"login": "admin", "password": PASSWORD})
         assert signed.status_code == 200 and "Running notebooks" in signed.text, signed.status_code
         api = httpx.Client(base_url=server.url + "/dip/publicapi", auth=(BENCH_KEY, ""), timeout=60)
-        print(
-            f"{'console page':40} {'median':>8} {'p90':>8} | {'API baseline':38} {'median':>8} | ratio"
-        )
+        print(f"{'console page':40} {'median':>8} {'p90':>8} | {'API baseline':38} {'median':>8} | ratio")
         worst = 0.0
         for page, baseline in PAIRS:
             for _ in range(3):  # warm-up: connections, caches

@@ -313,8 +313,10 @@ def main() -> None:
     parser.add_argument("--database-url", help="PostgreSQL URL (fresh databases are made beside it)")
     parser.add_argument("--only", choices=["labkeeper", "floor"])
     parser.add_argument(
-        "--rate", type=float, help="offer this many requests per second in all, at fixed times (default: "
-        "each client sends its next request as soon as the last is answered)"
+        "--rate",
+        type=float,
+        help="offer this many requests per second in all, at fixed times (default: "
+        "each client sends its next request as soon as the last is answered)",
     )
     args = parser.parse_args()
     try:

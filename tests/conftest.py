@@ -146,7 +146,6 @@ def config(database_url: str | None, kernel_runtime: str) -> Iterator[Config]:
     shutil.rmtree(base, ignore_errors=True)
 
 
-
 def make_user(
     store: Store,
     login: str,
@@ -178,6 +177,7 @@ def make_user(
             )
         )
     return secret
+
 
 class Instance:
     """A running in-process labkeeper with helpers to make users and keys."""

@@ -110,9 +110,19 @@ def test_a_build_that_leaves_no_kernel_is_a_409_not_another_build(
     with instance.store.begin() as s:
         s.add(
             CodeEnv(
-                lang="PYTHON", name="nokernel", deployment_mode="DESIGN_NON_MANAGED", owner="admin",
-                state=READY, path=str(Path(kernel_runtime).parent.parent), desc={}, extra={},
-                permissions=[], jupyter_kernel=True, created_on=now, updated_on=now, last_built_on=now,
+                lang="PYTHON",
+                name="nokernel",
+                deployment_mode="DESIGN_NON_MANAGED",
+                owner="admin",
+                state=READY,
+                path=str(Path(kernel_runtime).parent.parent),
+                desc={},
+                extra={},
+                permissions=[],
+                jupyter_kernel=True,
+                created_on=now,
+                updated_on=now,
+                last_built_on=now,
             )  # fmt: skip
         )
     kernelspecs.install(instance.config.data_dir, "nokernel", kernel_runtime)

@@ -83,7 +83,11 @@ def test_nodes_command(live, monkeypatch, capsys, tmp_path) -> None:  # type: ig
     ],
 )
 def test_node_options_are_checked_before_anything_starts(
-    argv: list[str], words: str, tmp_path, capsys, monkeypatch  # type: ignore[no-untyped-def]
+    argv: list[str],
+    words: str,
+    tmp_path,
+    capsys,
+    monkeypatch,  # type: ignore[no-untyped-def]
 ) -> None:
     monkeypatch.delenv("LABKEEPER_SECRET_KEY", raising=False)
     monkeypatch.delenv("LABKEEPER_SECRET_KEY_FILE", raising=False)
