@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import contextvars
 import functools
+import logging
 import os
 import re
 import threading
@@ -35,6 +36,8 @@ from sqlalchemy.pool import NullPool
 from labkeeper.db.health import StoreHealth, StoreUnavailable, describe, is_unreachable
 from labkeeper.db.shared_read import SharedRead
 from labkeeper.db.writer_lock import WriterLock
+
+log = logging.getLogger("labkeeper")
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -153,6 +156,7 @@ class UnitOfWork:
         self.thread = threading.get_ident()
         self.session: Session | None = None
         self.after: list[Callable[[], object]] = []
+        self.undone: list[Callable[[], object]] = []  # run if the unit ends uncommitted
         self.committed = False
         self.wrote = False  # a begin() block of the unit has completed (see Store.begin)
 
@@ -182,6 +186,12 @@ class UnitOfWork:
         session, self.session = self.session, None
         if session is not None:
             session.close()  # rolls back whatever was not committed
+        undone, self.undone = ([] if self.committed else self.undone), []
+        for call in undone:  # the unit's lock is released: each makes its own transaction
+            try:
+                call()
+            except Exception:  # the request's own error is what its caller must see
+                log.exception("a write made after a rolled-back request failed")
 
 
 _UNIT: contextvars.ContextVar[UnitOfWork | None] = contextvars.ContextVar("labkeeper_unit", default=None)
@@ -318,6 +328,16 @@ class Store:
             call()
         else:
             unit.after.append(call)
+
+    def after_rollback(self, call: Callable[[], object]) -> None:
+        """Call `call()` in a transaction of its own once the request's unit of work ends
+        without committing (now, outside a unit): a write that stands whatever the request's
+        outcome, such as forgetting a refused upload."""
+        unit = self._joined_unit()
+        if unit is None:
+            call()
+        else:
+            unit.undone.append(call)
 
     def _joined_unit(self) -> UnitOfWork | None:
         unit = _UNIT.get()

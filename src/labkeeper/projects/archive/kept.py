@@ -11,7 +11,6 @@ import is done or refused. An upload left for UPLOAD_TTL_MS is removed by the ne
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from sqlalchemy import delete, insert, select
@@ -60,14 +59,6 @@ def forget(store: Store, import_id: str) -> None:
     with store.begin() as s:
         s.execute(delete(ImportUpload).where(ImportUpload.id == import_id))
         s.execute(delete(ImportChunk).where(ImportChunk.upload_id == import_id))
-
-
-def forget_alone(store: Store, import_id: str) -> None:
-    """Forget an upload in a transaction of its own, committed even when the request's unit
-    of work (server/units.py) is rolled back, as a refused import's is: a refused archive is
-    never kept. A unit joins only its own thread, so this runs on another one."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pool.submit(forget, store, import_id).result()
 
 
 def sweep(store: Store) -> None:

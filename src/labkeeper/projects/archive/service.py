@@ -180,7 +180,7 @@ def process(
                 key,
                 remapping,
                 forget=lambda: kept.forget(store, import_id),  # with the project it made
-                forget_refused=lambda: kept.forget_alone(store, import_id),
+                forget_refused=lambda: store.after_rollback(lambda: kept.forget(store, import_id)),
             )
         finally:
             path.unlink(missing_ok=True)
