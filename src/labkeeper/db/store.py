@@ -33,6 +33,7 @@ from sqlalchemy.engine import URL, Engine, create_engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
+from labkeeper.db.batch import LoopBatch
 from labkeeper.db.health import StoreHealth, StoreUnavailable, describe, is_unreachable
 from labkeeper.db.shared_read import SharedRead
 from labkeeper.db.writer_lock import WriterLock
@@ -260,7 +261,7 @@ class Store:
         self._shared_stamps: weakref.WeakKeyDictionary[Any, SharedRead] = weakref.WeakKeyDictionary()
         self._async_readers: list[_AsyncReader] = []
         # request_stamps on SQLite: {event loop: (stamps, the task that read them)} (see there).
-        self._batches: dict[Any, tuple[dict[str, int], asyncio.Task[Any]]] = {}
+        self._batches = LoopBatch()
         self._last_stamps: dict[str, int] = {}  # the last stamps a request read (request_stamps)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         # Same pool; on SQLite its transactions start with a plain (shared) BEGIN.
@@ -424,32 +425,15 @@ class Store:
         return stamps
 
     def _sqlite_batch_stamps(self) -> dict[str, int]:
-        """One SQLite read (and file check) for every request that arrived before it.
+        """One SQLite read (and file check) for every request that arrived before it
+        (db/batch.py): each costs a file check, a WAL read lock and a query, some 20 us a
+        request in a real server, more than all the rest of a kept answer."""
+        return self._batches.get("stamps", self._read_sqlite_stamps)
 
-        Under load a server's event loop starts many requests in a row, each in a task of
-        its own, and each read costs a file check, a WAL read lock and a query (some 20 us a
-        request in a real server, more than all the rest of a kept answer). Here a read made
-        by a request's task is reused by the tasks that run before a callback scheduled with
-        `call_soon` at the moment of the read: the loop runs callbacks in the order they were
-        scheduled, so such a task was scheduled before the read, hence its request had
-        arrived before it, and every write committed before that request arrived (a revoked
-        key, a change by any worker) is in the stamps. A task that reads again gets a new read
-        (a caller that sends requests one after the other in one task, as a test does, reads
-        for each), and so does every task scheduled after the read.
-        """
-        task = asyncio.current_task()
-        loop = task.get_loop() if task is not None else None
-        batch = self._batches.get(loop)
-        if batch is not None and batch[1] is not task:
-            return batch[0]
+    def _read_sqlite_stamps(self) -> dict[str, int]:
         if self._sqlite_path is not None:
             self._check_sqlite_file()
-        stamps = dict(self._hot_query()(_READ_STAMPS))  # on the event loop: its kept connection
-        if loop is not None:
-            if batch is None:
-                loop.call_soon(self._batches.pop, loop, None)
-            self._batches[loop] = (stamps, task)
-        return stamps
+        return dict(self._hot_query()(_READ_STAMPS))  # on the event loop: its kept connection
 
     async def _shared_stamps_read(self) -> dict[str, int]:
         loop = asyncio.get_running_loop()

@@ -21,7 +21,8 @@ answers are kept; the others are computed every time, as for NOT_KEPT routes. An
 read from files is settled with a `file_stamp`: a function of the files' stat (see
 `files_stamp`) taken *before* they were read; the answer is served again only while the
 stamps match and the function still gives the same value, so a file written by anyone (a
-kernel, a user, another worker) is seen on the next read.
+kernel, a user, another worker) is seen on the next read. Like the change stamps, a file
+stamp is taken once for the requests that had arrived when it was taken (db/batch.py).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from typing import Any
 
 from starlette.responses import Response
 
+from labkeeper.db.batch import LoopBatch
 from labkeeper.db.stamps import ACTIVITY, NODES, Stamps
 from labkeeper.server.routing import API_PREFIX
 
@@ -194,13 +196,16 @@ class Answers:
     def __init__(self) -> None:
         self._entries: dict[tuple, tuple[dict, bytes, bytes, tuple | None]] = {}
         self._bytes = 0
+        # A file stamp taken once for the requests that arrived before it (db/batch.py), as
+        # the change stamps are: a file written before a request arrived is in its stat.
+        self._file_stamps = LoopBatch()
 
     def get(self, key: tuple, stamps: dict[str, int]) -> tuple[bytes, bytes] | None:
         entry = self._entries.get(key)
         if entry is None or entry[0] != stamps:
             return None
         file_stamp = entry[3]
-        if file_stamp is not None and file_stamp[0]() != file_stamp[1]:
+        if file_stamp is not None and self._file_stamps.get(file_stamp[0], file_stamp[0]) != file_stamp[1]:
             return None
         return entry[1], entry[2]
 
