@@ -297,3 +297,22 @@ def test_a_code_env_built_updated_and_its_deletion_refused_while_used(page, api,
     assert page.locator("h1").inner_text().startswith("Refused")
     assert "CHURN" in page.locator(".detail").inner_text()
     assert api.get("/admin/code-envs/PYTHON/web-env").json()["state"] == "READY"
+
+
+def test_a_kernel_log_opened_from_the_running_notebooks_table(page, api) -> None:  # type: ignore[no-untyped-def]
+    api.post("/projects/", json={"projectKey": "KLOG", "name": "Kernel logs"}).raise_for_status()
+    line = f"said {HOSTILE} to https://ann:hunter2@db.example/x\n"
+    code = f"import os\nos.write(1, {line!r}.encode())"
+    api.post("/projects/KLOG/jupyter-notebooks/nb", json=notebook(code)).raise_for_status()
+    run = api.post("/projects/KLOG/jupyter-notebooks/nb/actions/run", json={}).json()
+    wait_for(
+        lambda: not api.get(f"/futures/{run['jobId']}", params={"peek": "true"}).json()["alive"], timeout=60
+    )
+    sign_in(page)
+    page.wait_for_url("**/notebooks")
+    page.locator(f"tr[data-session='{run['sessionId']}'] a.log-link").click()
+    page.wait_for_url(f"**/KLOG/nb/sessions/{run['sessionId']}/log")
+    shown = page.locator("#kernel-log").inner_text()
+    assert f"said {HOSTILE} to https://ann:***@db.example/x" in shown
+    assert "hunter2" not in page.content()
+    assert page.locator("main img, main script").count() == 0 and page.evaluate("window.__pwned") is None

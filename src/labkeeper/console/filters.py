@@ -34,8 +34,19 @@ def mib(value: Any) -> str:
     return f"{value / (1024 * 1024):.1f} MiB"
 
 
+def size(value: Any) -> str:
+    """A size in bytes, in the largest unit that keeps it above 1."""
+    if not isinstance(value, int | float) or value < 0:
+        return "—"
+    if value < 1024:
+        return f"{int(value)} B"
+    if value < 1024 * 1024:
+        return f"{value / 1024:.1f} KiB"
+    return mib(value)
+
+
 def pretty_json(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
 
 
-FILTERS = {"when": when, "duration": duration, "mib": mib, "pretty_json": pretty_json}
+FILTERS = {"when": when, "duration": duration, "mib": mib, "size": size, "pretty_json": pretty_json}

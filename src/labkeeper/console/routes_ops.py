@@ -40,6 +40,16 @@ async def notebooks_table(request: Request) -> Response:
     return web.render(request, "notebooks_table.html", who, sessions=rows, sort=sort)
 
 
+@router.get("/notebooks/{project_key}/{name}/sessions/{session_id}/log")
+@page
+async def kernel_log(project_key: str, name: str, session_id: str, request: Request) -> Response:
+    who = await web.viewer(request)
+    found = await run_in_threadpool(
+        running.kernel_log, request.app.state.jupyter, who.principal, project_key, name, session_id
+    )
+    return web.render(request, "kernel_log.html", who, log=found, project_key=project_key, notebook_name=name)
+
+
 @router.post("/notebooks/unload")
 @page
 async def unload(request: Request) -> Response:

@@ -1,16 +1,23 @@
-"""Running notebooks: the live Jupyter sessions a viewer may see, and unloading them.
+"""Running notebooks: the live Jupyter sessions a viewer may see, their kernel logs, and
+unloading them.
 
-Listing and stopping go through the session manager exactly as the API's routes do
-(`all_sessions`, `check_may_unload`, `unload`)."""
+Listing, reading a log and stopping go through the session manager and the notebooks domain
+exactly as the API's routes do (`all_sessions`, `kernellogs.read_log`, `check_may_unload`,
+`unload`); a row offers its log where `kernellogs.may_read`, the rule `read_log` applies, says so."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
+
 from labkeeper.auth.principal import Principal
 from labkeeper.db import now_ms
 from labkeeper.errors import BadRequest, LabkeeperError
+from labkeeper.names import check_name, check_project_key
+from labkeeper.notebooks.jupyter import kernellogs
 from labkeeper.notebooks.jupyter.sessions import SessionManager
+from labkeeper.projects.models import Project
 
 MAX_UNLOAD_AT_ONCE = 200
 SORTS = {
@@ -35,12 +42,40 @@ def visible_sessions(
             except LabkeeperError:
                 readable[key] = False
         sessions = [s for s in sessions if readable[s["projectKey"]]]
+    projects = _projects(manager, {s["projectKey"] for s in sessions})
     now = now_ms()
     for session in sessions:
         last = session["kernelLastActivityTime"] or session["sessionStartTime"]
         session["idleMs"] = max(0, now - last) if last else 0
+        project = projects.get(session["projectKey"])
+        session["mayReadLog"] = project is not None and kernellogs.may_read(
+            principal, session["sessionCreator"], project
+        )
     key, reverse = SORTS.get(sort, SORTS["memory"])
     return sorted(sessions, key=key, reverse=reverse)
+
+
+def _projects(manager: SessionManager, keys: set[str]) -> dict[str, Any]:
+    """The owner and permissions of these projects, in one read."""
+    if not keys:
+        return {}
+    with manager.store.read() as s:
+        rows = s.execute(
+            select(Project.key, Project.owner, Project.permissions).where(Project.key.in_(keys))
+        ).all()
+    return {row.key: row for row in rows}
+
+
+def kernel_log(
+    manager: SessionManager, principal: Principal, project_key: str, notebook_name: str, session_id: str
+) -> dict[str, Any]:
+    """A session's kernel log as the API answers it (`read_log`: its rights, 403 and 404, the
+    masking). The path's names are checked first, so that no hostile value reaches the store
+    (400). Blocking."""
+    check_project_key(project_key)
+    check_name("notebook name", notebook_name)
+    check_name("session id", session_id)
+    return kernellogs.read_log(manager, principal, project_key, notebook_name, session_id)
 
 
 def chosen(manager: SessionManager, principal: Principal, session_ids: list[str]) -> list[dict[str, Any]]:

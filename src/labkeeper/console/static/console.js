@@ -73,4 +73,6 @@ function reloadWhileBuilding(node) {
 document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("[data-refresh]").forEach(refreshRegion);
   document.querySelectorAll("[data-reload-every]").forEach(reloadWhileBuilding);
+  // A log's newest lines are at its end: show them first.
+  document.querySelectorAll("[data-scroll-end]").forEach((node) => { node.scrollTop = node.scrollHeight; });
 });

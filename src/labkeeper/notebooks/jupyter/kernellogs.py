@@ -27,7 +27,7 @@ from labkeeper.auth.principal import Principal
 from labkeeper.codeenvs.masking import mask
 from labkeeper.db import Store
 from labkeeper.notebooks.jupyter.models import JupyterSession, StoredKernelLog
-from labkeeper.projects.access import require_project
+from labkeeper.projects.access import can, require_project
 
 if TYPE_CHECKING:
     from labkeeper.notebooks.jupyter.sessions import SessionManager
@@ -126,16 +126,24 @@ def forget(session: Any, session_id: str) -> None:
     session.execute(delete(StoredKernelLog).where(StoredKernelLog.session_id == session_id))
 
 
+def may_read(principal: Principal, creator: str, project: Any) -> bool:
+    """Whether `principal` may read the log of a session `creator` started in `project` (its
+    `owner` and `permissions`: a Project or a row), READ on it granted: the creator, a project
+    admin, an instance admin. The one rule, for `read_log` and for who is offered the log."""
+    if principal.login is not None and principal.login == creator:
+        return True
+    return can(principal, project.owner, project.permissions or {}, "ADMIN")
+
+
 def read_log(
     manager: SessionManager, principal: Principal, project_key: str, notebook_name: str, session_id: str
 ) -> dict[str, Any]:
     """The session's kernel log (its last MAX_STORED_BYTES), for its creator, a project admin
     or an instance admin (403 for anyone else); a 404 for no such session of that notebook."""
-    require_project(manager.store, principal, project_key, "READ")
+    project = require_project(manager.store, principal, project_key, "READ")
     row = manager._row_of(project_key, notebook_name, session_id)
-    own = principal.login is not None and principal.login == row.creator
-    if not own:
-        require_project(manager.store, principal, project_key, "ADMIN")
+    if not may_read(principal, row.creator, project):
+        require_project(manager.store, principal, project_key, "ADMIN")  # the refusal, worded there
     answer: dict[str, Any] = {"sessionId": row.id, "kernelId": row.kernel_id, "node": row.node}
     tail = None
     if row.node in ("", manager.node):  # this machine runs it: its file is the freshest
