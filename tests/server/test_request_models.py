@@ -52,7 +52,7 @@ def test_dss_spellings_of_false_are_accepted(instance: Instance, spelling: str) 
         ("/projects/", {"limit": "9" * 30}, "query.limit"),
         ("/projects/", {"offset": "1e3"}, "query.offset"),
         ("/admin/audit", {"since": "yesterday"}, "query.since"),
-        ("/admin/users-activity", {"enabledUsersOnly": "\x00"}, "query.enabledUsersOnly"),
+        ("/admin/users-activity", {"enabledUsersOnly": "\x01"}, "query.enabledUsersOnly"),
     ],
 )
 def test_a_query_parameter_that_does_not_fit_is_a_400_naming_it(

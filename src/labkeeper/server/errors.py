@@ -6,10 +6,11 @@ import logging
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException
 
 from labkeeper.db.health import RETRY_AFTER_S, StoreUnavailable, describe, is_unreachable
-from labkeeper.errors import LabkeeperError
+from labkeeper.errors import BadRequest, LabkeeperError
 from labkeeper.server.params import invalid_request
 from labkeeper.server.responses import json_response
 
@@ -38,6 +39,12 @@ def answer_for(exc: BaseException, app: FastAPI) -> Response:
         return response
     if isinstance(exc, LabkeeperError):
         return json_response(exc.body(), exc.status)
+    if isinstance(exc, DataError) and "NUL (0x00)" in str(exc.orig):
+        # Refused by the driver before the statement ran: the request's unit rolls back.
+        refused = BadRequest(
+            "Invalid request: a value holds a NUL character (\\u0000), which the store cannot keep: remove it"
+        )
+        return json_response(refused.body(), refused.status)
     if isinstance(exc, HTTPException):
         kind = _HTTP_TYPES.get(exc.status_code, "HttpException")
         message = str(exc.detail) if exc.detail else kind

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from labkeeper.errors import BadRequest
 from labkeeper.server import logs
 from labkeeper.server.dispatch import RouteTable
 from labkeeper.server.errors import answer_for
@@ -132,7 +133,10 @@ class RequestPath:
             path = scope["path"] = API_PREFIX + path[len(ALIAS_PREFIX) :]
             scope["raw_path"] = path.encode()
         method: str = scope["method"]
-        found = self.table.match(method, path) if self.table.indexed else None
+        # A NUL names no route and no value: no store keeps it in text (PostgreSQL refuses
+        # it outright), so it is refused here, before any route reads or audits it.
+        nul = "\x00" in path or b"%00" in scope["query_string"]
+        found = self.table.match(method, path) if self.table.indexed and not nul else None
         if found is not None:
             entry, params = found
             scope["route"], scope["endpoint"] = entry.route, entry.route.endpoint  # type: ignore[attr-defined]
@@ -140,6 +144,11 @@ class RequestPath:
             info.route = entry.template
         limit = self.max_body_bytes
         try:
+            if nul:
+                raise BadRequest(
+                    "Invalid request: the URL holds a NUL character (%00), which no name, id or "
+                    "parameter may contain: remove it"
+                )
             if method not in _BODYLESS:
                 # A route may take larger bodies than the instance's limit by declaring its
                 # own (`endpoint.max_body_bytes`): the project archive upload, which streams.
