@@ -1,5 +1,8 @@
 """Aborting a build that really runs (a package whose build step sleeps), the build lock of
-one env, and the limit on builds of different envs running side by side."""
+one env, and the limit on builds of different envs running side by side.
+
+Proved by state, never by a clock: a sleepy build would run ten minutes, so a future that
+says aborted and a build tree that is gone before the hang guard mean the abort stopped it."""
 
 from __future__ import annotations
 
@@ -18,7 +21,9 @@ from tests.codeenvs.helpers import (
     wait_state,
 )
 from tests.conftest import Instance
-from tests.helpers import alive, task_tree
+from tests.helpers import alive, task_tree, wait_for
+
+HANG_GUARD = 60.0  # seconds: only a broken abort gets near it
 
 
 @pytest.fixture
@@ -27,16 +32,15 @@ def envs(instance: Instance, wheelhouse: Path, tmp_path: Path, monkeypatch: pyte
     return instance
 
 
-def abort(instance: Instance, job: str) -> float:
-    """Abort, wait until the future says so; return the seconds it took."""
-    started = time.monotonic()
+def abort(instance: Instance, job: str) -> dict:
+    """Abort, wait until the future says it ended aborted; its state."""
     assert instance.admin.delete(f"/futures/{job}").status_code == 204
-    state = wait_state(instance.admin, job, lambda s: s["aborted"], timeout=5.0)
+    state = wait_state(instance.admin, job, lambda s: s["aborted"] and not s["alive"], timeout=HANG_GUARD)
     assert state["aborted"] is True and state["alive"] is False
-    return time.monotonic() - started
+    return state
 
 
-def test_abort_stops_the_whole_build_tree_within_a_second_and_never_leaves_a_ready_env(
+def test_abort_stops_the_whole_build_tree_and_never_leaves_a_ready_env(
     envs: Instance, tmp_path: Path
 ) -> None:
     create(envs.admin, "slow", specPackageList="lkdemo-a")
@@ -49,20 +53,14 @@ def test_abort_stops_the_whole_build_tree_within_a_second_and_never_leaves_a_rea
     running = definition(envs.admin, "slow")
     assert running["state"] == "BUILDING" and running["buildFutureId"] == job
 
-    started = time.monotonic()
     abort(envs, job)
-    while any(alive(pid) for pid in pids) and time.monotonic() - started < 5:
-        time.sleep(0.01)
-    gone_after = time.monotonic() - started
-    assert not any(alive(pid) for pid in pids)
-    assert gone_after < 1.0, f"the build's processes took {gone_after:.2f} s to go"
+    # uv, the backend and its sleep would run ten minutes: gone means the abort killed them.
+    assert wait_for(lambda: not any(alive(pid) for pid in pids), timeout=HANG_GUARD, interval=0.01)
 
     env = definition(envs.admin, "slow")
     assert env["state"] == "BROKEN" and env["buildFutureId"] is None
-    deadline = time.monotonic() + 5  # the build thread records why, just after the abort
-    while "aborted" not in definition(envs.admin, "slow")["lastBuildError"] and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert "aborted" in definition(envs.admin, "slow")["lastBuildError"]
+    # The build thread records why, just after the abort.
+    assert wait_for(lambda: "aborted" in definition(envs.admin, "slow")["lastBuildError"], timeout=HANG_GUARD)
     log = envs.admin.get("/admin/code-envs/python/slow/logs").json()[0]
     assert log["futureId"] == job and log["mode"] == "update"
     assert "aborted" in envs.admin.get(f"/admin/code-envs/python/slow/logs/{log['name']}").text
@@ -78,7 +76,7 @@ def test_an_aborted_creation_leaves_a_broken_env_that_an_update_repairs(
 ) -> None:
     job = create(envs.admin, "fresh", wait=False, specPackageList="lksleepy")["jobId"]
     wait_for_markers(envs.config.data_dir)
-    assert abort(envs, job) < 1.0
+    abort(envs, job)
     assert definition(envs.admin, "fresh")["state"] == "BROKEN"
     save(envs.admin, "fresh", specPackageList="lkdemo-c")
     assert update(envs.admin, "fresh").json()["messages"]["error"] is False
@@ -117,11 +115,12 @@ def test_builds_of_different_envs_run_side_by_side_up_to_the_limit(
     )
 
     # A waiting build can be aborted too.
-    assert abort(envs, second) < 1.0
+    abort(envs, second)
     third = create(envs.admin, "three", wait=False, specPackageList="lksleepy-three")["jobId"]
     configure(envs, wheelhouse, maxConcurrentBuilds=2)
-    wait_for_markers(envs.config.data_dir, 2, timeout=10)  # the waiting build starts once the limit rises
+    # The waiting build starts once the limit rises.
+    wait_for_markers(envs.config.data_dir, 2, timeout=HANG_GUARD)
     assert wait_state(envs.admin, first, lambda s: True)["alive"]
     for job in (first, third):
-        assert abort(envs, job) < 1.0
+        abort(envs, job)
     assert {definition(envs.admin, n)["state"] for n in ("one", "two", "three")} == {"BROKEN"}

@@ -23,10 +23,10 @@ pytestmark = pytest.mark.e2e
 ADMIN = "lk_automation_key_for_ci_0100"
 ENV = {"LABKEEPER_BOOTSTRAP_ADMIN_KEY": ADMIN}
 PG_DSN = "host=127.0.0.1 port=5432 dbname=test user=postgres"
-# Counts to a billion on SQLite: minutes of work, interruptible.
-LONG_SQLITE_QUERY = (
-    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000000) "
-    "SELECT count(*) FROM c"
+HANG_GUARD = 60.0  # seconds: only a broken server gets near it
+# Counts for ever on SQLite, interruptible: only a stop ends it.
+ENDLESS_SQLITE_QUERY = (
+    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
 )
 
 
@@ -66,7 +66,8 @@ def test_kill_9_of_the_main_process_takes_its_workers_down_and_a_restart_serves(
         assert workers, "two worker processes expected"
         os.kill(first.proc.pid, signal.SIGKILL)
         first.proc.wait(timeout=10)
-        gone = wait_for(lambda: not any(alive(w.pid) for w in workers), timeout=2.0)
+        # The workers would serve for ever: gone before the hang guard means taken down.
+        gone = wait_for(lambda: not any(alive(w.pid) for w in workers), timeout=HANG_GUARD)
         assert gone, [w.pid for w in workers if alive(w.pid)]
         with Served(data, config.database_url, "--workers", "2", env=ENV, port=first.port) as second:
             answer = api(second, "GET", "/admin/general-settings")
@@ -77,7 +78,7 @@ def test_kill_9_of_the_main_process_takes_its_workers_down_and_a_restart_serves(
         first.__exit__()
 
 
-def test_sigterm_during_a_long_wait_stops_within_the_bound_and_records_the_interruption(
+def test_sigterm_during_a_long_wait_stops_without_waiting_for_it_and_records_the_interruption(
     tmp_path: Path,
     config,  # type: ignore[no-untyped-def]
 ) -> None:
@@ -85,7 +86,7 @@ def test_sigterm_during_a_long_wait_stops_within_the_bound_and_records_the_inter
     bound = 3.0
     served = Served(data, config.database_url, "--graceful-timeout", str(bound), env=ENV).__enter__()
     try:
-        notebook = sql_notebook(served, "STOP", "local-sqlite", LONG_SQLITE_QUERY)
+        notebook = sql_notebook(served, "STOP", "local-sqlite", ENDLESS_SQLITE_QUERY)
         answers: list[httpx.Response | Exception] = []
 
         def wait_for_the_cell() -> None:
@@ -101,14 +102,16 @@ def test_sigterm_during_a_long_wait_stops_within_the_bound_and_records_the_inter
         assert running, "the cell's future should be running"
         job_id = running[0]["jobId"]
         time.sleep(0.5)  # the request is waiting on the future
-        stopping = time.monotonic()
         os.kill(served.proc.pid, signal.SIGTERM)
+        # The cell counts for ever: a server that stops at all did not wait for it (the guard
+        # is far above the 3 s graceful timeout), and the waiting call's answer and the
+        # record below say it was interrupted.
         try:
-            served.proc.wait(timeout=bound + 5)
+            served.proc.wait(timeout=HANG_GUARD)
         except Exception:  # noqa: BLE001
-            pytest.fail(f"labkeeper serve did not stop within {bound} + 5 s")
-        assert time.monotonic() - stopping <= bound + 5
-        waiter.join(10)
+            pytest.fail(f"labkeeper serve did not stop within the {HANG_GUARD} s hang guard")
+        waiter.join(HANG_GUARD)
+        assert not waiter.is_alive(), "the waiting call never got an answer"
         assert answers and isinstance(answers[0], httpx.Response), answers
         assert "shut down" in answers[0].text.lower(), answers[0].text
     finally:
@@ -146,7 +149,7 @@ def test_kill_9_during_a_postgresql_query_the_restart_stops_it_and_completes_its
         assert api(served, "POST", "/admin/connections/", json=body).status_code == 200
         # Two statements: run as typed (not through a cursor), so the marker shows in
         # pg_stat_activity.query while it sleeps.
-        sql = f"SELECT 1 AS {marker}_first; SELECT pg_sleep(60) AS {marker}"
+        sql = f"SELECT 1 AS {marker}_first; SELECT pg_sleep(600) AS {marker}"
         notebook = sql_notebook(served, "CRASH", "pg", sql)
         path = f"/projects/CRASH/sql-notebooks/{notebook}/cells/slow/actions/run"
         assert api(served, "POST", path, params={"wait": "false"}).status_code == 200
@@ -157,7 +160,8 @@ def test_kill_9_during_a_postgresql_query_the_restart_stops_it_and_completes_its
         served.__exit__()
     try:
         with Served(data, config.database_url, env=ENV, port=served.port) as again:
-            assert wait_for(lambda: not _backends(marker), timeout=5), _backends(marker)
+            # pg_sleep(600) outlives the hang guard: gone means the restart stopped it.
+            assert wait_for(lambda: not _backends(marker), timeout=HANG_GUARD), _backends(marker)
             history = api(again, "GET", f"/projects/CRASH/sql-notebooks/{notebook}/history").json()
             (entry,) = history["slow"]
             assert entry["state"] == "FAILED", entry

@@ -7,6 +7,7 @@ on another node nor a crafted job stops or starts someone else's kernel."""
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +28,7 @@ from tests.jupyter.helpers import kernel_env, notebook, set_settings
 from tests.projects.helpers import create, grant
 
 NB = "/projects/REM/jupyter-notebooks"
+HANG_GUARD = 60.0  # seconds: only a broken node or kernel gets near it
 CODE = {"mayRunNotebooks": True, "mayWriteUnsafeCode": True}
 
 
@@ -85,32 +87,30 @@ def test_the_kernel_runs_on_the_worker_and_the_api_node_answers_the_truth(
     running = a.admin.get("/admin/notebooks/").json()
     assert [s["kernelPid"] for nb in running for s in nb["activeSessions"]] == [pid]
 
-    started = time.monotonic()
+    # An idle kernel runs for ever: gone before the hang guard means the worker stopped it.
     assert a.admin.delete(f"{NB}/main/sessions/{sid}").status_code == 200
-    assert wait_for(lambda: not alive(pid), timeout=2, interval=0.02), "the worker did not stop it"
-    assert time.monotonic() - started < 2.0
+    assert wait_for(lambda: not alive(pid), timeout=HANG_GUARD, interval=0.02), "the worker did not stop it"
     assert row(a, sid) is None and sid not in b.app.state.jupyter.live
     assert a.client(secret).get("/auth/info").status_code == 401
 
 
 def test_an_interrupt_sent_to_the_api_node_reaches_the_kernel(nodes: tuple[Instance, Instance]) -> None:
     a, b = nodes
-    assert a.admin.put(f"{NB}/main", json=notebook("import time; time.sleep(120)")).status_code == 200
+    assert a.admin.put(f"{NB}/main", json=notebook("import time; time.sleep(600)")).status_code == 200
     session = start(a.admin)
     sid = session["sessionId"]
     job = a.admin.post(f"{NB}/main/actions/run", json={"sessionId": sid}).json()["jobId"]
-    assert wait_for(lambda: row(a, sid).execution_state == "busy", timeout=20)
+    assert wait_for(lambda: row(a, sid).execution_state == "busy", timeout=HANG_GUARD)
     answer = a.admin.post(f"{NB}/main/sessions/{sid}/actions/interrupt")
     assert answer.status_code == 200, answer.text
-    interrupted = time.monotonic()
 
     def ended() -> dict | None:
         state = a.admin.get(f"/futures/{job}", params={"peek": "true"}).json()
         return None if state["alive"] else state
 
-    state = wait_for(ended, timeout=10, interval=0.05)
-    assert time.monotonic() - interrupted < 2.0
-    assert "KeyboardInterrupt" in str(state), state
+    # The cell sleeps ten minutes: a run ended by a KeyboardInterrupt was interrupted.
+    state = wait_for(ended, timeout=HANG_GUARD, interval=0.05)
+    assert state and "KeyboardInterrupt" in str(state), state
     assert alive(session["kernelPid"]), "an interrupt keeps the session"
 
 
@@ -141,7 +141,7 @@ def test_a_member_cannot_stop_another_users_kernel_through_any_node(
     with a.store.read() as s:
         assert s.query(JupyterSession).count() == 1
     assert alice.delete(f"{NB}/main/sessions/{sid}").status_code == 200
-    assert wait_for(lambda: not alive(pid), timeout=2, interval=0.02)
+    assert wait_for(lambda: not alive(pid), timeout=HANG_GUARD, interval=0.02)
 
 
 def test_no_node_to_place_on_is_a_503_and_a_silent_node_a_504(
@@ -163,9 +163,14 @@ def test_no_node_to_place_on_is_a_503_and_a_silent_node_a_504(
                 kernels={"python3": ""},
             )
         )
-    asked = time.monotonic()
-    assert_error(a.admin.post(f"{NB}/main/sessions"), 504, "silent", "did not")
-    assert time.monotonic() - asked < 5
+    # The start giving up at all is the proof: a thread joined with a hang guard far above
+    # PICK_SECONDS, then the 504 it answered.
+    answers: list = []
+    asking = threading.Thread(target=lambda: answers.append(a.admin.post(f"{NB}/main/sessions")), daemon=True)
+    asking.start()
+    asking.join(HANG_GUARD)
+    assert not asking.is_alive(), "the start waited for a node that never takes its jobs"
+    assert_error(answers[0], 504, "silent", "did not")
     with a.store.read() as s:
         assert s.query(JupyterSession).count() == 0
         assert s.query(ApiKey).filter(ApiKey.kind == "SESSION").count() == 0

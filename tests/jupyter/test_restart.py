@@ -80,7 +80,9 @@ def test_kernels_of_a_killed_server_are_stopped_at_the_next_start(
 
     second = serve(data_dir, port, database_url, kernel_runtime)
     try:
-        assert wait_for(lambda: not alive(session["kernelPid"]) and not alive(child), timeout=5)
+        # The child sleeps five minutes, the kernel idles for ever: both gone before this hang
+        # guard means the restart stopped them.
+        assert wait_for(lambda: not alive(session["kernelPid"]) and not alive(child), timeout=60)
         assert api.get("/projects/RS/jupyter-notebooks/nb/sessions").json() == []
         assert api.get("/admin/notebooks/").json() == []
         as_session = httpx.Client(base_url=api.base_url, auth=(secret, ""), timeout=10)

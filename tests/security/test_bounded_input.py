@@ -12,10 +12,13 @@ import psutil
 import pytest
 
 from labkeeper.notebooks.sql.models import SqlQueryRun
+from labkeeper.settings import impersonation
 from labkeeper.settings import service as settings_service
 from tests.conftest import Instance
 from tests.security.hostile import hostile, run_sql
 from tests.sql.helpers import make_pg_connection, pg_execute
+
+HANG_GUARD = 60.0  # seconds: only an unbounded match or a stalled server gets near it
 
 
 def _deep(levels: int) -> object:
@@ -155,9 +158,17 @@ def test_a_backtracking_impersonation_rule_is_refused_at_save(
         {"type": "REGEXP_RULE", "ruleFrom": r"(.*)_ok", "targetUnix": "$1"},
         {"type": "REGEXP_RULE", "ruleFrom": pattern, "targetUnix": "nobody", subject: None},
     ]
-    started = time.monotonic()
-    answer = instance.admin.put("/admin/general-settings", json=settings)
-    assert time.monotonic() - started < 10
+    # The save returning at all is the proof its check is bounded (the pattern alone would
+    # backtrack for ever): a thread joined with a hang guard, then the refusal it answered.
+    answers: list = []
+    saving = threading.Thread(
+        target=lambda: answers.append(instance.admin.put("/admin/general-settings", json=settings)),
+        daemon=True,
+    )
+    saving.start()
+    saving.join(HANG_GUARD)
+    assert not saving.is_alive(), "the save never ended: the rule's check is unbounded"
+    [answer] = answers
     assert answer.status_code == 400, answer.text
     message = answer.json()["message"]
     assert f"impersonation.{field}[1]" in message and "ruleFrom" in message, message
@@ -177,6 +188,20 @@ def test_resolution_of_a_slow_stored_rule_is_bounded_and_never_blocks_the_server
     with monkeypatch.context() as patch:
         patch.setattr(settings_service, "validate_general_settings", lambda _doc: None)
         assert instance.admin.put("/admin/general-settings", json=settings).status_code == 204
+    # The slow rule's match is held (then run for real, with the time it was given) until a
+    # cheap GET has answered: the GET answering while a rule is being matched proves the
+    # matching does not block the server. Proved by state, not by timing the GET.
+    matching, release = threading.Event(), threading.Event()
+    held_until_released: list[bool] = []  # False: the guard let go before the GET answered
+    real_fullmatch = impersonation.rule_fullmatch
+
+    def held_fullmatch(pattern: str, subject: str, *, timeout: float):  # type: ignore[no-untyped-def]
+        if pattern == r"(a|a)+b":
+            matching.set()
+            held_until_released.append(release.wait(HANG_GUARD))
+        return real_fullmatch(pattern, subject, timeout=timeout)
+
+    monkeypatch.setattr(impersonation, "rule_fullmatch", held_fullmatch)
     answers: dict[str, object] = {}
 
     def resolve() -> None:
@@ -184,15 +209,20 @@ def test_resolution_of_a_slow_stored_rule_is_bounded_and_never_blocks_the_server
 
     slow = threading.Thread(target=resolve, daemon=True)
     slow.start()
-    time.sleep(0.2)
-    started = time.monotonic()
-    assert instance.admin.get("/admin/variables/").status_code == 200
-    assert time.monotonic() - started < 1.0, "the server stalled while a rule was being matched"
-    slow.join(timeout=15)
+    try:
+        assert matching.wait(HANG_GUARD), "the slow rule was never matched"
+        assert instance.admin.get("/admin/variables/").status_code == 200
+        still_matching = not release.is_set() and held_until_released == [] and "slow" not in answers
+    finally:
+        release.set()
+    assert still_matching, "the server stalled while a rule was being matched"
+    slow.join(timeout=HANG_GUARD)
     assert not slow.is_alive(), "resolution did not end"
+    assert held_until_released == [True]
     answer = answers["slow"]
     assert answer.status_code == 400, answer.text  # type: ignore[attr-defined]
     assert "impersonation.userRules[1]" in answer.json()["message"]  # type: ignore[attr-defined]
+    monkeypatch.undo()
     ok = instance.admin.get("/admin/impersonation/resolve", params={"user": "bob_ok"})
     assert ok.status_code == 200 and ok.json()["unixUser"] == "bob_unix", ok.text
 

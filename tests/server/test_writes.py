@@ -3,6 +3,8 @@ write does not stall the worker's other requests, and `GET /projects/` pages."""
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
 import time
@@ -15,7 +17,7 @@ from labkeeper.projects import service as project_service
 from labkeeper.projects.models import Project
 from labkeeper.server import app as app_module
 from tests.conftest import ADMIN_KEY, API, Instance, LiveServer
-from tests.helpers import assert_bad
+from tests.helpers import assert_bad, wait_for
 
 
 def _audit_rows(instance: Instance, request_id: str) -> list[AuditEvent]:
@@ -101,11 +103,40 @@ def test_a_constraint_violation_leaves_neither_change_nor_row(
 SQL_CELL_RUN = "/projects/HELDSQL/sql-notebooks/{id}/cells/q1/actions/run"
 
 
+# The lock holder's own guard: it lets go before the waiting write's SQLite busy timeout
+# (store.SQLITE_BUSY_SECONDS, 10 s), so a GET stalled behind the write ends in a failed
+# assertion rather than a failed write. A working server answers the GET in milliseconds.
+HOLD_GUARD = 8.0
+
+
+def _a_write_waits_for_the_lock(live: LiveServer) -> bool:
+    """A labkeeper write is blocked on the lock the test holds. SQLite: one of its writers holds
+    the `<database>-writer` flock (db/writer_lock.py), taken just before the BEGIN IMMEDIATE
+    that the test's transaction blocks. PostgreSQL: a backend waits on a lock."""
+    if live.store.is_sqlite:
+        fd = os.open(live.store.url.split("///", 1)[1] + "-writer", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)  # also lets go of the flock if this probe got it
+        return False
+    with live.store.engine.connect() as conn:
+        waiting = conn.exec_driver_sql(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND datname = current_database()"
+        ).scalar()
+    return bool(waiting)
+
+
 @pytest.mark.parametrize("kind", ["in a unit of work", "on the event loop (takes the task runner)"])
 def test_a_held_up_write_does_not_stall_reads(live: LiveServer, kind: str) -> None:
-    """Another connection holds the store's write lock for 2 s; meanwhile a cheap GET on the
-    same worker still answers at once, whether the waiting write runs in a unit of work or
-    is one of the routes that run on the event loop (here a SQL cell run)."""
+    """Another connection holds the store's write lock until a cheap GET on the same worker
+    has answered, while a write waits for that lock: the GET answering while the write still
+    waits proves it is not queued behind it, whether the waiting write runs in a unit of work
+    or is one of the routes that run on the event loop (here a SQL cell run). Proved by
+    state, not by timing the GET."""
     headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
     base = live.url + API
     with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
@@ -121,6 +152,7 @@ def test_a_held_up_write_does_not_stall_reads(live: LiveServer, kind: str) -> No
             path, body = SQL_CELL_RUN.format(id=notebook.json()["id"]), None
         release = threading.Event()
         locked = threading.Event()
+        held_until_released: list[bool] = []  # False: the holder's guard let go first
 
         def hold_lock() -> None:
             if live.store.is_sqlite:
@@ -128,19 +160,19 @@ def test_a_held_up_write_does_not_stall_reads(live: LiveServer, kind: str) -> No
                 conn = sqlite3.connect(path, isolation_level=None)
                 conn.execute("BEGIN IMMEDIATE")
                 locked.set()
-                release.wait(10)
+                held_until_released.append(release.wait(HOLD_GUARD))
                 conn.execute("ROLLBACK")
                 conn.close()
             else:
                 with live.store.engine.connect() as conn:
                     conn.exec_driver_sql("LOCK TABLE projects IN ACCESS EXCLUSIVE MODE")
                     locked.set()
-                    release.wait(10)
+                    held_until_released.append(release.wait(HOLD_GUARD))
                     conn.rollback()
 
         holder = threading.Thread(target=hold_lock)
         holder.start()
-        assert locked.wait(10)
+        assert locked.wait(30)
         write_result: list[int] = []
 
         def write() -> None:
@@ -150,16 +182,19 @@ def test_a_held_up_write_does_not_stall_reads(live: LiveServer, kind: str) -> No
 
         writer = threading.Thread(target=write)
         writer.start()
-        time.sleep(0.3)  # the write is now waiting for the lock
-        started = time.monotonic()
-        answer = client.get("/current-user")
-        elapsed = time.monotonic() - started
-        threading.Timer(1.7, release.set).start()
-        writer.join(30)
-        holder.join(30)
+        try:
+            assert wait_for(lambda: _a_write_waits_for_the_lock(live), timeout=HOLD_GUARD, interval=0.01)
+            answer = client.get("/current-user")
+            # Still blocked: the write has no answer and the lock was never let go.
+            write_waiting = writer.is_alive() and write_result == [] and not held_until_released
+        finally:
+            release.set()
+            writer.join(30)
+            holder.join(30)
         assert answer.status_code == 200
-        assert elapsed < 0.5, f"a cheap GET took {elapsed:.2f} s while a write waited for the lock"
-        assert write_result == [200]
+        assert write_waiting, "the cheap GET answered only after the waiting write went through"
+        assert held_until_released == [True], "the lock holder's guard let go before the GET answered"
+        assert not writer.is_alive() and write_result == [200]
 
 
 def test_project_list_pages(instance: Instance) -> None:
