@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from labkeeper.client import DataikuException, DSSClient, DSSFuture
 from labkeeper.futures.runner import Submission
 from tests.futures import ops  # noqa: F401  (registers the test operations)
+from tests.helpers import returns
 
 HANG_GUARD = 30.0  # seconds: only a client that never stops waiting gets near it
 
@@ -41,16 +40,12 @@ def test_list_get_and_abort(live, lk: DSSClient) -> None:  # type: ignore[no-unt
 def test_wait_for_result_reports_progress_and_returns_the_result(live, lk: DSSClient) -> None:  # type: ignore[no-untyped-def]
     job = submit(live, "test.async-wait", seconds=0.6)
     seen: list[dict] = []
-    results: list[object] = []
-    # The wait returning is the proof it does not hang: a thread joined with a hang guard.
-    waiter = threading.Thread(
-        target=lambda: results.append(lk.get_future(job).wait_for_result(on_progress=seen.append)),
-        daemon=True,
+    # The wait returning is the proof it does not hang.
+    future = lk.get_future(job)
+    result, raised = returns(
+        lambda: future.wait_for_result(on_progress=seen.append), HANG_GUARD, "wait_for_result"
     )
-    waiter.start()
-    waiter.join(HANG_GUARD)
-    assert not waiter.is_alive(), "wait_for_result did not return"
-    assert results == [{"slept": 0.6}]
+    assert raised is None and result == {"slept": 0.6}
     assert seen and seen[0]["alive"] is True and seen[-1]["alive"] is False
     future = lk.get_future(submit(live, "test.echo", text="hi"))
     assert future.wait_for_result() == {"code": 0, "output": "hi"}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
@@ -10,7 +9,7 @@ import pytest
 from labkeeper.futures.runner import Submission
 from tests.conftest import Instance
 from tests.futures import ops  # noqa: F401  (registers the test operations)
-from tests.helpers import alive, task_tree, wait_for
+from tests.helpers import alive, returns, task_tree, wait_for
 
 HANG_GUARD = 30.0  # seconds: only a broken runner or client gets near it
 
@@ -142,19 +141,7 @@ def test_official_client_wait_for_result_never_hangs(live, dss, kind: str) -> No
     if kind == "test.sleep-tree":
         assert wait_for(lambda: future.peek_state()["alive"], timeout=HANG_GUARD)
         future.abort()
-    raised: list[BaseException] = []
-
-    def wait() -> None:
-        try:
-            future.wait_for_result()
-        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
-            raised.append(exc)
-
-    waiter = threading.Thread(target=wait, daemon=True)
-    waiter.start()
-    waiter.join(HANG_GUARD)
-    assert not waiter.is_alive(), "wait_for_result hung"
-    [error] = raised
+    _, error = returns(future.wait_for_result, HANG_GUARD, "wait_for_result")
     assert isinstance(error, DataikuException)
     assert ("boom" if kind == "test.fail" else "aborted by admin") in str(error)
 
