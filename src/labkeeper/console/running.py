@@ -13,10 +13,11 @@ from sqlalchemy import select
 
 from labkeeper.auth.principal import Principal
 from labkeeper.db import now_ms
-from labkeeper.errors import BadRequest, LabkeeperError
+from labkeeper.errors import BadRequest
 from labkeeper.names import check_name, check_project_key
 from labkeeper.notebooks.jupyter import kernellogs
 from labkeeper.notebooks.jupyter.sessions import SessionManager
+from labkeeper.projects.access import can
 from labkeeper.projects.models import Project
 
 MAX_UNLOAD_AT_ONCE = 200
@@ -33,16 +34,15 @@ def visible_sessions(
 ) -> list[dict[str, Any]]:
     """Every live session (admins) or those of projects the viewer may read. Blocking."""
     sessions = manager.all_sessions()
-    if not principal.admin:
-        readable: dict[str, bool] = {}
-        for key in {s["projectKey"] for s in sessions}:
-            try:
-                manager.check_readable(principal, key)
-                readable[key] = True
-            except LabkeeperError:
-                readable[key] = False
-        sessions = [s for s in sessions if readable[s["projectKey"]]]
+    # One read of the projects shown decides both who sees a row and who is offered its log.
     projects = _projects(manager, {s["projectKey"] for s in sessions})
+    if not principal.admin:
+        sessions = [
+            s
+            for s in sessions
+            if (project := projects.get(s["projectKey"])) is not None
+            and can(principal, project.owner, project.permissions or {}, "READ")
+        ]
     now = now_ms()
     for session in sessions:
         last = session["kernelLastActivityTime"] or session["sessionStartTime"]

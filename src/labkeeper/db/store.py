@@ -260,7 +260,7 @@ class Store:
         # request_stamps on PostgreSQL: one shared read and one async connection per loop.
         self._shared_stamps: weakref.WeakKeyDictionary[Any, SharedRead] = weakref.WeakKeyDictionary()
         self._async_readers: list[_AsyncReader] = []
-        # request_stamps on SQLite: {event loop: (stamps, the task that read them)} (see there).
+        # request_stamps on SQLite: one read per batch of arrived requests (db/batch.py).
         self._batches = LoopBatch()
         self._last_stamps: dict[str, int] = {}  # the last stamps a request read (request_stamps)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
