@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 import os
 import threading
-import time
 
 import orjson
 import psutil
@@ -15,6 +14,7 @@ from labkeeper.notebooks.sql.models import SqlQueryRun
 from labkeeper.settings import impersonation
 from labkeeper.settings import service as settings_service
 from tests.conftest import Instance
+from tests.helpers import wait_for
 from tests.security.hostile import hostile, run_sql
 from tests.sql.helpers import make_pg_connection, pg_execute
 
@@ -298,9 +298,9 @@ def test_a_single_huge_postgresql_value_is_never_read_whole(instance: Instance, 
         assert [c["name"] for c in result["columns"]] == ["n", "huge"]
     else:
         assert "larger than" in run.error, run.error
-    deadline = time.monotonic() + 5
-    while any(s == "active" for _p, s in _pg_backends(run_id)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert all(s != "active" for _p, s in _pg_backends(run_id)), "the query still runs"
+    # Its backend stops once the answer is refused: waited for, never timed.
+    assert wait_for(lambda: all(s != "active" for _p, s in _pg_backends(run_id)), timeout=HANG_GUARD), (
+        "the query still runs"
+    )
     again = run_sql(instance, mallory, "SELECT 'still usable'", connection)
     assert again.json()["result"]["rows"] == [["still usable"]], again.text[:300]

@@ -1,0 +1,99 @@
+"""The change-stamp read a PostgreSQL server makes for each batch of requests, against the
+same read made straight on libpq.
+
+    .venv/bin/python bench/stamp_reads.py [--reads 3000] \
+        --database-url postgresql+psycopg://postgres@127.0.0.1:5432/lk_bench_stamps
+
+The database must be one of its own (its schema is brought to labkeeper's newest). On one
+uvloop event loop, `--reads` reads in a row through labkeeper's reader (db/store.py
+`_AsyncReader`: psycopg's async `execute`), then as many through the floor: the same
+statement prepared once and run with `psycopg.pq` (one send, one wait for the socket, one
+receive). Prints the process CPU and wall time per read of each, and their ratio: what a
+leaner reader could save per read (a request pays it divided by the requests sharing a read).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+
+from labkeeper.db import migrate  # noqa: E402
+from labkeeper.db.store import _READ_STAMPS_POSTGRESQL, Store, _AsyncReader  # noqa: E402
+
+
+async def _floor_reader(conninfo: str) -> Any:
+    import psycopg
+
+    connection = await psycopg.AsyncConnection.connect(conninfo, autocommit=True)
+    await connection.execute("PREPARE labkeeper_bench_stamps AS " + _READ_STAMPS_POSTGRESQL)
+    pg, loop = connection.pgconn, asyncio.get_running_loop()
+
+    async def read() -> dict[str, int]:
+        pg.send_query_prepared(b"labkeeper_bench_stamps", None)
+        while pg.flush():
+            pass
+        while True:
+            pg.consume_input()
+            if not pg.is_busy():
+                break
+            ready = loop.create_future()
+            loop.add_reader(pg.socket, ready.set_result, None)
+            try:
+                await ready
+            finally:
+                loop.remove_reader(pg.socket)
+        stamps: dict[str, int] = {}
+        while (result := pg.get_result()) is not None:
+            rows = range(result.ntuples)
+            stamps = {result.get_value(i, 0).decode(): int(result.get_value(i, 1)) for i in rows}
+        return stamps
+
+    return connection, read
+
+
+async def _time(read: Any, reads: int) -> tuple[float, float]:
+    for _ in range(20):
+        await read()
+    cpu, wall = time.process_time(), time.perf_counter()
+    for _ in range(reads):
+        await read()
+    return (time.process_time() - cpu) / reads * 1e6, (time.perf_counter() - wall) / reads * 1e6
+
+
+async def _main(url: str, reads: int) -> None:
+    store = Store(url)
+    migrate.upgrade(store.engine)
+    conninfo = store.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    ours = _AsyncReader(store.engine.url.set(drivername="postgresql"))
+    connection, floor = await _floor_reader(conninfo)
+    assert await ours.stamps() == await floor(), "the two reads disagree"
+    mine, theirs = await _time(ours.stamps, reads), await _time(floor, reads)
+    ours.close()
+    await connection.close()
+    store.engine.dispose()
+    print(f"{reads} change-stamp reads in a row, one uvloop event loop (CPU us, wall us per read)")
+    print(f"  labkeeper (psycopg execute)   {mine[0]:7.1f} {mine[1]:7.1f}")
+    print(f"  floor (libpq, prepared)       {theirs[0]:7.1f} {theirs[1]:7.1f}")
+    print(f"  CPU ratio {mine[0] / theirs[0]:.2f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", required=True, help="an empty PostgreSQL database of its own")
+    parser.add_argument("--reads", type=int, default=3000)
+    args = parser.parse_args()
+    if not args.database_url.startswith("postgresql"):
+        sys.exit("--database-url must be a PostgreSQL URL: SQLite reads the stamps without a round trip")
+    import uvloop
+
+    uvloop.run(_main(args.database_url, args.reads))
+
+
+if __name__ == "__main__":
+    main()
