@@ -81,6 +81,31 @@ def test_hostile_paths_are_4xx_pages(admin_browser, path: str) -> None:  # type:
     assert 400 <= r.status_code < 500, (path, r.status_code, r.text[:300])
 
 
+HTML = {"accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/nope", "/projects/A%2FB", "/notebooks/A%2FB/main/sessions/s/log", "/code-envs/python/a%2Fb",
+     "/projects/X/sql/a%2Fb/c", "/%3Cscript%3Ealert(1)%3C%2Fscript%3E"],
+)  # fmt: skip
+def test_an_address_naming_no_page_is_the_consoles_404_page(instance, admin_browser, path: str) -> None:  # type: ignore[no-untyped-def]
+    for client in (admin_browser, browser(instance)):  # signed in or not
+        r = client.get(path, headers=HTML, follow_redirects=False)
+        assert r.status_code == 404 and "text/html" in r.headers["content-type"], (path, r.text[:300])
+        assert "No console page at this address" in r.text and "<script>alert" not in r.text
+        assert (
+            r.headers["x-frame-options"] == "DENY"
+            and "frame-ancestors 'none'" in r.headers["content-security-policy"]
+        )
+    # A script, or any client not asking for HTML, keeps the DSS error body; so does every API path.
+    body = admin_browser.get(path).json()
+    assert body["errorType"] == "NotFoundException"
+    for api in ("/dip/publicapi/nope", "/public/api/nope"):
+        assert admin_browser.get(api, headers=HTML).json()["errorType"] == "NotFoundException"
+    assert admin_browser.post(path, headers=HTML).json()["errorType"] == "NotFoundException"
+
+
 def test_posts_without_csrf_are_refused(admin_browser) -> None:  # type: ignore[no-untyped-def]
     for path in ["/keys/create", "/users/create", "/notebooks/unload", "/settings/common", "/tasks/x/abort"]:
         r = admin_browser.post(path, data={"label": "x", "login": "eve"})

@@ -24,15 +24,17 @@ from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
 
 from labkeeper.audit.service import record_event
 from labkeeper.auth.principal import Principal
 from labkeeper.console import signin
 from labkeeper.console.filters import FILTERS
 from labkeeper.db import Store
-from labkeeper.errors import BadRequest, Forbidden, LabkeeperError
+from labkeeper.errors import BadRequest, Forbidden, LabkeeperError, NotFound
 from labkeeper.server.logs import current_request_id
 from labkeeper.server.middleware import audit_event
+from labkeeper.server.routing import ALIAS_PREFIX, API_PREFIX
 from labkeeper.server.units import AUDITED
 
 HERE = Path(__file__).parent
@@ -208,6 +210,19 @@ def page(handler: Callable[..., Any]) -> Callable[..., Any]:
         return secure(response, request)
 
     return wrapper
+
+
+def not_found_page(request: Request, exc: Exception) -> Response | None:
+    """The console's own 404 page for a browser's GET of an address that names no page (a
+    mistyped link, a name holding an encoded slash); None for anything else, which keeps the
+    DSS error body (every API path, every other method or error, a client not asking for HTML)."""
+    if not isinstance(exc, HTTPException) or exc.status_code != 404 or request.method not in ("GET", "HEAD"):
+        return None
+    path = request.url.path
+    if path.startswith((API_PREFIX, ALIAS_PREFIX)) or "text/html" not in request.headers.get("accept", ""):
+        return None
+    missing = NotFound("No console page at this address: check the link, or go back to the console")
+    return secure(render_error(request, missing), request)
 
 
 def render_error(request: Request, exc: LabkeeperError) -> HTMLResponse:

@@ -26,6 +26,7 @@ from labkeeper.config import Config
 from labkeeper.connections import routes as connection_routes
 from labkeeper.connections.component import component as connections_component
 from labkeeper.console import ROUTERS as CONSOLE_ROUTERS
+from labkeeper.console.web import not_found_page
 from labkeeper.db import Store
 from labkeeper.db.migrate import upgrade
 from labkeeper.db.stamps import FOLD_EVERY_SECONDS
@@ -163,7 +164,7 @@ def create_app(config: Config) -> FastAPI:
     )
     app.state.config = config
     app.state.metrics = Metrics(lambda: app.state.store)
-    install_error_handlers(app)
+    install_error_handlers(app, page=not_found_page)  # a browser lost outside the API: the console's page
     routing.install(app.router, [probes.router, *ROUTERS])
 
     def audit(**event: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -61,11 +62,15 @@ def answer_for(exc: BaseException, app: FastAPI) -> Response:
     return json_response(error_body("InternalError", "Internal error: the server logs have the details"), 500)
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    """The same mapping for the routes FastAPI answers itself (404, 405, uncompiled routes)."""
+def install_error_handlers(
+    app: FastAPI, page: Callable[[Request, Exception], Response | None] | None = None
+) -> None:
+    """The same mapping for the routes FastAPI answers itself (404, 405, uncompiled routes);
+    `page` may answer first with a page for a browser (None: the mapping answers)."""
 
-    async def handle(_request: Request, exc: Exception) -> Response:
-        return answer_for(exc, app)
+    async def handle(request: Request, exc: Exception) -> Response:
+        answer = page(request, exc) if page is not None else None
+        return answer if answer is not None else answer_for(exc, app)
 
     for kind in (LabkeeperError, RequestValidationError, HTTPException, Exception):
         app.add_exception_handler(kind, handle)
