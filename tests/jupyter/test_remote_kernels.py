@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from labkeeper.auth.models import ApiKey
 from labkeeper.config import Config
 from labkeeper.db import now_ms
+from labkeeper.futures.queued import node_queue
 from labkeeper.nodes.models import Node
 from labkeeper.notebooks.jupyter import remote
 from labkeeper.notebooks.jupyter.models import JupyterSession
@@ -50,6 +51,18 @@ def nodes(config: Config) -> Iterator[tuple[Instance, Instance]]:
             made = a.admin.post(f"{NB}/main", json=notebook("x = 41", "x + 1"))
             assert made.status_code == 200, made.text
             yield a, b
+
+
+def queued_for(instance: Instance, node_name: str) -> list[str]:
+    """The jobs of `node_name`'s queue not yet ended (taken or waiting)."""
+    with instance.store.read() as s:
+        rows = s.execute(
+            text(
+                "SELECT status FROM procrastinate_jobs WHERE queue_name = :q AND status IN ('todo', 'doing')"
+            ),
+            {"q": node_queue(node_name)},
+        )
+        return [status for (status,) in rows]
 
 
 def start(client) -> dict:  # type: ignore[no-untyped-def]
@@ -135,7 +148,8 @@ def test_a_member_cannot_stop_another_users_kernel_through_any_node(
     runner.send_to_node("worker-b", remote.START_JOB, session_id=sid)
     runner.send_to_node("worker-b", remote.START_JOB, session_id=sid, login="mallory")
     runner.send_to_node("worker-b", remote.START_JOB, session_id="0123456789abcdef")
-    time.sleep(2)
+    # Once the worker has taken and ended all four, nothing of the session has changed.
+    assert wait_for(lambda: not queued_for(a, "worker-b"), timeout=HANG_GUARD, interval=0.02)
     assert alive(pid) and row(a, sid).creator == "alice" and row(a, sid).pid == pid
     assert list(b.app.state.jupyter.live) == [sid]
     with a.store.read() as s:
