@@ -1,6 +1,7 @@
 """Several machines: (a) submit-to-start latency of a trivial task, procrastinate vs the
 in-process runner, in the same run; (b) 20 tasks that each wait on I/O for 2 s, on one
-worker node vs two.
+worker node vs two; (c) a worker node killed while it runs a task: how long until the task
+is recorded failed, against the bound the heartbeat settings give.
 
     .venv/bin/python bench/scaleout.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 
@@ -10,7 +11,9 @@ in-process one on SQLite, procrastinate on PostgreSQL with its embedded worker):
 from just before `submit()` to the first line of the operation. (b) starts an API node here
 (`--no-worker`) and one or two `labkeeper worker` processes, each with its own data
 directory and `--task-slots` slots (default 10), and times 20 tasks from submission to the
-last end.
+last end. (c) starts two worker nodes, gives one a task that waits 10 minutes, kills that
+node with SIGKILL, and times until the task reads FAILED (the reaper on the other node) and
+until a task submitted right after the kill has ended (on the survivor).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -35,6 +39,7 @@ from bench import _scaleout_ops  # noqa: E402,F401  (registers the bench operati
 
 from labkeeper.config import Config  # noqa: E402
 from labkeeper.futures.models import Task  # noqa: E402
+from labkeeper.futures.queued import HEARTBEAT_SECONDS, REAP_CRON, STALLED_AFTER_SECONDS  # noqa: E402
 from labkeeper.futures.runner import Submission  # noqa: E402
 from labkeeper.server.app import create_app  # noqa: E402
 
@@ -130,6 +135,51 @@ def io_round(config: Config, url: str, workers: int, slots: int, tasks: int, sec
             proc.wait(timeout=30)
 
 
+# A node is stalled once its last heartbeat is older than STALLED_AFTER_SECONDS; its beat
+# may be up to HEARTBEAT_SECONDS old when it dies, and the reaper runs every 3 s (REAP_CRON).
+REAP_EVERY_SECONDS = float(REAP_CRON.rsplit("*/", 1)[1])
+FAIL_BOUND_SECONDS = STALLED_AFTER_SECONDS + HEARTBEAT_SECONDS + REAP_EVERY_SECONDS
+
+
+def failover(config: Config, url: str, slots: int) -> tuple[float, float]:
+    """(c): seconds from a worker's SIGKILL to its task's FAILED, and to the end of a task
+    submitted right after the kill."""
+    base = Path(tempfile.mkdtemp(prefix="lk-bench-failover-"))
+    api_config = dataclasses.replace(
+        config, data_dir=base / "api", node_name="bench-api", embedded_worker=False
+    )
+    names = ["bench-doomed-1", "bench-doomed-2"]
+    procs = dict(zip(names, (start_worker(url, name, slots, base) for name in names), strict=True))
+    try:
+        app = create_app(api_config)
+        with TestClient(app):
+            store, runner = app.state.store, app.state.runner
+            wait_nodes(store, set(names))
+            long = runner.submit(Submission(kind="bench.io-wait", args={"seconds": 600}, owner="admin"))
+            node = None
+            while node is None:
+                with store.read() as s:
+                    node = s.get(Task, long).node or None
+                time.sleep(0.01)
+            procs[node].send_signal(signal.SIGKILL)
+            killed = time.monotonic()
+            short = runner.submit(Submission(kind="bench.io-wait", args={"seconds": 0}, owner="admin"))
+            wait_done(store, [short])
+            rerouted = time.monotonic() - killed
+            wait_done(store, [long])
+            failed = time.monotonic() - killed
+            with store.read() as s:
+                task = s.get(Task, long)
+                assert task.state == "FAILED", (task.state, task.error)
+                assert s.get(Task, short).node not in (None, node), "the short task ran on the killed node"
+            return failed, rerouted
+    finally:
+        for proc in procs.values():
+            proc.terminate()
+        for proc in procs.values():
+            proc.wait(timeout=30)
+
+
 def make_database(url: str) -> tuple[str, sa.Engine, str]:
     base = sa.engine.make_url(url)
     name = f"lk_bench_{os.getpid()}"
@@ -173,6 +223,11 @@ def main() -> int:
         print(f"    one worker node: {one:6.2f} s")
         print(f"    two worker nodes: {two:6.2f} s")
         print(f"    speed-up: {one / two:.2f}x")
+        failed, rerouted = failover(pg, url, args.task_slots)
+        print("(c) a worker node killed (SIGKILL) while it runs a task")
+        print(f"    its task recorded FAILED after {failed:6.2f} s (bound {FAIL_BOUND_SECONDS:g} s: ", end="")
+        print(f"{failed / FAIL_BOUND_SECONDS:.2f}x)")
+        print(f"    a task submitted right after the kill ended after {rerouted:6.2f} s (on the other node)")
     finally:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
