@@ -21,14 +21,18 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import shutil
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
@@ -105,34 +109,43 @@ def wait_nodes(store, names: set[str], timeout: float = 60) -> None:  # type: ig
     raise TimeoutError(f"worker nodes {names} did not start")
 
 
-def io_round(config: Config, url: str, workers: int, slots: int, tasks: int, seconds: float) -> float:
+@contextmanager
+def cluster(config: Config, url: str, names: list[str], slots: int) -> Iterator[tuple[Any, dict]]:
+    """An API node here (no worker) and a `labkeeper worker` process per name, all started
+    and listed alive; yields the API app and {name: process}. Stops and removes them after."""
     base = Path(tempfile.mkdtemp(prefix="lk-bench-scaleout-"))
     api_config = dataclasses.replace(
         config, data_dir=base / "api", node_name="bench-api", embedded_worker=False
     )
-    names = [f"bench-worker-{i}" for i in range(1, workers + 1)]
-    procs = [start_worker(url, name, slots, base) for name in names]
+    procs = {name: start_worker(url, name, slots, base) for name in names}
     try:
         app = create_app(api_config)
         with TestClient(app):
             wait_nodes(app.state.store, set(names))
-            started = time.monotonic()
-            wait = Submission(kind="bench.io-wait", args={"seconds": seconds}, owner="admin")
-            # Submitted at once, as concurrent requests to the API would.
-            with ThreadPoolExecutor(tasks) as pool:
-                ids = list(pool.map(lambda _: app.state.runner.submit(wait), range(tasks)))
-            wait_done(app.state.store, ids)
-            elapsed = time.monotonic() - started
-            with app.state.store.read() as s:
-                ran = sorted(s.scalars(sa.select(Task.node).where(Task.id.in_(ids))))
-            counts = ", ".join(f"{name} {ran.count(name)}" for name in sorted(set(ran)))
-            print(f"    ({workers} node(s): tasks per node: {counts})")
-            return elapsed
+            yield app, procs
     finally:
-        for proc in procs:
+        for proc in procs.values():
             proc.terminate()
-        for proc in procs:
+        for proc in procs.values():
             proc.wait(timeout=30)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def io_round(config: Config, url: str, workers: int, slots: int, tasks: int, seconds: float) -> float:
+    names = [f"bench-worker-{i}" for i in range(1, workers + 1)]
+    with cluster(config, url, names, slots) as (app, _procs):
+        started = time.monotonic()
+        wait = Submission(kind="bench.io-wait", args={"seconds": seconds}, owner="admin")
+        # Submitted at once, as concurrent requests to the API would.
+        with ThreadPoolExecutor(tasks) as pool:
+            ids = list(pool.map(lambda _: app.state.runner.submit(wait), range(tasks)))
+        wait_done(app.state.store, ids)
+        elapsed = time.monotonic() - started
+        with app.state.store.read() as s:
+            ran = sorted(s.scalars(sa.select(Task.node).where(Task.id.in_(ids))))
+        counts = ", ".join(f"{name} {ran.count(name)}" for name in sorted(set(ran)))
+        print(f"    ({workers} node(s): tasks per node: {counts})")
+        return elapsed
 
 
 # A node is stalled once its last heartbeat is older than STALLED_AFTER_SECONDS; its beat
@@ -144,40 +157,28 @@ FAIL_BOUND_SECONDS = STALLED_AFTER_SECONDS + HEARTBEAT_SECONDS + REAP_EVERY_SECO
 def failover(config: Config, url: str, slots: int) -> tuple[float, float]:
     """(c): seconds from a worker's SIGKILL to its task's FAILED, and to the end of a task
     submitted right after the kill."""
-    base = Path(tempfile.mkdtemp(prefix="lk-bench-failover-"))
-    api_config = dataclasses.replace(
-        config, data_dir=base / "api", node_name="bench-api", embedded_worker=False
-    )
-    names = ["bench-doomed-1", "bench-doomed-2"]
-    procs = dict(zip(names, (start_worker(url, name, slots, base) for name in names), strict=True))
-    try:
-        app = create_app(api_config)
-        with TestClient(app):
-            store, runner = app.state.store, app.state.runner
-            wait_nodes(store, set(names))
-            long = runner.submit(Submission(kind="bench.io-wait", args={"seconds": 600}, owner="admin"))
-            node = None
-            while node is None:
-                with store.read() as s:
-                    node = s.get(Task, long).node or None
-                time.sleep(0.01)
-            procs[node].send_signal(signal.SIGKILL)
-            killed = time.monotonic()
-            short = runner.submit(Submission(kind="bench.io-wait", args={"seconds": 0}, owner="admin"))
-            wait_done(store, [short])
-            rerouted = time.monotonic() - killed
-            wait_done(store, [long])
-            failed = time.monotonic() - killed
+    with cluster(config, url, ["bench-doomed-1", "bench-doomed-2"], slots) as (app, procs):
+        store, runner = app.state.store, app.state.runner
+        long = runner.submit(Submission(kind="bench.io-wait", args={"seconds": 600}, owner="admin"))
+        node, deadline = None, time.monotonic() + 60
+        while node is None:  # claimed by one of the two
+            if time.monotonic() > deadline:
+                raise TimeoutError("no worker node took the task")
+            time.sleep(0.01)
             with store.read() as s:
-                task = s.get(Task, long)
-                assert task.state == "FAILED", (task.state, task.error)
-                assert s.get(Task, short).node not in (None, node), "the short task ran on the killed node"
-            return failed, rerouted
-    finally:
-        for proc in procs.values():
-            proc.terminate()
-        for proc in procs.values():
-            proc.wait(timeout=30)
+                node = s.get(Task, long).node or None
+        procs[node].send_signal(signal.SIGKILL)
+        killed = time.monotonic()
+        short = runner.submit(Submission(kind="bench.io-wait", args={"seconds": 0}, owner="admin"))
+        wait_done(store, [short])
+        rerouted = time.monotonic() - killed
+        wait_done(store, [long])
+        failed = time.monotonic() - killed
+        with store.read() as s:
+            task = s.get(Task, long)
+            assert task.state == "FAILED", (task.state, task.error)
+            assert s.get(Task, short).node not in (None, node), "the short task ran on the killed node"
+        return failed, rerouted
 
 
 def make_database(url: str) -> tuple[str, sa.Engine, str]:

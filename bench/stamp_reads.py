@@ -24,14 +24,15 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from labkeeper.db import migrate  # noqa: E402
-from labkeeper.db.store import _READ_STAMPS_POSTGRESQL, Store, _AsyncReader  # noqa: E402
+from labkeeper.db.stamps import READ_STAMPS_POSTGRESQL  # noqa: E402
+from labkeeper.db.store import Store, _AsyncReader  # noqa: E402
 
 
 async def _floor_reader(conninfo: str) -> Any:
     import psycopg
 
     connection = await psycopg.AsyncConnection.connect(conninfo, autocommit=True)
-    await connection.execute("PREPARE labkeeper_bench_stamps AS " + _READ_STAMPS_POSTGRESQL)
+    await connection.execute("PREPARE labkeeper_bench_stamps AS " + READ_STAMPS_POSTGRESQL)
     pg, loop = connection.pgconn, asyncio.get_running_loop()
 
     async def read() -> dict[str, int]:
