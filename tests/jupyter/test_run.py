@@ -73,13 +73,18 @@ def test_abort_interrupts_the_kernel_and_keeps_the_session(instance: Instance, p
     )
     assert admin.post(f"{NB}/long", json=content).status_code == 200
     job = admin.post(f"{NB}/long/actions/run", json={}).json()["jobId"]
+
+    def states() -> list[dict]:
+        return admin.get(f"/futures/{job}", params={"peek": "true"}).json()["progress"]["states"]
+
+    # The long cell has started (a kernel is busy while it starts too: not proof enough alone).
+    progress = wait_for(lambda: (found := states()) and found[0]["cur"] == 1 and found, timeout=60)
+    assert progress and progress[0]["target"] == 3, progress
     busy = wait_for(
         lambda: [s for s in admin.get(f"{NB}/long/sessions").json() if s["kernelExecutionState"] == "busy"],
         timeout=60,
     )
     assert busy
-    progress = admin.get(f"/futures/{job}", params={"peek": "true"}).json()["progress"]["states"]
-    assert progress and progress[0]["target"] == 3
     assert admin.delete(f"/futures/{job}").status_code == 204
     state = wait_for(
         lambda: (s := admin.get(f"/futures/{job}", params={"peek": "true"}).json()) and not s["alive"] and s,
