@@ -33,6 +33,7 @@ from labkeeper.config import Config
 from labkeeper.db import Base, Store, now_ms
 from labkeeper.db.migrate import upgrade
 from labkeeper.server.app import create_app
+from labkeeper.server.transport import CoalescingProtocol
 
 ADMIN_KEY = "lk_test_admin_key_0123456789abcdef"
 API = "/dip/publicapi"
@@ -236,7 +237,14 @@ class LiveServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.server = uvicorn.Server(
-            uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
+            uvicorn.Config(
+                self.app,
+                host="127.0.0.1",
+                port=self.port,
+                log_level="warning",
+                lifespan="on",
+                http=CoalescingProtocol,  # as `labkeeper serve` runs it
+            )
         )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

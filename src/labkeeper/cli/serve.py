@@ -182,6 +182,7 @@ def run(options: Mapping[str, Any]) -> int:
     from labkeeper.server.app import create_app, prepare
     from labkeeper.server.bootstrap import KEY_FILE
     from labkeeper.server.supervision import CANCEL_MARGIN, SUPERVISOR_PID_ENV, Supervisor, WorkerConfig
+    from labkeeper.server.transport import CoalescingProtocol
 
     args = SimpleNamespace(**options)
     if args.workers < 1:
@@ -224,6 +225,7 @@ def run(options: Mapping[str, Any]) -> int:
         "proxy_headers": False,
         "server_header": False,
         "access_log": False,  # labkeeper writes its own line per request (server/request_path.py)
+        "http": CoalescingProtocol,  # an answer's headers and body in one write (server/transport.py)
         "log_config": None,  # labkeeper sets up the logging (server/logs.py)
         # At the bound the app interrupts what runs (supervision.GracefulStop), so waiting
         # requests answer; uvicorn cancels what is left just after.
