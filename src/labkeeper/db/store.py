@@ -342,6 +342,7 @@ class Store:
         self._hot_all: list[Any] = []
         # request_stamps on PostgreSQL: one shared read and one async connection per loop.
         self._shared_stamps: weakref.WeakKeyDictionary[Any, SharedRead] = weakref.WeakKeyDictionary()
+        self._last_shared_stamps: tuple[Any, Any] = (None, None)  # (loop, its SharedRead): the common case
         self._async_readers: list[_AsyncReader] = []
         # request_stamps on SQLite: one read per batch of arrived requests (db/batch.py).
         self._batches = LoopBatch()
@@ -501,9 +502,14 @@ class Store:
                 raise
             raise StoreUnavailable(describe(exc)) from exc
         self.health.succeeded()
+        return stamps
+
+    def _same_if_unchanged(self, stamps: dict[str, int]) -> dict[str, int]:
+        """The last stamps read while nothing changed, so that what is derived from them stays
+        valid; compared once a read, not once a request."""
         last = self._last_stamps
         if stamps == last:
-            return last  # the same object while nothing changed: what is derived from it stays valid
+            return last
         self._last_stamps = stamps
         return stamps
 
@@ -516,16 +522,23 @@ class Store:
     def _read_sqlite_stamps(self) -> dict[str, int]:
         if self._sqlite_path is not None:
             self._check_sqlite_file()
-        return dict(self._hot_query()(_READ_STAMPS))  # on the event loop: its kept connection
+        return self._same_if_unchanged(dict(self._hot_query()(_READ_STAMPS)))  # the loop's kept connection
 
     async def _shared_stamps_read(self) -> dict[str, int]:
         loop = asyncio.get_running_loop()
-        shared = self._shared_stamps.get(loop)
-        if shared is None:
-            connection = _AsyncReader(self.engine.url.set(drivername="postgresql"))
-            with self._hot_lock:
-                self._async_readers.append(connection)
-            shared = self._shared_stamps[loop] = SharedRead(connection.stamps)
+        last_loop, shared = self._last_shared_stamps
+        if last_loop is not loop:
+            shared = self._shared_stamps.get(loop)
+            if shared is None:
+                connection = _AsyncReader(self.engine.url.set(drivername="postgresql"))
+                with self._hot_lock:
+                    self._async_readers.append(connection)
+
+                async def read() -> dict[str, int]:
+                    return self._same_if_unchanged(await connection.stamps())
+
+                shared = self._shared_stamps[loop] = SharedRead(read)
+            self._last_shared_stamps = (loop, shared)
         return await shared.read()
 
     def _querying(self, cursor: Any) -> Callable[..., list[tuple]]:
