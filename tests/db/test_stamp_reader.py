@@ -4,6 +4,7 @@ short, failed or answered with an error never leaves its connection to the next 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import psycopg
 import pytest
@@ -21,8 +22,17 @@ def store(instance: Instance) -> Store:
     return instance.store
 
 
-def reader_of(store: Store) -> _AsyncReader:
-    return _AsyncReader(store.engine.url.set(drivername="postgresql"))
+def with_reader(store: Store, body: Callable[[_AsyncReader], Awaitable[None]]) -> None:
+    """Run `body` with a new reader of `store` on a uvloop loop, and close the reader."""
+
+    async def scenario() -> None:
+        reader = _AsyncReader(store.engine.url.set(drivername="postgresql"))
+        try:
+            await body(reader)
+        finally:
+            reader.close()
+
+    uvloop.run(scenario())
 
 
 def backend_pid(reader: _AsyncReader) -> int:
@@ -36,72 +46,56 @@ def write(store: Store) -> None:
 
 
 def test_reads_the_stamps_the_store_reads_and_sees_each_write(store: Store) -> None:
-    async def scenario() -> None:
-        reader = reader_of(store)
-        try:
-            first = await reader.stamps()
-            assert first == store.stamps()
-            write(store)
-            second = await reader.stamps()
-            assert second == store.stamps() and second != first
-            assert await reader.stamps() == second  # the same connection, the prepared statement reused
-        finally:
-            reader.close()
+    async def scenario(reader: _AsyncReader) -> None:
+        first = await reader.stamps()
+        assert first == store.stamps()
+        write(store)
+        second = await reader.stamps()
+        assert second == store.stamps() and second != first
+        assert await reader.stamps() == second  # the same connection, the prepared statement reused
 
-    uvloop.run(scenario())
+    with_reader(store, scenario)
 
 
 def test_a_read_cut_short_closes_its_connection(store: Store) -> None:
-    async def scenario() -> None:
-        reader = reader_of(store)
-        try:
-            await reader.stamps()
-            before = backend_pid(reader)
-            with store.engine.connect() as conn:  # hold the read: the stamps' rows are locked
-                conn.exec_driver_sql("BEGIN")
-                conn.exec_driver_sql("LOCK TABLE change_stamps IN ACCESS EXCLUSIVE MODE")
-                read = asyncio.create_task(reader.stamps())
-                await asyncio.sleep(0.2)
-                assert not read.done()
-                read.cancel()
-                with pytest.raises(asyncio.CancelledError):
-                    await read
-                assert reader._connection is None  # noqa: SLF001 - its answer will never be read
-                conn.exec_driver_sql("ROLLBACK")
-            assert await reader.stamps() == store.stamps()
-            assert backend_pid(reader) != before
-        finally:
-            reader.close()
+    async def scenario(reader: _AsyncReader) -> None:
+        await reader.stamps()
+        before = backend_pid(reader)
+        with store.engine.connect() as conn:  # hold the read: the stamps' rows are locked
+            conn.exec_driver_sql("BEGIN")
+            conn.exec_driver_sql("LOCK TABLE change_stamps IN ACCESS EXCLUSIVE MODE")
+            read = asyncio.create_task(reader.stamps())
+            await asyncio.sleep(0.2)
+            assert not read.done()
+            read.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await read
+            assert reader._connection is None  # noqa: SLF001 - its answer will never be read
+            conn.exec_driver_sql("ROLLBACK")
+        assert await reader.stamps() == store.stamps()
+        assert backend_pid(reader) != before
 
-    uvloop.run(scenario())
+    with_reader(store, scenario)
 
 
 def test_an_error_answer_is_raised_and_the_next_read_starts_afresh(store: Store) -> None:
-    async def scenario() -> None:
-        reader = reader_of(store)
-        try:
+    async def scenario(reader: _AsyncReader) -> None:
+        await reader.stamps()
+        # What a pooler resetting the session does: the prepared statement is gone.
+        await reader._connection.execute("DEALLOCATE ALL")  # noqa: SLF001
+        with pytest.raises(psycopg.errors.InvalidSqlStatementName):
             await reader.stamps()
-            # What a pooler resetting the session does: the prepared statement is gone.
-            await reader._connection.execute("DEALLOCATE ALL")  # noqa: SLF001
-            with pytest.raises(psycopg.errors.InvalidSqlStatementName):
-                await reader.stamps()
-            assert await reader.stamps() == store.stamps()
-        finally:
-            reader.close()
+        assert await reader.stamps() == store.stamps()
 
-    uvloop.run(scenario())
+    with_reader(store, scenario)
 
 
 def test_a_terminated_backend_is_replaced_within_the_read(store: Store) -> None:
-    async def scenario() -> None:
-        reader = reader_of(store)
-        try:
-            await reader.stamps()
-            with store.engine.connect() as conn:
-                conn.exec_driver_sql(f"SELECT pg_terminate_backend({backend_pid(reader)})")
-            await asyncio.sleep(0.1)
-            assert await reader.stamps() == store.stamps()  # once more, on a new connection
-        finally:
-            reader.close()
+    async def scenario(reader: _AsyncReader) -> None:
+        await reader.stamps()
+        with store.engine.connect() as conn:
+            conn.exec_driver_sql(f"SELECT pg_terminate_backend({backend_pid(reader)})")
+        await asyncio.sleep(0.1)
+        assert await reader.stamps() == store.stamps()  # once more, on a new connection
 
-    uvloop.run(scenario())
+    with_reader(store, scenario)
