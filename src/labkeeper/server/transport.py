@@ -6,11 +6,12 @@ wakes the client once more: measured with `perf` under `bench/http_api.py`, the 
 wake-up of the reader on the other core was about a fifth of a kept answer's whole cost.
 
 `CoalescingProtocol` hands uvicorn a transport that keeps what is written during one step
-of the event loop and writes it at the end of that step, in one call (`call_soon` runs after
-the task that wrote): the headers and body of an answer leave together. Nothing waits for a
-timer: the write happens before the loop polls for I/O again. A large write goes at once,
-after what was kept (`FLUSH_AT`), so a streamed body is never held in memory; closing,
-half-closing and upgrading to a WebSocket write what was kept first.
+of the event loop and writes it after that step, in one call (a `call_soon` callback, run
+after the task that wrote): the headers and body of an answer leave together. Nothing waits
+for a timer, and the loop does not sleep while that callback is pending. A large write goes
+at once, after what was kept (`FLUSH_AT`), so a streamed body is never held in memory;
+closing, half-closing and upgrading to a WebSocket write what was kept first, an abort
+drops it.
 """
 
 from __future__ import annotations
