@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import socket
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import uvicorn
@@ -88,14 +90,21 @@ async def serve(app, request: bytes) -> RecordingTransport:  # type: ignore[no-u
     return raw
 
 
+def on_a_loop(test: Callable[[], Awaitable[None]]) -> Callable[[], None]:
+    """An async test, run on a loop of its own."""
+
+    @functools.wraps(test)
+    def run() -> None:
+        asyncio.run(test())
+
+    return run
+
+
 GET = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"
 
 
-def test_an_answer_leaves_in_one_write() -> None:
-    asyncio.run(_test_an_answer_leaves_in_one_write())
-
-
-async def _test_an_answer_leaves_in_one_write() -> None:
+@on_a_loop
+async def test_an_answer_leaves_in_one_write() -> None:
     raw = await serve(answering(b'{"answer": 42}'), GET)
     assert len(raw.writes) == 1
     head, _, body = raw.writes[0].partition(b"\r\n\r\n")
@@ -103,22 +112,16 @@ async def _test_an_answer_leaves_in_one_write() -> None:
     assert body == b'{"answer": 42}'
 
 
-def test_pipelined_requests_are_answered_whole_and_in_order() -> None:
-    asyncio.run(_test_pipelined_requests_are_answered_whole_and_in_order())
-
-
-async def _test_pipelined_requests_are_answered_whole_and_in_order() -> None:
+@on_a_loop
+async def test_pipelined_requests_are_answered_whole_and_in_order() -> None:
     raw = await serve(answering(b"one"), GET + GET + GET)
     sent = b"".join(raw.writes)
     assert sent.count(b"HTTP/1.1 200 OK") == 3 and sent.count(b"\r\n\r\none") == 3
     assert len(raw.writes) <= 3  # never more than one write an answer
 
 
-def test_a_large_body_is_written_at_once_and_in_order() -> None:
-    asyncio.run(_test_a_large_body_is_written_at_once_and_in_order())
-
-
-async def _test_a_large_body_is_written_at_once_and_in_order() -> None:
+@on_a_loop
+async def test_a_large_body_is_written_at_once_and_in_order() -> None:
     chunks = [bytes([65 + index]) * (FLUSH_AT + 1000) for index in range(3)]
     raw = await serve(answering(*chunks), GET)
     head, _, body = b"".join(raw.writes).partition(b"\r\n\r\n")
@@ -129,32 +132,23 @@ async def _test_a_large_body_is_written_at_once_and_in_order() -> None:
     assert raw.writes[0].startswith(b"HTTP/1.1 200 OK")
 
 
-def test_connection_close_writes_the_answer_before_closing() -> None:
-    asyncio.run(_test_connection_close_writes_the_answer_before_closing())
-
-
-async def _test_connection_close_writes_the_answer_before_closing() -> None:
+@on_a_loop
+async def test_connection_close_writes_the_answer_before_closing() -> None:
     request = b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
     raw = await serve(answering(b"bye"), request)
     assert raw.events == ["write", "close"]
     assert raw.writes[0].endswith(b"\r\n\r\nbye")
 
 
-def test_a_bad_request_is_answered_and_closed() -> None:
-    asyncio.run(_test_a_bad_request_is_answered_and_closed())
-
-
-async def _test_a_bad_request_is_answered_and_closed() -> None:
+@on_a_loop
+async def test_a_bad_request_is_answered_and_closed() -> None:
     raw = await serve(answering(b"never"), b"NOT HTTP AT ALL\r\n\r\n")
     assert raw.events[-1] == "close"
     assert b"".join(raw.writes).startswith(b"HTTP/1.1 400")
 
 
-def test_coalescing_transport_keeps_until_the_step_ends() -> None:
-    asyncio.run(_test_coalescing_transport_keeps_until_the_step_ends())
-
-
-async def _test_coalescing_transport_keeps_until_the_step_ends() -> None:
+@on_a_loop
+async def test_coalescing_transport_keeps_until_the_step_ends() -> None:
     raw = RecordingTransport()
     coalescing = CoalescingTransport(raw, asyncio.get_running_loop())
     coalescing.write(b"a")
@@ -167,11 +161,8 @@ async def _test_coalescing_transport_keeps_until_the_step_ends() -> None:
     assert raw.events == ["write", "write", "eof"]
 
 
-def test_abort_drops_what_was_kept_and_a_gone_peer_gets_nothing() -> None:
-    asyncio.run(_test_abort_drops_what_was_kept_and_a_gone_peer_gets_nothing())
-
-
-async def _test_abort_drops_what_was_kept_and_a_gone_peer_gets_nothing() -> None:
+@on_a_loop
+async def test_abort_drops_what_was_kept_and_a_gone_peer_gets_nothing() -> None:
     raw = RecordingTransport()
     coalescing = CoalescingTransport(raw, asyncio.get_running_loop())
     coalescing.write(b"never sent")
@@ -187,11 +178,8 @@ async def _test_abort_drops_what_was_kept_and_a_gone_peer_gets_nothing() -> None
     assert raw.writes == []
 
 
-def test_everything_else_is_the_transport_s_own() -> None:
-    asyncio.run(_test_everything_else_is_the_transport_s_own())
-
-
-async def _test_everything_else_is_the_transport_s_own() -> None:
+@on_a_loop
+async def test_everything_else_is_the_transport_s_own() -> None:
     raw = RecordingTransport()
     coalescing = CoalescingTransport(raw, asyncio.get_running_loop())
     assert coalescing.get_extra_info("peername") == ("127.0.0.1", 50000)

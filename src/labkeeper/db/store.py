@@ -204,7 +204,7 @@ class _AsyncReader:
     The statement is prepared once per connection, and a read is one send and one receive on
     libpq (`psycopg.pq`), the socket watched by the loop only while a read waits. psycopg's
     async `execute` made a cursor, took its locks and ran its generators on every read: about
-    110 us of CPU a read against 75 this way (bench/stamp_reads.py), for reads a loaded
+    60 us of CPU a read against 40-46 this way (bench/stamp_reads.py), for reads a loaded
     server makes about a thousand times a second. A read cut short (the loop shutting down)
     or failed closes the connection: the next read opens a new one, never reading the answer
     of an earlier statement."""
@@ -303,7 +303,7 @@ def _stamps_of(pg: Any) -> dict[str, int]:
                 kind = psycopg.errors.lookup(sqlstate.decode()) if sqlstate else psycopg.OperationalError
             except KeyError:
                 kind = psycopg.DatabaseError
-            error = kind(message.strip())
+            error = kind(message)
     if error is not None:
         raise error
     if stamps is None:
@@ -346,7 +346,7 @@ class Store:
         self._async_readers: list[_AsyncReader] = []
         # request_stamps on SQLite: one read per batch of arrived requests (db/batch.py).
         self._batches = LoopBatch()
-        self._last_stamps: dict[str, int] = {}  # the last stamps a request read (request_stamps)
+        self._last_stamps: dict[str, int] = {}  # the last stamps read (_same_if_unchanged)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         # Same pool; on SQLite its transactions start with a plain (shared) BEGIN.
         self.reader = self.engine.execution_options(labkeeper_readonly=True)
